@@ -1,0 +1,27 @@
+# gattn-mm developer targets. Everything installs into .venv, in one pip resolve.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+DEMO_DIR ?= work_dirs/demo
+DATA_DIR ?= data/digitbags
+
+.PHONY: venv test demo clean-venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade "pip<26.2"
+	$(PIP) install "torch==2.14.1" "torchvision==0.29.1" "setuptools<82" -e ".[dev]"
+	$(PIP) check
+	touch $@
+
+test: venv
+	$(PY) -m pytest -q -x tests
+
+demo: venv
+	$(PY) tools/demo.py --data-root $(DATA_DIR) --work-dir $(DEMO_DIR)
+
+clean-venv:
+	rm -rf $(VENV)
