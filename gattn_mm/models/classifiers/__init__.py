@@ -1,0 +1,3 @@
+from .gated_attention_classifier import GatedAttentionClassifier
+
+__all__ = ['GatedAttentionClassifier']

@@ -1,0 +1,138 @@
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from mmpretrain.models.heads import ClsHead
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+FusionInputs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+@MODELS.register_module()
+class FusionHead(ClsHead):
+    """Classify an image from its global feature and its N instance features.
+
+    The input is ``(global_feat, local_feats, weights)``: (B, C), (B, N, C') and
+    (B, N) fusion weights that sum to 1 (from ``InstanceSampler``). Fusion rules:
+
+    - ``concat`` (the paper): ``[g, l_1, ..., l_N]``, (B, C + N*C'); instances in the
+      sampler's rank order.
+    - ``attention``: ``[g, sum_n w_n l_n]``, (B, C + C'); the loss reaches the
+      attention through the weights as well as through ``g``.
+    - ``mean``: ``[g, mean_n l_n]``, (B, C + C').
+
+    Optional auxiliary losses: ``global_loss_weight`` on logits of ``g`` alone and
+    ``local_loss_weight`` on local-only logits, the per-instance logits pooled by
+    ``local_pool`` (``attention``: weighted by ``w``; ``mean``; ``max``: multiple
+    instance learning, the bag is as positive as its most positive instance).
+
+    Args:
+        num_classes (int): number of classes.
+        in_channels (int): C, channels of the global feature.
+        local_channels (int, optional): C', channels of an instance feature.
+            Defaults to ``in_channels``.
+        num_instances (int): N (needed by ``concat``). Defaults to 8.
+        fusion (str): ``concat``, ``attention`` or ``mean``. Defaults to ``concat``.
+        global_loss_weight (float): weight of the global-only loss. Defaults to 0.
+        local_loss_weight (float): weight of the local-only loss. Defaults to 0.
+        local_pool (str): pooling of the local-only logits. Defaults to ``attention``.
+        dropout (float): dropout before the fused classifier. Defaults to 0.
+        loss (dict): loss config. Defaults to cross entropy.
+    """
+    FUSIONS = ('concat', 'attention', 'mean')
+    POOLS = ('attention', 'mean', 'max')
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 local_channels: Optional[int] = None,
+                 num_instances: int = 8,
+                 fusion: str = 'concat',
+                 global_loss_weight: float = 0.,
+                 local_loss_weight: float = 0.,
+                 local_pool: str = 'attention',
+                 dropout: float = 0.,
+                 loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
+                 init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),
+                 **kwargs):
+        super().__init__(loss=loss, init_cfg=init_cfg, **kwargs)
+        if fusion not in self.FUSIONS:
+            raise ValueError(f'fusion must be one of {self.FUSIONS}, got {fusion!r}')
+        if local_pool not in self.POOLS:
+            raise ValueError(f'local_pool must be one of {self.POOLS}, got {local_pool!r}')
+        if num_classes <= 0:
+            raise ValueError(f'num_classes={num_classes} must be a positive integer')
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.local_channels = local_channels or in_channels
+        self.num_instances = num_instances
+        self.fusion = fusion
+        self.global_loss_weight = global_loss_weight
+        self.local_loss_weight = local_loss_weight
+        self.local_pool = local_pool
+        n_local = num_instances if fusion == 'concat' else 1
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(in_channels + n_local * self.local_channels, num_classes)
+        if global_loss_weight > 0:
+            self.fc_global = nn.Linear(in_channels, num_classes)
+        if local_loss_weight > 0:
+            self.fc_local = nn.Linear(self.local_channels, num_classes)
+
+    def check_inputs(self, feats: FusionInputs) -> None:
+        g, local, _ = feats
+        if g.size(-1) != self.in_channels:
+            raise ValueError(f'FusionHead.in_channels is {self.in_channels} but the global '
+                             f'feature has {g.size(-1)} channels; set in_channels={g.size(-1)}')
+        if local.size(-1) != self.local_channels:
+            raise ValueError(
+                f'FusionHead.local_channels is {self.local_channels} but the local backbone '
+                f'gives {local.size(-1)} channels; set local_channels={local.size(-1)}')
+        if self.fusion == 'concat' and local.size(1) != self.num_instances:
+            raise ValueError(f'FusionHead.num_instances is {self.num_instances} but the '
+                             f'sampler gives {local.size(1)} instances')
+
+    def pre_logits(self, feats: FusionInputs) -> torch.Tensor:
+        """Fused feature (B, C + N*C') for ``concat``, else (B, C + C')."""
+        g, local, weights = feats  # (B, C), (B, N, C'), (B, N)
+        if self.fusion == 'concat':
+            fused_local = local.flatten(1)
+        elif self.fusion == 'attention':
+            fused_local = torch.einsum('bn,bnc->bc', weights, local)
+        else:
+            fused_local = local.mean(dim=1)
+        return torch.cat([g, fused_local], dim=1)
+
+    def forward(self, feats: FusionInputs) -> torch.Tensor:
+        """Fused logits (B, num_classes)."""
+        self.check_inputs(feats)
+        return self.fc(self.dropout(self.pre_logits(feats)))
+
+    def local_logits(self, feats: FusionInputs) -> torch.Tensor:
+        """Local-only logits (B, num_classes): per-instance logits pooled."""
+        _, local, weights = feats
+        per_instance = self.fc_local(local)  # (B, N, K)
+        if self.local_pool == 'attention':
+            return torch.einsum('bn,bnk->bk', weights, per_instance)
+        if self.local_pool == 'mean':
+            return per_instance.mean(dim=1)
+        return per_instance.max(dim=1).values
+
+    def loss(self, feats: FusionInputs, data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        """Fused loss plus the weighted auxiliary losses."""
+        losses = self._get_loss(self(feats), data_samples, **kwargs)
+        if self.global_loss_weight > 0:
+            aux = self._get_loss(self.fc_global(feats[0]), data_samples, **kwargs)
+            losses['loss_global'] = self.global_loss_weight * aux['loss']
+        if self.local_loss_weight > 0:
+            aux = self._get_loss(self.local_logits(feats), data_samples, **kwargs)
+            losses['loss_local'] = self.local_loss_weight * aux['loss']
+        return losses
+
+    def predict(self, feats: FusionInputs,
+                data_samples: Optional[List[Optional[DataSample]]] = None
+                ) -> List[DataSample]:
+        """DataSamples with ``pred_score`` and ``pred_label`` of the fused logits."""
+        return self._get_predictions(self(feats), data_samples)

@@ -1,0 +1,3 @@
+from .gated_attention_neck import GatedAttentionNeck
+
+__all__ = ['GatedAttentionNeck']

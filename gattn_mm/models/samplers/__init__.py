@@ -1,0 +1,3 @@
+from .instance_sampler import InstanceSampler
+
+__all__ = ['InstanceSampler']

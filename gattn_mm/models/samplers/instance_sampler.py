@@ -1,0 +1,285 @@
+import math
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torchvision.ops import roi_align
+
+from mmpretrain.registry import MODELS
+
+IntPair = Union[int, Sequence[int]]
+
+
+def _pair(value: Optional[IntPair], name: str) -> Optional[Tuple[int, int]]:
+    if value is None:
+        return None
+    pair = (value, value) if isinstance(value, (int, float)) else tuple(value)
+    if len(pair) != 2 or min(pair) <= 0:
+        raise ValueError(f'{name} must be a positive int or (h, w), got {value!r}')
+    return int(pair[0]), int(pair[1])
+
+
+@MODELS.register_module()
+class InstanceSampler(BaseModule):
+    """Attention map -> N boxes in input pixels -> N crops of the full-res input.
+
+    Every cell of the attention map (B, h, w) stands for a window of the input
+    (B, 3, H, W). The sampler picks N key instances and cuts them, at full
+    resolution, with one batched ``torchvision.ops.roi_align`` call.
+
+    Strategies (``train_strategy`` in training, ``test_strategy`` otherwise):
+
+    - ``threshold`` (the paper's): the attention, brought to ``upsample`` times the
+      cell grid, is thresholded at ``threshold`` x its maximum; the connected key
+      regions are ranked by attention mass, each gives the box around it (at least
+      ``box_size``). Missing regions are filled with the top cells.
+    - ``topk``: the N cells of highest attention, greedily keeping a Chebyshev
+      distance of at least ``min_distance`` cells between them when possible.
+    - ``sample``: N cells drawn without replacement from the attention distribution
+      (Gumbel-top-k); ``weights`` are those of the unbiased without-replacement
+      estimator of the attention-weighted mean (Katharopoulos & Fleuret, 2019).
+
+    Args:
+        num_instances (int): N, boxes per image. Defaults to 8.
+        crop_size (int | tuple): (h, w) of every crop fed to the local CNN.
+        box_size (int | tuple, optional): box (h, w) in input pixels centred on a cell.
+            Defaults to ``box_scale`` x the size of one cell.
+        box_scale (float): box size in cells when ``box_size`` is None.
+        train_strategy (str): one of ``threshold``, ``topk``, ``sample``.
+        test_strategy (str): strategy outside training (deterministic by default).
+        min_distance (int): minimum Chebyshev distance in cells for ``topk``.
+        threshold (float): relative threshold for ``threshold``.
+        upsample (int): grid upsampling factor of ``threshold``.
+        sampling_ratio (int): ``roi_align`` sampling ratio (0: adaptive, averages
+            every input pixel of a large box).
+    """
+    STRATEGIES = ('threshold', 'topk', 'sample')
+
+    def __init__(self,
+                 num_instances: int = 8,
+                 crop_size: IntPair = 64,
+                 box_size: Optional[IntPair] = None,
+                 box_scale: float = 1.5,
+                 train_strategy: str = 'sample',
+                 test_strategy: str = 'topk',
+                 min_distance: int = 1,
+                 threshold: float = 0.5,
+                 upsample: int = 4,
+                 sampling_ratio: int = 0,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        for key, value in (('train_strategy', train_strategy),
+                           ('test_strategy', test_strategy)):
+            if value not in self.STRATEGIES:
+                raise ValueError(f'{key} must be one of {self.STRATEGIES}, got {value!r}')
+        if num_instances < 1:
+            raise ValueError(f'num_instances must be >= 1, got {num_instances}')
+        self.num_instances = num_instances
+        self.crop_size = _pair(crop_size, 'crop_size')
+        self.box_size = _pair(box_size, 'box_size')
+        self.box_scale = box_scale
+        self.train_strategy = train_strategy
+        self.test_strategy = test_strategy
+        self.min_distance = min_distance
+        self.threshold = threshold
+        self.upsample = upsample
+        self.sampling_ratio = sampling_ratio
+
+    @property
+    def strategy(self) -> str:
+        return self.train_strategy if self.training else self.test_strategy
+
+    # ---------------------------------------------------------------- boxes
+    def _box_hw(self, grid: Tuple[int, int], image_size: Tuple[int, int]) -> Tuple[float, float]:
+        if self.box_size is not None:
+            return float(self.box_size[0]), float(self.box_size[1])
+        return (self.box_scale * image_size[0] / grid[0],
+                self.box_scale * image_size[1] / grid[1])
+
+    @staticmethod
+    def _clamp_boxes(cy: torch.Tensor, cx: torch.Tensor, bh: torch.Tensor, bw: torch.Tensor,
+                     image_size: Tuple[int, int]) -> torch.Tensor:
+        """Boxes (..., 4) xyxy of size (bh, bw) around (cy, cx), shifted inside the image.
+
+        A box larger than the image shrinks to the image in that dimension.
+        """
+        H, W = image_size
+        bh, bw = bh.clamp(max=H), bw.clamp(max=W)
+        x1 = torch.minimum((cx - bw / 2).clamp(min=0), W - bw)
+        y1 = torch.minimum((cy - bh / 2).clamp(min=0), H - bh)
+        return torch.stack([x1, y1, x1 + bw, y1 + bh], dim=-1)
+
+    def cell_boxes(self, index: torch.Tensor, grid: Tuple[int, int],
+                   image_size: Tuple[int, int]) -> torch.Tensor:
+        """Boxes (B, N, 4) in input pixels for flat cell indices (B, N)."""
+        h, w = grid
+        H, W = image_size
+        cy = ((index // w).float() + 0.5) * (H / h)
+        cx = ((index % w).float() + 0.5) * (W / w)
+        bh, bw = self._box_hw(grid, image_size)
+        return self._clamp_boxes(cy, cx, torch.full_like(cy, bh), torch.full_like(cx, bw),
+                                 image_size)
+
+    # ----------------------------------------------------------- strategies
+    def _select_topk(self, probs: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
+        """Flat indices (B, N) of the top cells with non-maximum suppression."""
+        n = self.num_instances
+        if self.min_distance <= 1 or n == 1:
+            return probs.topk(min(n, probs.size(1)), dim=1).indices.repeat(
+                1, math.ceil(n / probs.size(1)))[:, :n]
+        h, w = grid
+        rows = torch.arange(h * w, device=probs.device) // w
+        cols = torch.arange(h * w, device=probs.device) % w
+        dist = torch.maximum((rows[:, None] - rows[None]).abs(),
+                             (cols[:, None] - cols[None]).abs())  # (hw, hw)
+        taken = torch.zeros_like(probs, dtype=torch.bool)
+        blocked = torch.zeros_like(taken)
+        picks = []
+        for _ in range(n):
+            # when every free cell is blocked, fall back to the best untaken cell
+            free = ~taken & ~blocked
+            exhausted = ~free.any(dim=1, keepdim=True)
+            allowed = torch.where(exhausted, ~taken, free)
+            allowed = torch.where(allowed.any(dim=1, keepdim=True), allowed,
+                                  torch.ones_like(allowed))
+            idx = probs.masked_fill(~allowed, -1.).argmax(dim=1)  # (B,)
+            picks.append(idx)
+            taken[torch.arange(len(idx)), idx] = True
+            blocked |= dist[idx] < self.min_distance
+        return torch.stack(picks, dim=1)
+
+    def _select_sample(self, probs: torch.Tensor) -> torch.Tensor:
+        """Gumbel-top-k: N draws without replacement from ``probs`` (B, hw)."""
+        n = min(self.num_instances, probs.size(1))
+        uniform = torch.rand_like(probs).clamp_(1e-12, 1 - 1e-12)
+        keys = probs.clamp_min(1e-20).log() - (-uniform.log()).log()
+        idx = keys.topk(n, dim=1).indices
+        return idx.repeat(1, math.ceil(self.num_instances / n))[:, :self.num_instances]
+
+    @staticmethod
+    def unbiased_weights(selected: torch.Tensor) -> torch.Tensor:
+        """Weights (B, N) of the without-replacement estimator of sum_k a_k f_k.
+
+        ``selected`` holds the attention of the N draws in draw order. Estimate k is
+        ``sum_{j<k} a_j f_j + (1 - sum_{j<k} a_j) f_k``; their mean gives draw m the
+        weight ``((1 - S_{m-1}) + (N - m) a_m) / N``. The weights sum to 1 and carry
+        the gradient to the attention.
+        """
+        n = selected.size(1)
+        before = selected.cumsum(dim=1) - selected  # S_{m-1}
+        later = torch.arange(n - 1, -1, -1, device=selected.device, dtype=selected.dtype)
+        return ((1 - before) + later * selected) / n
+
+    def _select_threshold(self, attention: torch.Tensor,
+                          image_size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Boxes (B, N, 4) and masses (B, N) of the thresholded key regions.
+
+        Boxes come from the detached map; masses keep the gradient.
+        """
+        B, h, w = attention.shape
+        H, W = image_size
+        gh, gw = h * self.upsample, w * self.upsample
+        up = F.interpolate(attention[:, None], size=(gh, gw), mode='bilinear',
+                           align_corners=False)[:, 0]
+        up = up / up.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
+        peak = up.detach().flatten(1).max(1).values[:, None, None]
+        mask = up.detach() >= self.threshold * peak  # (B, gh, gw)
+        labels = self.connected_components(mask).flatten(1)  # (B, P), 0 = background
+        P = gh * gw
+        ys = (torch.arange(P, device=up.device) // gw).float().expand(B, P)
+        xs = (torch.arange(P, device=up.device) % gw).float().expand(B, P)
+        big = torch.full((B, P + 1), float(P), device=up.device)
+        small = torch.full((B, P + 1), -1., device=up.device)
+        mass = torch.zeros(B, P + 1, device=up.device).scatter_add(1, labels, up.flatten(1))
+        y1 = big.scatter_reduce(1, labels, ys, 'amin')
+        x1 = big.scatter_reduce(1, labels, xs, 'amin')
+        y2 = small.scatter_reduce(1, labels, ys, 'amax') + 1
+        x2 = small.scatter_reduce(1, labels, xs, 'amax') + 1
+        mass[:, 0] = -1  # background is never a region
+        n = self.num_instances
+        k = min(n, P + 1)
+        top_mass, top = mass.topk(k, dim=1)
+        top, top_mass = top.repeat(1, math.ceil(n / k))[:, :n], top_mass.repeat(
+            1, math.ceil(n / k))[:, :n]
+        g = lambda t: t.gather(1, top)  # noqa: E731
+        sy, sx = H / gh, W / gw
+        cy, cx = (g(y1) + g(y2)) / 2 * sy, (g(x1) + g(x2)) / 2 * sx
+        min_h, min_w = self._box_hw((h, w), image_size)
+        bh = ((g(y2) - g(y1)) * sy).clamp(min=min_h)
+        bw = ((g(x2) - g(x1)) * sx).clamp(min=min_w)
+        boxes = self._clamp_boxes(cy, cx, bh, bw, image_size)
+        # fewer regions than N: fill the remaining slots with the top cells
+        valid = (top_mass > 0)
+        n_valid = valid.sum(1, keepdim=True)
+        slot = torch.arange(n, device=up.device).expand(B, n)
+        fill_idx = self._select_topk(attention.detach().flatten(1), (h, w))
+        fill_idx = fill_idx.gather(1, (slot - n_valid).clamp(min=0))
+        fill = self.cell_boxes(fill_idx, (h, w), image_size)
+        fill_mass = attention.flatten(1).gather(1, fill_idx)
+        boxes = torch.where(valid[..., None], boxes, fill)
+        return boxes.detach(), torch.where(valid, top_mass, fill_mass)
+
+    @staticmethod
+    def connected_components(mask: torch.Tensor) -> torch.Tensor:
+        """8-connected component labels (B, h, w) of a bool mask; 0 = background."""
+        B, h, w = mask.shape
+        m = mask[:, None].float()
+        labels = (torch.arange(1, h * w + 1, device=mask.device, dtype=torch.float32)
+                  .view(1, 1, h, w) * m)
+        for _ in range(h * w):
+            grown = F.max_pool2d(labels, 3, stride=1, padding=1) * m
+            if torch.equal(grown, labels):
+                break
+            labels = grown
+        return labels[:, 0].long()
+
+    # --------------------------------------------------------------- public
+    def forward(self, attention: torch.Tensor,
+                image_size: Tuple[int, int]) -> Dict[str, torch.Tensor]:
+        """Choose N instances per image.
+
+        Args:
+            attention (Tensor): (B, h, w), sums to 1 over the cells of each image.
+            image_size (tuple): (H, W) of the full-resolution input.
+
+        Returns:
+            dict: ``boxes`` (B, N, 4) xyxy in input pixels (no gradient), ``scores``
+            (B, N) attention mass of each instance, ``weights`` (B, N) fusion weights
+            that sum to 1 and carry the gradient to the attention.
+        """
+        B, h, w = attention.shape
+        probs = attention.flatten(1)  # (B, h*w)
+        strategy = self.strategy
+        if strategy == 'threshold':
+            boxes, scores = self._select_threshold(attention, image_size)
+            weights = scores / scores.sum(1, keepdim=True).clamp_min(1e-12)
+            return dict(boxes=boxes, scores=scores, weights=weights)
+        if strategy == 'sample':
+            idx = self._select_sample(probs.detach())
+            scores = probs.gather(1, idx)
+            weights = self.unbiased_weights(scores)
+        else:
+            idx = self._select_topk(probs.detach(), (h, w))
+            scores = probs.gather(1, idx)
+            weights = scores / scores.sum(1, keepdim=True).clamp_min(1e-12)
+        boxes = self.cell_boxes(idx, (h, w), image_size)
+        return dict(boxes=boxes, scores=scores, weights=weights, index=idx)
+
+    def crop(self, images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Cut all boxes from the full-resolution images in one ``roi_align`` call.
+
+        Args:
+            images (Tensor): (B, 3, H, W).
+            boxes (Tensor): (B, N, 4) xyxy in input pixels.
+
+        Returns:
+            Tensor: crops (B*N, 3, *crop_size), ordered image-major.
+        """
+        B, N, _ = boxes.shape
+        batch_idx = torch.arange(B, device=boxes.device, dtype=boxes.dtype)
+        rois = torch.cat([batch_idx.repeat_interleave(N)[:, None],
+                          boxes.reshape(B * N, 4).to(images.dtype)], dim=1)
+        return roi_align(images, rois.to(images.dtype), output_size=self.crop_size,
+                         spatial_scale=1.0, sampling_ratio=self.sampling_ratio,
+                         aligned=True)
