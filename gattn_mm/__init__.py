@@ -1,2 +1,9 @@
-from . import models  # noqa: F401
+"""gattn-mm: gated-attention instance sampling (Fan et al., MICCAI 2020) for mmpretrain.
+
+Importing the package registers its models, datasets, transforms, metrics, hooks and
+visualizers in mmpretrain's registries and installs the safe checkpoint loader.
+"""
+from . import compat  # noqa: F401  (safe checkpoint loading)
+from . import datasets, engine, evaluation, models  # noqa: F401
+
 __version__ = '0.1.0'

@@ -42,7 +42,14 @@ class GatedAttentionClassifier(BaseClassifier):
             for integer factors) or ``bilinear``.
         train_cfg (dict, optional): ``entropy_weight`` (float) adds
             ``-entropy_weight * mean attention entropy`` as ``loss_entropy`` (a positive
-            weight keeps the attention spread, as in attention sampling); other keys
+            weight keeps the attention spread, as in attention sampling).
+            ``distill_weight`` (float) adds ``loss_distill``, the KL divergence from
+            the local reader's evidence to the attention over the sampled instances:
+            the attention learns to rank cells as the full-resolution crops do.
+            Evidence of an instance is the log-odds of the positive classes
+            (1..K-1) against class 0, so class 0 must be the negative/"absent"
+            class; ``distill_temperature`` (default 1) softens it. Needs the head's
+            local classifier (``local_loss_weight > 0``). Other keys
             (``augments``) go to the data preprocessor as batch augments.
         data_preprocessor (dict, optional): defaults to ``ClsDataPreprocessor``.
         init_cfg (dict, optional): initialisation config.
@@ -61,6 +68,8 @@ class GatedAttentionClassifier(BaseClassifier):
                  init_cfg: Optional[dict] = None):
         train_cfg = dict(train_cfg or {})
         self.entropy_weight = float(train_cfg.pop('entropy_weight', 0.))
+        self.distill_weight = float(train_cfg.pop('distill_weight', 0.))
+        self.distill_temperature = float(train_cfg.pop('distill_temperature', 1.))
         data_preprocessor = dict(data_preprocessor or {})
         data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
         if train_cfg:
@@ -187,7 +196,17 @@ class GatedAttentionClassifier(BaseClassifier):
             attn = parts['attention'].flatten(1)
             entropy = -(attn * attn.clamp_min(1e-12).log()).sum(1).mean()
             losses['loss_entropy'] = -self.entropy_weight * entropy
+        if self.distill_weight:
+            losses['loss_distill'] = self.distill_weight * self.distill_loss(parts)
         return losses
+
+    def distill_loss(self, parts: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """KL(evidence || attention) over the N sampled instances of each image."""
+        inst = self.head.instance_logits(self.head_inputs(parts)).detach()  # (B, N, K)
+        evidence = inst[..., 1:].logsumexp(dim=-1) - inst[..., 0]  # (B, N)
+        target = (evidence / self.distill_temperature).softmax(dim=1)
+        log_q = parts['scores'].clamp_min(1e-12).log().log_softmax(dim=1)
+        return F.kl_div(log_q, target, reduction='batchmean')
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:

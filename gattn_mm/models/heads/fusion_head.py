@@ -109,10 +109,17 @@ class FusionHead(ClsHead):
         self.check_inputs(feats)
         return self.fc(self.dropout(self.pre_logits(feats)))
 
+    def instance_logits(self, feats: FusionInputs) -> torch.Tensor:
+        """Per-instance logits (B, N, num_classes) of the local-only classifier."""
+        if self.local_loss_weight <= 0:
+            raise RuntimeError('instance logits need a local classifier: set '
+                               'local_loss_weight > 0 in the FusionHead config')
+        return self.fc_local(feats[1])
+
     def local_logits(self, feats: FusionInputs) -> torch.Tensor:
         """Local-only logits (B, num_classes): per-instance logits pooled."""
-        _, local, weights = feats
-        per_instance = self.fc_local(local)  # (B, N, K)
+        weights = feats[2]
+        per_instance = self.instance_logits(feats)  # (B, N, K)
         if self.local_pool == 'attention':
             return torch.einsum('bn,bnk->bk', weights, per_instance)
         if self.local_pool == 'mean':

@@ -41,7 +41,9 @@ class InstanceSampler(BaseModule):
       estimator of the attention-weighted mean (Katharopoulos & Fleuret, 2019).
 
     Args:
-        num_instances (int): N, boxes per image. Defaults to 8.
+        num_instances (int): N, boxes per image in training. Defaults to 8.
+        test_num_instances (int, optional): N outside training (more boxes at test
+            time cost little and raise recall). Defaults to ``num_instances``.
         crop_size (int | tuple): (h, w) of every crop fed to the local CNN.
         box_size (int | tuple, optional): box (h, w) in input pixels centred on a cell.
             Defaults to ``box_scale`` x the size of one cell.
@@ -58,6 +60,7 @@ class InstanceSampler(BaseModule):
 
     def __init__(self,
                  num_instances: int = 8,
+                 test_num_instances: Optional[int] = None,
                  crop_size: IntPair = 64,
                  box_size: Optional[IntPair] = None,
                  box_scale: float = 1.5,
@@ -75,7 +78,10 @@ class InstanceSampler(BaseModule):
                 raise ValueError(f'{key} must be one of {self.STRATEGIES}, got {value!r}')
         if num_instances < 1:
             raise ValueError(f'num_instances must be >= 1, got {num_instances}')
-        self.num_instances = num_instances
+        self.train_num_instances = num_instances
+        self.test_num_instances = test_num_instances or num_instances
+        if self.test_num_instances < 1:
+            raise ValueError(f'test_num_instances must be >= 1, got {test_num_instances}')
         self.crop_size = _pair(crop_size, 'crop_size')
         self.box_size = _pair(box_size, 'box_size')
         self.box_scale = box_scale
@@ -85,6 +91,11 @@ class InstanceSampler(BaseModule):
         self.threshold = threshold
         self.upsample = upsample
         self.sampling_ratio = sampling_ratio
+
+    @property
+    def num_instances(self) -> int:
+        """N of the current mode (training or not)."""
+        return self.train_num_instances if self.training else self.test_num_instances
 
     @property
     def strategy(self) -> str:

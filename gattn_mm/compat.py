@@ -1,0 +1,104 @@
+"""Adaptations to upstream behaviour, in one place, each with its reason.
+
+1. **Safe checkpoint loading.** mmengine 0.10.x calls ``torch.load`` without
+   ``weights_only``; on torch < 2.6 that unpickles anything (a checkpoint can run
+   code), on torch >= 2.6 it is the safe loader but fails with an opaque message.
+   :func:`load_from_local` always uses ``weights_only=True`` and turns a refusal into
+   an error that names the file. There is no fallback to full unpickling.
+   Runner checkpoints stay loadable because ``SafeCheckpointHook`` stores the
+   message hub in plain types (see ``gattn_mm/engine/hooks``).
+2. **Distributed training without a GPU.** mmengine 0.10.7's ``init_dist`` calls
+   ``torch.cuda.set_device`` unconditionally and the Runner wraps the model in DDP
+   with ``device_ids=[LOCAL_RANK]``, both of which fail on a CPU-only machine.
+   :func:`setup_cpu_distributed` starts a gloo process group before the Runner (so
+   the Runner skips ``init_dist``) and asks for ``device_ids=None``. With CUDA
+   nothing changes: mmengine initialises nccl itself.
+"""
+import os
+import os.path as osp
+import pickle
+import subprocess
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from mmengine.runner.checkpoint import CheckpointLoader
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds objects outside PyTorch's ``weights_only`` allowlist."""
+
+
+def safe_torch_load(filename: str, map_location: Any = None) -> Any:
+    """``torch.load(filename, weights_only=True)`` with an error naming the file."""
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = str(err).strip().splitlines()
+        reason = next((line for line in reason if 'global' in line.lower()), reason[0]
+                      if reason else 'unknown reason')
+        raise UnsafeCheckpointError(
+            f'Refusing to load checkpoint {filename!r}: it holds objects that '
+            f'torch.load(weights_only=True) does not allow ({reason.strip()}). '
+            f'gattn-mm never falls back to full unpickling, which can run arbitrary '
+            f'code. If you made this file yourself with an old toolkit, re-save only '
+            f'its tensors (e.g. its "state_dict") in a session you trust.') from None
+
+
+@CheckpointLoader.register_scheme(prefixes='', force=True)
+def load_from_local(filename: str, map_location: Any = None) -> Any:
+    """mmengine's local-file checkpoint loader, with the safe unpickler."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename!r} can not be found.')
+    return safe_torch_load(filename, map_location=map_location)
+
+
+def _slurm_env() -> None:
+    """Fill torch's env:// variables from SLURM's (as mmengine's slurm init does)."""
+    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+    if 'MASTER_ADDR' not in os.environ:
+        nodes = os.environ['SLURM_NODELIST']
+        addr = subprocess.getoutput(f'scontrol show hostname {nodes} | head -n1')
+        os.environ['MASTER_ADDR'] = addr
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def _mpi_env() -> None:
+    os.environ.setdefault('RANK', os.environ['OMPI_COMM_WORLD_RANK'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['OMPI_COMM_WORLD_SIZE'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'))
+    os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def setup_cpu_distributed(cfg, launcher: str) -> bool:
+    """Start gloo distributed training when there is no GPU.
+
+    Args:
+        cfg (Config): the training config; its ``env_cfg.dist_cfg.backend`` and
+            ``model_wrapper_cfg`` are set for CPU DDP.
+        launcher (str): ``pytorch``, ``slurm`` or ``mpi``.
+
+    Returns:
+        bool: True when the gloo group was started here, False with CUDA (then the
+        Runner initialises nccl as usual) or when a group already exists.
+    """
+    if launcher == 'none' or torch.cuda.is_available() or dist.is_initialized():
+        return False
+    if launcher == 'slurm':
+        _slurm_env()
+    elif launcher == 'mpi':
+        _mpi_env()
+    elif launcher != 'pytorch':
+        raise ValueError(f'unknown launcher {launcher!r}; expected none, pytorch, slurm '
+                         f'or mpi')
+    dist.init_process_group(backend='gloo', init_method='env://')
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
+    wrapper['device_ids'] = None
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
+    return True

@@ -1,0 +1,6 @@
+from .breakhis import BreakHis, parse_breakhis_name, patient_folds
+from .digitbags import DigitBags
+from .fungi import Fungi
+from .transforms import *  # noqa: F401,F403
+
+__all__ = ['BreakHis', 'DigitBags', 'Fungi', 'parse_breakhis_name', 'patient_folds']

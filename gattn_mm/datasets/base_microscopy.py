@@ -1,0 +1,71 @@
+import os.path as osp
+
+import numpy as np
+from typing import List
+
+from mmengine.dataset import BaseDataset
+from mmengine.logging import MMLogger
+
+from .transforms.loading import ImageReadError, read_image
+
+
+class DataRootError(FileNotFoundError):
+    """The data root is missing or does not have the expected layout."""
+
+
+class MicroscopyDataset(BaseDataset):
+    """Base of gattn-mm's datasets: layout checks and optional skipping of bad files.
+
+    Args:
+        skip_invalid (bool): when True, every image is read once while the data
+            list is built; unreadable ones are left out, counted and named in the
+            log. When False (default), a bad image raises ``ImageReadError`` naming
+            it when it is loaded.
+        **kwargs: see ``mmengine.dataset.BaseDataset``.
+    """
+    LAYOUT = ''  # a human-readable description of the expected layout
+
+    def __init__(self, *args, skip_invalid: bool = False, **kwargs):
+        self.skip_invalid = skip_invalid
+        self.num_skipped = 0
+        self.skipped: List[str] = []
+        super().__init__(*args, **kwargs)
+
+    def require_dir(self, path: str, what: str = 'data root') -> None:
+        if not osp.isdir(path):
+            raise DataRootError(
+                f'{type(self).__name__}: {what} {path!r} does not exist. Expected layout:\n'
+                f'{self.LAYOUT}')
+
+    def require_file(self, path: str, what: str) -> None:
+        if not osp.isfile(path):
+            raise DataRootError(
+                f'{type(self).__name__}: {what} {path!r} does not exist. Expected layout:\n'
+                f'{self.LAYOUT}')
+
+    def filter_readable(self, data_list: List[dict]) -> List[dict]:
+        """Drop unreadable images when ``skip_invalid``; log how many and which."""
+        if not self.skip_invalid:
+            return data_list
+        kept = []
+        for info in data_list:
+            try:
+                read_image(info['img_path'])
+            except ImageReadError as err:
+                self.skipped.append(info['img_path'])
+                MMLogger.get_current_instance().warning(f'skip_invalid: {err}')
+                continue
+            kept.append(info)
+        self.num_skipped = len(self.skipped)
+        if self.num_skipped:
+            MMLogger.get_current_instance().warning(
+                f'{type(self).__name__}: skipped {self.num_skipped} unreadable of '
+                f'{len(data_list)} images (skip_invalid=True)')
+        return kept
+
+    def get_gt_labels(self) -> np.ndarray:
+        return np.array([self.get_data_info(i)['gt_label'] for i in range(len(self))])
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        return [int(self.get_data_info(idx)['gt_label'])]
+

@@ -1,0 +1,174 @@
+import csv
+import os
+import os.path as osp
+import re
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from mmpretrain.registry import DATASETS
+from .base_microscopy import DataRootError, MicroscopyDataset
+
+SUBTYPES = ('A', 'F', 'PT', 'TA', 'DC', 'LC', 'MC', 'PC')
+SUBTYPE_NAMES = ('adenosis', 'fibroadenoma', 'phyllodes_tumor', 'tubular_adenoma',
+                 'ductal_carcinoma', 'lobular_carcinoma', 'mucinous_carcinoma',
+                 'papillary_carcinoma')
+MAGNIFICATIONS = (40, 100, 200, 400)
+# SOB_B_A-14-22549AB-40-001.png: class, subtype, year-slide (the patient), mag, seq
+NAME_RE = re.compile(
+    r'^SOB_(?P<cls>[BM])_(?P<sub>[A-Z]+)-(?P<patient>\d+-[0-9A-Za-z]+)-'
+    r'(?P<mag>\d+)-(?P<seq>\d+)\.png$', re.IGNORECASE)
+
+
+def parse_breakhis_name(filename: str) -> Dict[str, Union[str, int]]:
+    """Parse a BreakHis file name into class, subtype, patient id and magnification."""
+    m = NAME_RE.match(osp.basename(filename))
+    if m is None:
+        raise ValueError(f'{filename!r} is not a BreakHis image name like '
+                         f'SOB_B_A-14-22549AB-40-001.png')
+    sub = m['sub'].upper()
+    if sub not in SUBTYPES:
+        raise ValueError(f'{filename!r}: unknown subtype {sub!r}, expected one of {SUBTYPES}')
+    return dict(malignant=int(m['cls'].upper() == 'M'), subtype=sub,
+                patient_id=m['patient'], magnification=int(m['mag']), seq=int(m['seq']))
+
+
+def patient_folds(patients: Dict[str, str], num_folds: int, seed: int = 0) -> Dict[str, int]:
+    """Patient-disjoint folds stratified by class; deterministic for a seed.
+
+    Args:
+        patients: patient id -> stratum (its subtype).
+        num_folds: K.
+
+    Returns:
+        dict: patient id -> fold index in [0, K).
+    """
+    rng = np.random.default_rng(seed)
+    by_stratum = defaultdict(list)
+    for pid, stratum in sorted(patients.items()):
+        by_stratum[stratum].append(pid)
+    folds, offset = {}, 0
+    for stratum in sorted(by_stratum):
+        ids = [by_stratum[stratum][i] for i in rng.permutation(len(by_stratum[stratum]))]
+        for i, pid in enumerate(ids):
+            folds[pid] = (i + offset) % num_folds
+        offset += len(ids)  # keep the folds balanced in size across strata
+    return folds
+
+
+@DATASETS.register_module()
+class BreakHis(MicroscopyDataset):
+    """BreakHis (Spanhol et al., 2016) in its public layout.
+
+    Every sample carries ``patient_id`` and ``magnification`` for
+    ``PatientAccuracy``.
+
+    Args:
+        data_root (str): the folder holding ``BreaKHis_v1`` (or any folder below it
+            down to ``.../breast``).
+        split (str): ``train``, ``val`` or ``test``. With our patient-disjoint folds,
+            ``test`` is fold ``fold``, ``val`` is fold ``fold + 1`` (mod K) and
+            ``train`` the rest. With ``folds_file``, ``train``/``test`` are its
+            ``grp`` column and ``val`` is its test group.
+        magnification (int | str | list): 40, 100, 200, 400, several, or ``'all'``.
+        task (str): ``binary`` (benign/malignant) or ``subtype`` (8 classes).
+        num_folds (int): K of the patient-disjoint folds. Defaults to 5.
+        fold (int): 0-based fold index. Defaults to 0.
+        seed (int): seed of the fold assignment. Defaults to 0.
+        folds_file (str, optional): the circulating ``Folds.csv`` (columns fold 1-5,
+            mag, grp, filename); note it is not guaranteed to be patient-disjoint.
+    """
+    LAYOUT = ('<data_root>/BreaKHis_v1/histology_slides/breast/{benign,malignant}/SOB/'
+              '<subtype>/SOB_B_A_14-22549AB/<40X|100X|200X|400X>/SOB_B_A-14-22549AB-40-001.png')
+
+    def __init__(self, data_root: str, split: str = 'train',
+                 magnification: Union[int, str, Sequence[int]] = 'all',
+                 task: str = 'binary', num_folds: int = 5, fold: int = 0, seed: int = 0,
+                 folds_file: Optional[str] = None, pipeline=(), **kwargs):
+        if split not in ('train', 'val', 'test'):
+            raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+        if task not in ('binary', 'subtype'):
+            raise ValueError(f"task must be 'binary' or 'subtype', got {task!r}")
+        if not 0 <= fold < num_folds or num_folds < 2:
+            raise ValueError(f'fold must be in [0, num_folds) with num_folds >= 2, got '
+                             f'fold={fold}, num_folds={num_folds}')
+        self.split, self.task = split, task
+        self.magnifications = self._parse_mags(magnification)
+        self.num_folds, self.fold, self.seed = num_folds, fold, seed
+        self.folds_file = folds_file
+        classes = ('benign', 'malignant') if task == 'binary' else SUBTYPE_NAMES
+        super().__init__(data_root=data_root, metainfo=dict(classes=classes),
+                         pipeline=list(pipeline), **kwargs)
+
+    @staticmethod
+    def _parse_mags(value) -> tuple:
+        if value in ('all', None):
+            return MAGNIFICATIONS
+        values = [value] if isinstance(value, (int, str)) else list(value)
+        mags = tuple(int(str(v).upper().rstrip('X')) for v in values)
+        bad = [m for m in mags if m not in MAGNIFICATIONS]
+        if bad:
+            raise ValueError(f'magnification must be among {MAGNIFICATIONS} or "all", got {bad}')
+        return mags
+
+    def breast_dir(self) -> str:
+        self.require_dir(self.data_root)
+        for sub in ('BreaKHis_v1/histology_slides/breast', 'histology_slides/breast',
+                    'breast', ''):
+            path = osp.join(self.data_root, sub)
+            if osp.isdir(osp.join(path, 'benign')) or osp.isdir(osp.join(path, 'malignant')):
+                return path
+        raise DataRootError(f'BreakHis: no benign/ or malignant/ folder under '
+                            f'{self.data_root!r}. Expected layout:\n{self.LAYOUT}')
+
+    def scan(self) -> List[dict]:
+        """Every image under the data root with its parsed fields (sorted)."""
+        root = self.breast_dir()
+        items = []
+        for dirpath, _, files in os.walk(root):
+            for name in files:
+                if name.lower().endswith('.png'):
+                    info = parse_breakhis_name(name)
+                    info['img_path'] = osp.join(dirpath, name)
+                    items.append(info)
+        if not items:
+            raise DataRootError(f'BreakHis: no images under {root!r}. Expected layout:\n'
+                                f'{self.LAYOUT}')
+        return sorted(items, key=lambda i: i['img_path'])
+
+    def _select_split(self, items: List[dict]) -> List[dict]:
+        if self.folds_file:
+            return self._select_by_csv(items)
+        folds = patient_folds({i['patient_id']: i['subtype'] for i in items},
+                              self.num_folds, self.seed)
+        val_fold = (self.fold + 1) % self.num_folds
+        keep = {'test': lambda f: f == self.fold, 'val': lambda f: f == val_fold,
+                'train': lambda f: f not in (self.fold, val_fold)}[self.split]
+        return [i for i in items if keep(folds[i['patient_id']])]
+
+    def _select_by_csv(self, items: List[dict]) -> List[dict]:
+        self.require_file(self.folds_file, 'folds file')
+        grp = 'train' if self.split == 'train' else 'test'
+        wanted = set()
+        with open(self.folds_file, newline='') as f:
+            reader = csv.DictReader(f)
+            missing = {'fold', 'mag', 'grp', 'filename'} - set(reader.fieldnames or [])
+            if missing:
+                raise ValueError(f'{self.folds_file}: missing columns {sorted(missing)}; '
+                                 f'expected fold, mag, grp, filename')
+            for row in reader:
+                if int(row['fold']) == self.fold + 1 and row['grp'].strip() == grp:
+                    wanted.add(osp.basename(row['filename'].strip()))
+        return [i for i in items if osp.basename(i['img_path']) in wanted]
+
+    def load_data_list(self) -> List[dict]:
+        items = [i for i in self.scan() if i['magnification'] in self.magnifications]
+        data_list = []
+        for info in self._select_split(items):
+            label = info['malignant'] if self.task == 'binary' else \
+                SUBTYPES.index(info['subtype'])
+            data_list.append(dict(img_path=info['img_path'], gt_label=label,
+                                  patient_id=info['patient_id'],
+                                  magnification=info['magnification']))
+        return self.filter_readable(data_list)

@@ -1,0 +1,100 @@
+"""Test (and evaluate) a model: mmpretrain's tools/test.py with gattn-mm's safe
+checkpoint loading and gloo distributed testing without a GPU."""
+import argparse
+import os
+from copy import deepcopy
+
+import mmengine
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.evaluator import DumpResults
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import gattn_mm  # noqa: F401
+from gattn_mm.compat import setup_cpu_distributed
+from gattn_mm.utils import ensure_plugin_import, set_dataloader_defaults, set_default_work_dir
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', help='the file to write results to (pickle/json/yaml)')
+    parser.add_argument('--out-item', choices=['metrics', 'pred'],
+                        help='write metrics or predictions to --out (default: pred)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value pairs merged into it')
+    parser.add_argument('--amp', action='store_true', help='mixed-precision test')
+    parser.add_argument('--show-dir', help='directory to save visualised predictions')
+    parser.add_argument('--show', action='store_true', help='show predictions in a window')
+    parser.add_argument('--interval', type=int, default=1,
+                        help='visualise every this many samples')
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='display time of every window (s)')
+    parser.add_argument('--no-pin-memory', action='store_true',
+                        help='disable pin_memory in the dataloader')
+    parser.add_argument(
+        '--tta', action='store_true',
+        help='test-time augmentation: the config\'s tta_pipeline/tta_model, or flip TTA '
+        'averaging the class scores')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.out is None and args.out_item is not None:
+        parser.error('--out-item needs --out FILE')
+    return args
+
+
+def merge_args(cfg, args):
+    cfg.launcher = args.launcher
+    set_default_work_dir(cfg, args.config, args.work_dir)
+    cfg.load_from = args.checkpoint
+    if args.amp:
+        cfg.test_cfg.fp16 = True
+    if args.show or args.show_dir is not None:
+        if 'visualization' not in cfg.default_hooks:
+            raise KeyError('--show/--show-dir need default_hooks.visualization='
+                           'dict(type="VisualizationHook") in the config')
+        vis = cfg.default_hooks.visualization
+        vis.update(enable=True, show=args.show, wait_time=args.wait_time,
+                   out_dir=args.show_dir, interval=args.interval)
+    if args.tta:
+        if 'tta_model' not in cfg:
+            cfg.tta_model = dict(type='mmpretrain.AverageClsScoreTTA')
+        if 'tta_pipeline' not in cfg:
+            test_pipeline = cfg.test_dataloader.dataset.pipeline
+            cfg.tta_pipeline = deepcopy(test_pipeline)
+            cfg.tta_pipeline[-1] = dict(
+                type='TestTimeAug',
+                transforms=[[dict(type='RandomFlip', prob=1.),
+                             dict(type='RandomFlip', prob=0.)],
+                            [test_pipeline[-1]]])
+        cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    set_dataloader_defaults(cfg, args.no_pin_memory, no_persistent_workers=True)
+    ensure_plugin_import(cfg)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    setup_cpu_distributed(cfg, args.launcher)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if args.out and args.out_item in ('pred', None):
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    metrics = runner.test()
+    if args.out and args.out_item == 'metrics':
+        mmengine.dump(metrics, args.out)
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
