@@ -6,6 +6,8 @@ from typing import List
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
+from mmpretrain.registry import TRANSFORMS
+
 from .transforms.loading import ImageReadError, read_image
 
 
@@ -25,11 +27,13 @@ class MicroscopyDataset(BaseDataset):
     """
     LAYOUT = ''  # a human-readable description of the expected layout
 
-    def __init__(self, *args, skip_invalid: bool = False, **kwargs):
+    def __init__(self, *args, skip_invalid: bool = False, pipeline=(), **kwargs):
         self.skip_invalid = skip_invalid
         self.num_skipped = 0
         self.skipped: List[str] = []
-        super().__init__(*args, **kwargs)
+        # build transforms from mmpretrain's registry, as mmpretrain's datasets do
+        transforms = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]
+        super().__init__(*args, pipeline=transforms, **kwargs)
 
     def require_dir(self, path: str, what: str = 'data root') -> None:
         if not osp.isdir(path):
