@@ -1,0 +1,171 @@
+import copy
+
+import pytest
+import torch
+
+import gattn_mm  # noqa: F401
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+BACKBONES = {
+    'resnet18': (dict(type='ResNet', depth=18), 512),
+    'resnet50': (dict(type='ResNet', depth=50), 2048),
+    'resnext50': (dict(type='ResNeXt', depth=50, groups=32, width_per_group=4), 2048),
+    'convnext-tiny': (dict(type='ConvNeXt', arch='tiny', gap_before_final_norm=False), 768),
+    'efficientnet-b0': (dict(type='EfficientNet', arch='b0'), 1280),
+    'mobilenetv3-small': (dict(type='MobileNetV3', arch='small'), 576),
+    'regnetx-400mf': (dict(type='RegNet', arch='regnetx_400mf'), 384),
+    'vit-deit-tiny': (dict(type='VisionTransformer', arch='deit-tiny', img_size=64,
+                           patch_size=16, out_type='featmap'), 192),
+    'swin-tiny': (dict(type='SwinTransformer', arch='tiny', img_size=64, pad_small_map=True),
+                   768),
+    'timm-resnet18': (dict(type='TIMMBackbone', model_name='resnet18', pretrained=False), 512),
+}
+
+
+def gattn_cfg(backbone, channels, n=2, fusion='concat', train='sample', test='topk', **head):
+    return dict(
+        type='GatedAttentionClassifier', backbone=backbone, global_size=64,
+        neck=dict(type='GatedAttentionNeck', in_channels=channels, hidden_channels=16),
+        sampler=dict(type='InstanceSampler', num_instances=n, crop_size=32,
+                     train_strategy=train, test_strategy=test),
+        head=dict(type='FusionHead', num_classes=3, in_channels=channels, num_instances=n,
+                  fusion=fusion, **head))
+
+
+def samples(*labels):
+    return [DataSample().set_gt_label(v) for v in labels]
+
+
+@pytest.mark.parametrize('name', list(BACKBONES))
+def test_backbones_loss_and_predict(name):
+    if name.startswith('timm'):
+        pytest.importorskip('timm')
+    backbone, channels = BACKBONES[name]
+    model = MODELS.build(gattn_cfg(copy.deepcopy(backbone), channels,
+                                   global_loss_weight=0.5, local_loss_weight=0.5))
+    x = torch.rand(2, 3, 128, 96)
+    losses = model(x, samples(0, 2), mode='loss')
+    assert set(losses) == {'loss', 'loss_global', 'loss_local'}
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        preds = model(x, samples(0, 2), mode='predict')
+        logits = model(x)
+    assert logits.shape == (2, 3)
+    p = preds[1]
+    assert p.pred_score.shape == (3,) and p.pred_label.shape == (1,)
+    h, w = p.attention.shape
+    assert h >= 1 and w >= 1 and float(p.attention.sum()) == pytest.approx(1, abs=1e-4)
+    assert p.boxes.shape == (2, 4) and p.instance_scores.shape == (2,)
+    assert (p.boxes[:, 0] >= 0).all() and (p.boxes[:, 2] <= 96).all()
+    assert (p.boxes[:, 3] <= 128).all()
+
+
+def test_wrong_in_channels_names_real_count():
+    with pytest.raises(ValueError, match=r'gives 512 channels.*in_channels=512'):
+        MODELS.build(gattn_cfg(dict(type='ResNet', depth=18), 256))
+
+
+def test_vector_backbone_is_refused_clearly():
+    cfg = gattn_cfg(dict(type='ConvNeXt', arch='atto'), 320)
+    with pytest.raises(ValueError, match='gap_before_final_norm=False'):
+        MODELS.build(cfg)
+
+
+def test_wrong_local_channels():
+    cfg = gattn_cfg(dict(type='ResNet', depth=18), 512, local_channels=128)
+    with pytest.raises(ValueError, match='local backbone ResNet, which gives 512'):
+        MODELS.build(cfg)
+
+
+def test_separate_local_backbone():
+    cfg = gattn_cfg(dict(type='ResNet', depth=18), 512, local_channels=64)
+    cfg['local_backbone'] = dict(type='MobileNetV3', arch='small', out_indices=(0,))
+    cfg['head']['local_channels'] = 16
+    model = MODELS.build(cfg)
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3)
+
+
+@pytest.mark.parametrize('fusion', ['concat', 'attention', 'mean'])
+@pytest.mark.parametrize('strategy', ['sample', 'topk', 'threshold'])
+def test_gradients_reach_attention(fusion, strategy):
+    torch.manual_seed(0)
+    cfg = gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=3, fusion=fusion,
+                    train=strategy, local_loss_weight=1.0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    losses = model(torch.rand(2, 3, 96, 96), samples(1, 2), mode='loss')
+    sum(losses.values()).backward()
+    neck = model.neck
+    for p in (neck.attention_V.weight, neck.attention_U.weight, neck.attention_w.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_attention_fusion_trains_attention_through_local_path():
+    """With fusion=attention the local path alone carries gradient to the attention."""
+    torch.manual_seed(0)
+    model = MODELS.build(gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=3,
+                                   fusion='attention'))
+    model.init_weights()
+    parts = model.forward_parts(torch.rand(2, 3, 96, 96))
+    g, local, w = model.head_inputs(parts)
+    logits = model.head((g.detach(), local, w))
+    logits.sum().backward()
+    assert model.neck.attention_w.weight.grad.abs().sum() > 0
+
+
+def test_threshold_weights_are_differentiable():
+    from gattn_mm.models import InstanceSampler
+    s = InstanceSampler(num_instances=2, crop_size=4, train_strategy='threshold')
+    logits = torch.randn(1, 4, 4, requires_grad=True)
+    out = s(logits.flatten(1).softmax(1).view(1, 4, 4), (32, 32))
+    (out['weights'] * torch.tensor([[1., 3.]])).sum().backward()
+    assert logits.grad.abs().sum() > 0
+
+
+def test_neck_drop_in_for_global_average_pooling():
+    cfg = dict(type='ImageClassifier', backbone=dict(type='ResNet', depth=18),
+               neck=dict(type='GatedAttentionNeck', in_channels=512),
+               head=dict(type='LinearClsHead', num_classes=4, in_channels=512))
+    model = MODELS.build(cfg)
+    losses = model(torch.rand(2, 3, 64, 64), samples(1, 3), mode='loss')
+    assert torch.isfinite(losses['loss'])
+    attn, pooled = model.extract_feat(torch.rand(2, 3, 64, 64))
+    assert attn.shape == (2, 2, 2) and pooled.shape == (2, 512)
+
+
+def test_neck_math_matches_definition():
+    from gattn_mm.models import GatedAttentionNeck
+    neck = GatedAttentionNeck(in_channels=5, hidden_channels=3)
+    feat = torch.randn(2, 5, 2, 3)
+    attn, pooled = neck((feat,))
+    f = feat.flatten(2).transpose(1, 2)  # (B, 6, 5)
+    score = neck.attention_w(torch.tanh(neck.attention_V(f)) *
+                             torch.sigmoid(neck.attention_U(f)))[..., 0]
+    a = score.softmax(1)
+    assert torch.allclose(attn.flatten(1), a, atol=1e-6)
+    assert torch.allclose(pooled, torch.einsum('bn,bnc->bc', a, f), atol=1e-5)
+
+
+def test_predict_scales_boxes_back_to_original_image():
+    model = MODELS.build(gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64))
+    model.eval()
+    ds = samples(0)
+    ds[0].set_metainfo(dict(scale_factor=(0.5, 0.25)))
+    with torch.no_grad():
+        p = model(torch.rand(1, 3, 64, 64), ds, mode='predict')[0]
+    assert torch.allclose(p.ori_boxes, p.boxes * torch.tensor([2., 4., 2., 4.]))
+
+
+def test_extract_feat_stages():
+    model = MODELS.build(gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64,
+                                   fusion='mean'))
+    x = torch.rand(2, 3, 64, 64)
+    assert model.extract_feat(x, stage='backbone')[-1].shape == (2, 64, 2, 2)
+    attn, g = model.extract_feat(x, stage='neck')
+    assert attn.shape == (2, 2, 2) and g.shape == (2, 64)
+    assert model.extract_feat(x, stage='sampler')['crops'].shape == (4, 3, 32, 32)
+    assert model.extract_feat(x, stage='pre_logits').shape == (2, 128)
+    with pytest.raises(ValueError, match='stage'):
+        model.extract_feat(x, stage='nope')

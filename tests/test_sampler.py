@@ -1,0 +1,122 @@
+import pytest
+import torch
+
+import gattn_mm  # noqa: F401
+from gattn_mm.models import InstanceSampler
+
+
+def one_hot_attention(B, h, w, cells):
+    attn = torch.full((B, h * w), 1e-4)
+    for b, (r, c) in enumerate(cells):
+        attn[b, r * w + c] = 1.
+    return (attn / attn.sum(1, keepdim=True)).view(B, h, w)
+
+
+@pytest.mark.parametrize('strategy', ['topk', 'threshold', 'sample'])
+def test_crop_takes_the_bright_square(strategy):
+    # non-square images, batch 2, a 3x5 grid of 32 px cells; each image has one bright cell
+    B, H, W, h, w = 2, 96, 160, 3, 5
+    cells = [(1, 3), (2, 0)]
+    images = torch.zeros(B, 3, H, W)
+    for b, (r, c) in enumerate(cells):
+        images[b, :, r * 32:(r + 1) * 32, c * 32:(c + 1) * 32] = 1.
+    sampler = InstanceSampler(num_instances=1, crop_size=(8, 16), box_size=32,
+                              train_strategy=strategy, test_strategy=strategy, threshold=0.9)
+    sampler.eval()
+    out = sampler(one_hot_attention(B, h, w, cells), (H, W))
+    for b, (r, c) in enumerate(cells):
+        assert out['boxes'][b, 0].tolist() == pytest.approx([c * 32, r * 32, (c + 1) * 32,
+                                                             (r + 1) * 32], abs=1.5)
+    crops = sampler.crop(images, out['boxes'])
+    assert crops.shape == (2, 3, 8, 16)
+    assert crops[:, :, 1:-1, 1:-1].min() > 0.95  # inside the square
+    # a box one cell to the left sees no square
+    shifted = out['boxes'].clone()
+    shifted[..., [0, 2]] += 32 if cells[0][1] == 0 else -32
+    assert sampler.crop(images, shifted[:1])[:, :, 1:-1, 1:-1].max() < 0.05
+
+
+def test_boxes_inside_and_image_smaller_than_box():
+    s = InstanceSampler(num_instances=4, crop_size=8, box_size=100, test_strategy='topk')
+    s.eval()
+    attn = torch.rand(3, 4, 4).flatten(1).softmax(1).view(3, 4, 4)
+    out = s(attn, (40, 70))
+    b = out['boxes']
+    assert (b[..., 0] >= 0).all() and (b[..., 1] >= 0).all()
+    assert (b[..., 2] <= 70 + 1e-4).all() and (b[..., 3] <= 40 + 1e-4).all()
+    assert torch.allclose(b[..., 3] - b[..., 1], torch.tensor(40.))  # shrunk to the image
+    assert s.crop(torch.rand(3, 3, 40, 70), b).shape == (12, 3, 8, 8)
+
+
+def test_topk_min_distance_and_determinism():
+    s = InstanceSampler(num_instances=3, crop_size=4, test_strategy='topk', min_distance=2)
+    s.eval()
+    attn = torch.zeros(1, 4, 4)
+    attn[0, 0, 0], attn[0, 0, 1], attn[0, 3, 3], attn[0, 2, 0] = 0.4, 0.3, 0.2, 0.1
+    out = s(attn, (64, 64))
+    assert out['index'][0].tolist() == [0, 15, 8]  # (0,1) is next to (0,0): skipped
+    assert torch.equal(s(attn, (64, 64))['boxes'], out['boxes'])
+    plain = InstanceSampler(num_instances=2, crop_size=4, test_strategy='topk')
+    plain.eval()
+    assert plain(attn, (64, 64))['index'][0].tolist() == [0, 1]
+
+
+def test_topk_more_instances_than_spaced_cells():
+    s = InstanceSampler(num_instances=4, crop_size=4, test_strategy='topk', min_distance=3)
+    s.eval()
+    idx = s(torch.rand(2, 2, 2).flatten(1).softmax(1).view(2, 2, 2), (8, 8))['index']
+    assert all(len(set(row.tolist())) == 4 for row in idx)
+
+
+def test_sample_reproducible_with_seed_and_random_without():
+    s = InstanceSampler(num_instances=5, crop_size=4, train_strategy='sample')
+    attn = torch.rand(2, 6, 6).flatten(1).softmax(1).view(2, 6, 6)
+    torch.manual_seed(3)
+    a = s(attn, (96, 96))
+    torch.manual_seed(3)
+    b = s(attn, (96, 96))
+    assert torch.equal(a['boxes'], b['boxes']) and torch.equal(a['weights'], b['weights'])
+    draws = {tuple(s(attn, (96, 96))['index'][0].tolist()) for _ in range(10)}
+    assert len(draws) > 1
+    assert all(len(set(row.tolist())) == 5 for row in a['index'])  # no replacement
+
+
+def test_threshold_deterministic_and_ranked_by_mass():
+    attn = torch.full((1, 6, 6), 1e-3)
+    attn[0, 0:2, 0:2] = 0.05   # big region, mass 0.2
+    attn[0, 4, 4] = 0.09       # small region, mass 0.09
+    attn = attn / attn.sum()
+    s = InstanceSampler(num_instances=3, crop_size=4, box_size=8, test_strategy='threshold',
+                        threshold=0.4)
+    s.eval()
+    out = s(attn, (60, 60))
+    assert torch.equal(out['boxes'], s(attn, (60, 60))['boxes'])
+    first, second = out['boxes'][0, 0], out['boxes'][0, 1]
+    assert first[0] < 5 and first[2] > 18  # the 2x2-cell region (20 px) comes first
+    assert 38 < (second[0] + second[2]) / 2 < 50  # then the single hot cell
+    assert out['scores'][0, 0] > out['scores'][0, 1]
+
+
+def test_unbiased_weights_estimate_the_attention_mean():
+    torch.manual_seed(0)
+    attn = torch.rand(1, 20).softmax(1) ** 2
+    attn = attn / attn.sum()
+    f = torch.randn(20)
+    s = InstanceSampler(num_instances=4, crop_size=4)
+    estimates = []
+    for _ in range(4000):
+        idx = s._select_sample(attn)
+        w = s.unbiased_weights(attn.gather(1, idx))
+        assert torch.allclose(w.sum(1), torch.ones(1))
+        estimates.append((w * f[idx]).sum())
+    est = torch.stack(estimates)
+    assert abs(est.mean() - (attn[0] * f).sum()) < 4 * est.std() / 4000 ** 0.5 + 1e-3
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='train_strategy'):
+        InstanceSampler(train_strategy='random')
+    with pytest.raises(ValueError, match='crop_size'):
+        InstanceSampler(crop_size=(0, 4))
+    with pytest.raises(ValueError, match='num_instances'):
+        InstanceSampler(num_instances=0)
