@@ -4,6 +4,6 @@ Importing the package registers its models, datasets, transforms, metrics, hooks
 visualizers in mmpretrain's registries and installs the safe checkpoint loader.
 """
 from . import compat  # noqa: F401  (safe checkpoint loading)
-from . import datasets, engine, evaluation, models  # noqa: F401
+from . import datasets, engine, evaluation, models, visualization  # noqa: F401
 
 __version__ = '0.1.0'

@@ -25,3 +25,23 @@ def tiny_digitbags(tmp_path_factory):
 @pytest.fixture(scope='session')
 def root():
     return ROOT
+
+
+@pytest.fixture(scope='session')
+def tiny_checkpoint(tmp_path_factory, tiny_digitbags):
+    """A tiny gattn model trained for one epoch with tools/train.py: (config, ckpt)."""
+    import subprocess
+    work = tmp_path_factory.mktemp('tiny_ckpt')
+    cfg = osp.join(ROOT, 'tests', 'data', 'tiny_digitbags.py')
+    opts = [f'{k}_dataloader.dataset.data_root={tiny_digitbags}' for k in ('train', 'val', 'test')]
+    proc = subprocess.run([sys.executable, 'tools/train.py', cfg, '--work-dir', str(work),
+                           '--cfg-options', 'train_cfg.max_epochs=1', *opts],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    from mmengine.config import Config
+    config = Config.fromfile(cfg)
+    for k in ('train', 'val', 'test'):
+        config[f'{k}_dataloader'].dataset.data_root = tiny_digitbags
+    dumped = str(work / 'config.py')
+    config.dump(dumped)
+    return dumped, str(work / 'epoch_1.pth')

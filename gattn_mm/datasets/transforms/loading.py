@@ -67,21 +67,35 @@ def to_rgb_uint8(img: np.ndarray, path: str = '<array>') -> np.ndarray:
 
 @TRANSFORMS.register_module()
 class LoadMicroscopyImage(BaseTransform):
-    """Load ``results['img_path']`` at full resolution as (H, W, 3) uint8 RGB.
+    """Load ``results['img_path']`` at full resolution as (H, W, 3) uint8.
 
-    Adds ``img``, ``img_shape`` and ``ori_shape`` (h, w). An unreadable file raises
-    ``ImageReadError`` naming it (use the dataset's ``skip_invalid=True`` to skip
-    such files with a count in the log).
+    Adds ``img``, ``img_shape`` and ``ori_shape`` (h, w). The channel order is BGR
+    by default, the OpenMMLab convention (``ClsDataPreprocessor(to_rgb=True)`` turns
+    it to RGB), so mmpretrain's own inferencer, which hands over BGR arrays, gives
+    the same input. When ``results`` already holds an ``img`` and no ``img_path``
+    (an inferencer), the array is only normalised to 3-channel uint8.
+
+    An unreadable file raises ``ImageReadError`` naming it (use the dataset's
+    ``skip_invalid=True`` to skip such files with a count in the log).
 
     Args:
         to_float32 (bool): return float32 instead of uint8. Defaults to False.
+        channel_order (str): ``bgr`` (default) or ``rgb``.
     """
 
-    def __init__(self, to_float32: bool = False):
+    def __init__(self, to_float32: bool = False, channel_order: str = 'bgr'):
+        if channel_order not in ('bgr', 'rgb'):
+            raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
         self.to_float32 = to_float32
+        self.channel_order = channel_order
 
     def transform(self, results: dict) -> Optional[dict]:
-        img = read_image(results['img_path'])
+        if results.get('img_path') is None and results.get('img') is not None:
+            img = to_rgb_uint8(np.asarray(results['img']))  # already in the caller's order
+        else:
+            img = read_image(results['img_path'])
+            if self.channel_order == 'bgr':
+                img = np.ascontiguousarray(img[..., ::-1])
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img

@@ -28,6 +28,15 @@ class FusionHead(ClsHead):
     ``local_pool`` (``attention``: weighted by ``w``; ``mean``; ``max``: multiple
     instance learning, the bag is as positive as its most positive instance).
 
+    Optional multiple-instance loss (``instance_loss_weight``) on the per-instance
+    logits of the local classifier: in a bag labelled ``negative_class`` (the
+    class meaning "absent", e.g. benign or "no 9") *every* instance is a clean
+    negative; in any other bag the ``instance_topk`` instances with the most
+    evidence for the bag's class carry its label. The dense negatives teach the
+    instance reader what is not the target quickly, so the top instance of a
+    positive bag soon is the target. With ``negative_class=None`` only the top-k
+    rule applies (for tasks without an "absent" class).
+
     Args:
         num_classes (int): number of classes.
         in_channels (int): C, channels of the global feature.
@@ -38,6 +47,9 @@ class FusionHead(ClsHead):
         global_loss_weight (float): weight of the global-only loss. Defaults to 0.
         local_loss_weight (float): weight of the local-only loss. Defaults to 0.
         local_pool (str): pooling of the local-only logits. Defaults to ``attention``.
+        instance_loss_weight (float): weight of the instance loss. Defaults to 0.
+        negative_class (int, optional): the "absent" class. Defaults to 0.
+        instance_topk (int): instances of a non-negative bag that get its label.
         dropout (float): dropout before the fused classifier. Defaults to 0.
         loss (dict): loss config. Defaults to cross entropy.
     """
@@ -53,6 +65,9 @@ class FusionHead(ClsHead):
                  global_loss_weight: float = 0.,
                  local_loss_weight: float = 0.,
                  local_pool: str = 'attention',
+                 instance_loss_weight: float = 0.,
+                 negative_class: Optional[int] = 0,
+                 instance_topk: int = 1,
                  dropout: float = 0.,
                  loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),
@@ -72,12 +87,15 @@ class FusionHead(ClsHead):
         self.global_loss_weight = global_loss_weight
         self.local_loss_weight = local_loss_weight
         self.local_pool = local_pool
+        self.instance_loss_weight = instance_loss_weight
+        self.negative_class = negative_class
+        self.instance_topk = instance_topk
         n_local = num_instances if fusion == 'concat' else 1
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(in_channels + n_local * self.local_channels, num_classes)
         if global_loss_weight > 0:
             self.fc_global = nn.Linear(in_channels, num_classes)
-        if local_loss_weight > 0:
+        if local_loss_weight > 0 or instance_loss_weight > 0:
             self.fc_local = nn.Linear(self.local_channels, num_classes)
 
     def check_inputs(self, feats: FusionInputs) -> None:
@@ -111,9 +129,10 @@ class FusionHead(ClsHead):
 
     def instance_logits(self, feats: FusionInputs) -> torch.Tensor:
         """Per-instance logits (B, N, num_classes) of the local-only classifier."""
-        if self.local_loss_weight <= 0:
+        if not hasattr(self, 'fc_local'):
             raise RuntimeError('instance logits need a local classifier: set '
-                               'local_loss_weight > 0 in the FusionHead config')
+                               'local_loss_weight or instance_loss_weight > 0 in the '
+                               'FusionHead config')
         return self.fc_local(feats[1])
 
     def local_logits(self, feats: FusionInputs) -> torch.Tensor:
@@ -136,7 +155,26 @@ class FusionHead(ClsHead):
         if self.local_loss_weight > 0:
             aux = self._get_loss(self.local_logits(feats), data_samples, **kwargs)
             losses['loss_local'] = self.local_loss_weight * aux['loss']
+        if self.instance_loss_weight > 0:
+            losses['loss_instance'] = self.instance_loss_weight * self.instance_loss(
+                feats, data_samples)
         return losses
+
+    def instance_loss(self, feats: FusionInputs, data_samples: List[DataSample]
+                      ) -> torch.Tensor:
+        """Multiple-instance loss on the per-instance logits (see the class doc)."""
+        logits = self.instance_logits(feats)  # (B, N, K)
+        B, N, K = logits.shape
+        labels = torch.cat([s.gt_label for s in data_samples]).to(logits.device)  # (B,)
+        log_p = logits.log_softmax(dim=-1)
+        own = log_p.gather(2, labels.view(B, 1, 1).expand(B, N, 1))[..., 0]  # (B, N)
+        k = min(self.instance_topk, N)
+        top = own.topk(k, dim=1).values.mean(dim=1)  # the bag's best instances
+        if self.negative_class is None:
+            return -top.mean()
+        dense = own.mean(dim=1)  # every instance of a negative bag
+        negative = labels == self.negative_class
+        return -torch.where(negative, dense, top).mean()
 
     def predict(self, feats: FusionInputs,
                 data_samples: Optional[List[Optional[DataSample]]] = None

@@ -1,0 +1,14 @@
+# gattn on microscopic fungi (species folders). The config users run first:
+#   python tools/train.py configs/gattn_fungi.py
+# Put the data in data/fungi/{train,val,test}/<species>/ or set
+#   --cfg-options data_root=/path/to/fungi
+# (data_root is read below and reaches every dataloader.)
+_base_ = [
+    '_base_/models/gattn_resnet50.py', '_base_/datasets/fungi.py',
+    '_base_/schedules/microscopy_sgd.py', '_base_/default_runtime.py'
+]
+num_classes = 5  # DeFungi: 5 species; set to your number of species
+model = dict(
+    data_preprocessor={{_base_.data_preprocessor}},
+    head=dict(num_classes=num_classes))
+data_preprocessor = dict(num_classes=num_classes)

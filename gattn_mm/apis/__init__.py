@@ -1,0 +1,6 @@
+from .gattn_inferencer import GattnInferencer, attention_on_original
+
+__all__ = ['GattnInferencer', 'attention_on_original']
+from .image_files import expand_image_paths  # noqa: E402
+
+__all__ += ['expand_image_paths']

@@ -1,0 +1,112 @@
+from pathlib import Path
+from typing import List, Optional
+
+import cv2
+import numpy as np
+import torch
+from mmengine.dataset import Compose, default_collate
+
+from mmpretrain.apis import ImageClassificationInferencer
+from mmpretrain.structures import DataSample
+from gattn_mm.datasets.transforms.loading import read_image, to_rgb_uint8
+from gattn_mm.visualization.attention_visualizer import caption_of, draw_attention
+
+
+def attention_on_original(attention: np.ndarray, sample: DataSample) -> np.ndarray:
+    """The attention map (h, w) of the input canvas, cut to the image's region.
+
+    ``ResizeToCanvas`` scales the image by ``scale_factor`` and pads right/bottom;
+    the returned map covers only the image (any size; resize it for display).
+    """
+    attention = np.asarray(attention, np.float32)
+    canvas = sample.get('img_shape')
+    scale = sample.get('scale_factor')
+    ori = sample.get('ori_shape')
+    if canvas is None or scale is None or ori is None:
+        return attention
+    H, W = canvas[:2]
+    up = cv2.resize(attention, (W, H), interpolation=cv2.INTER_LINEAR)
+    valid_h = min(H, max(1, int(round(ori[0] * scale[1]))))
+    valid_w = min(W, max(1, int(round(ori[1] * scale[0]))))
+    return up[:valid_h, :valid_w]
+
+
+class GattnInferencer(ImageClassificationInferencer):
+    """mmpretrain's ``ImageClassificationInferencer`` for gattn models.
+
+    Images are read with gattn-mm's microscopy reader (8/16-bit PNG/TIFF, gray,
+    RGBA) and each result also carries ``attention`` (h, w) over the image,
+    ``boxes`` (N, 4, xyxy in original image pixels), ``instance_scores`` (N,) and
+    the top-k classes. ``visualize`` draws the attention overlay.
+
+    Example:
+        >>> from gattn_mm.apis import GattnInferencer
+        >>> inferencer = GattnInferencer('configs/gattn_digitbags.py', pretrained=ckpt)
+        >>> result = inferencer('bag.png')[0]
+        >>> result['pred_class'], result['boxes']
+    """
+    visualize_kwargs = {'show', 'wait_time', 'show_dir', 'topk'}
+
+    def __init__(self, *args, topk: int = 3, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.topk = topk
+
+    def preprocess(self, inputs: List, batch_size: int = 1):
+
+        def load_image(input_):
+            if isinstance(input_, str):
+                img = np.ascontiguousarray(read_image(input_)[..., ::-1])  # BGR
+            else:
+                img = to_rgb_uint8(np.asarray(input_))
+            return dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+
+        pipeline = Compose([load_image, self.pipeline])
+        chunked = self._get_chunk_data(map(pipeline, inputs), batch_size)
+        yield from map(default_collate, chunked)
+
+    def visualize(self, ori_inputs: List, preds: List[DataSample], show: bool = False,
+                  wait_time: int = 0, show_dir: Optional[str] = None,
+                  topk: Optional[int] = None) -> Optional[List[np.ndarray]]:
+        if not show and show_dir is None:
+            return None
+        drawings = []
+        for i, (input_, sample) in enumerate(zip(ori_inputs, preds)):
+            if isinstance(input_, str):
+                image, name = read_image(input_), Path(input_).stem
+            else:
+                image, name = to_rgb_uint8(np.asarray(input_))[..., ::-1], str(i)
+            drawn = self.draw(image, sample, topk)
+            if show_dir is not None:
+                Path(show_dir).mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(Path(show_dir) / f'{name}.png'), drawn[..., ::-1])
+            drawings.append(drawn)
+        return drawings
+
+    def draw(self, image_rgb: np.ndarray, sample: DataSample,
+             topk: Optional[int] = None) -> np.ndarray:
+        """The attention overlay of one prediction on its original (RGB) image."""
+        boxes = sample.get('ori_boxes', sample.get('boxes'))
+        return draw_attention(image_rgb, attention_on_original(
+            sample.attention.cpu().numpy(), sample), boxes, sample.get('instance_scores'),
+            caption_of(sample, self.classes), topk=topk)
+
+    def postprocess(self, preds: List[DataSample], visualization,
+                    return_datasamples: bool = False):
+        if return_datasamples:
+            return preds
+        results = super().postprocess(preds, visualization)
+        for result, sample in zip(results, preds):
+            scores = sample.pred_score.detach().cpu()
+            k = min(self.topk, scores.numel())
+            top = torch.topk(scores, k)
+            result['topk'] = [
+                dict(label=int(l), score=float(s),
+                     **({'class': self.classes[int(l)]} if self.classes else {}))
+                for s, l in zip(top.values, top.indices)]
+            if 'attention' in sample:
+                result['attention'] = attention_on_original(
+                    sample.attention.cpu().numpy(), sample)
+                boxes = sample.get('ori_boxes', sample.get('boxes'))
+                result['boxes'] = boxes.detach().cpu().numpy()
+                result['instance_scores'] = sample.instance_scores.detach().cpu().numpy()
+        return results

@@ -1,0 +1,110 @@
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from mmpretrain.registry import VISUALIZERS
+from mmpretrain.visualization import UniversalVisualizer
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def heat_overlay(image: np.ndarray, attention: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend the attention map (h, w), brought to the image size, as a heat map.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        attention: (h, w) non-negative.
+
+    Returns:
+        (H, W, 3) uint8 RGB; red where the attention is high.
+    """
+    H, W = image.shape[:2]
+    att = cv2.resize(attention.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
+    att = (att - att.min()) / max(float(att.max() - att.min()), 1e-12)
+    heat = cv2.applyColorMap((att * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+    return (image.astype(np.float32) * (1 - alpha * att[..., None]) +
+            heat.astype(np.float32) * alpha * att[..., None]).clip(0, 255).astype(np.uint8)
+
+
+def crop_strip(image: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarray:
+    """The N boxes cut from ``image`` and resized to ``size``, side by side."""
+    H, W = image.shape[:2]
+    tiles = []
+    for x1, y1, x2, y2 in boxes:
+        x1, y1 = int(np.clip(np.floor(x1), 0, W - 1)), int(np.clip(np.floor(y1), 0, H - 1))
+        x2, y2 = int(np.clip(np.ceil(x2), x1 + 1, W)), int(np.clip(np.ceil(y2), y1 + 1, H))
+        tile = cv2.resize(image[y1:y2, x1:x2], (size, size), interpolation=cv2.INTER_AREA)
+        tiles.append(cv2.copyMakeBorder(tile, 2, 2, 2, 2, cv2.BORDER_CONSTANT,
+                                        value=(255, 255, 255)))
+    return np.concatenate(tiles, axis=1) if tiles else np.zeros((size + 4, 1, 3), np.uint8)
+
+
+def draw_attention(image: np.ndarray, attention, boxes=None, scores=None,
+                   caption: str = '', show_crops: bool = True, topk: Optional[int] = None,
+                   crop_size: int = 64) -> np.ndarray:
+    """The standard gattn-mm picture of one prediction.
+
+    The image with the attention heat overlay, the boxes with their rank and score,
+    a caption bar, and (``show_crops``) a strip of the crops below.
+
+    Args:
+        image: (H, W, 3) uint8 RGB, in the coordinates of ``boxes``.
+        attention: (h, w) attention map.
+        boxes: (N, 4) xyxy; ``scores``: (N,). ``topk`` keeps the first boxes only.
+    """
+    canvas = heat_overlay(image, _np(attention))
+    boxes = np.zeros((0, 4)) if boxes is None else _np(boxes).reshape(-1, 4)
+    scores = np.zeros(len(boxes)) if scores is None else _np(scores).reshape(-1)
+    if topk is not None:
+        boxes, scores = boxes[:topk], scores[:topk]
+    thick = max(1, round(max(image.shape[:2]) / 400))
+    font = max(0.35, max(image.shape[:2]) / 1200)
+    for rank, (box, score) in enumerate(zip(boxes, scores), 1):
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), (0, 255, 0), thick)
+        cv2.putText(canvas, f'#{rank} {score:.2f}', (x1 + 2, max(y1 + int(14 * font * 2), 10)),
+                    cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 0), max(1, thick // 2),
+                    cv2.LINE_AA)
+    W = canvas.shape[1]
+    bar_h = int(30 * max(font, 0.5) * 2)
+    bar = np.full((bar_h, W, 3), 255, np.uint8)
+    cv2.putText(bar, caption, (5, int(bar_h * 0.7)), cv2.FONT_HERSHEY_SIMPLEX,
+                max(font, 0.5), (0, 0, 0), 1, cv2.LINE_AA)
+    parts = [canvas, bar]
+    if show_crops and len(boxes):
+        strip = crop_strip(image, boxes, crop_size)
+        if strip.shape[1] > W:
+            scale = W / strip.shape[1]
+            strip = cv2.resize(strip, (W, max(1, int(strip.shape[0] * scale))),
+                               interpolation=cv2.INTER_AREA)
+        pad = np.full((strip.shape[0], W - strip.shape[1], 3), 255, np.uint8)
+        parts.append(np.concatenate([strip, pad], axis=1))
+    return np.concatenate(parts, axis=0)
+
+
+def caption_of(sample, classes: Optional[Sequence[str]] = None) -> str:
+    label = int(_np(sample.pred_label).reshape(-1)[0])
+    score = float(_np(sample.pred_score).reshape(-1)[label])
+    name = classes[label] if classes and label < len(classes) else str(label)
+    return f'pred: {name} ({score:.2f})'
+
+
+@VISUALIZERS.register_module()
+class AttentionVisualizer(UniversalVisualizer):
+    """mmpretrain's visualizer plus :meth:`draw_attention` for gattn predictions."""
+
+    def draw_attention(self, image: np.ndarray, data_sample, classes=None, topk=None,
+                       show_crops: bool = True, name: Optional[str] = None,
+                       step: int = 0) -> np.ndarray:
+        """Draw one prediction; when ``name`` is given, send it to the backends."""
+        classes = classes or (self.dataset_meta or {}).get('classes')
+        drawn = draw_attention(image, data_sample.attention, data_sample.get('boxes'),
+                               data_sample.get('instance_scores'),
+                               caption_of(data_sample, classes), show_crops, topk)
+        if name is not None:
+            self.add_image(name, drawn, step=step)
+        return drawn

@@ -1,0 +1,150 @@
+"""Inference, visualisation and mmpretrain's own clients on a gattn config + checkpoint."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import gattn_mm  # noqa: F401
+from gattn_mm.visualization import draw_attention
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def test_overlay_strongest_over_hot_region():
+    image = np.full((120, 200, 3), 128, np.uint8)
+    attention = np.full((6, 10), 0.001, np.float32)
+    attention[1, 7] = 1.0  # hot cell: rows 20-40, cols 140-160
+    boxes = np.array([[135., 15., 165., 45.]])
+    drawn = draw_attention(image, attention, boxes, np.array([0.9]), 'pred: has_9 (0.97)',
+                           show_crops=True)
+    assert drawn.shape[1] == 200 and drawn.shape[0] > 120  # image + caption + crop strip
+    heat = drawn[:120].astype(int)
+    redness = heat[..., 0] - heat[..., 2]
+    hot = redness[22:38, 142:158].mean()
+    assert hot > 60 and hot > redness[80:110, 10:60].mean() + 50
+    assert (drawn[15, 140:160] == [0, 255, 0]).all()  # the box's top edge is drawn
+
+
+def test_gattn_inferencer_fields_and_boxes(tiny_checkpoint, tiny_digitbags):
+    from gattn_mm.apis import GattnInferencer
+    config, ckpt = tiny_checkpoint
+    inferencer = GattnInferencer(config, pretrained=ckpt, device='cpu')
+    path = osp.join(tiny_digitbags, 'images', 'test', 'test_000000.png')
+    # a 2x larger copy: boxes must come back in its own pixels
+    big = np.asarray(Image.open(path).resize((256, 256), Image.NEAREST))
+    results = inferencer([path, np.repeat(big[..., None], 3, 2)])
+    r0, r1 = results
+    assert set(r0) >= {'pred_label', 'pred_score', 'pred_class', 'pred_scores', 'topk',
+                       'attention', 'boxes', 'instance_scores'}
+    assert isinstance(r0['pred_label'], int) and isinstance(r0['pred_score'], float)
+    assert r0['boxes'].shape == (4, 4) and r0['instance_scores'].shape == (4,)
+    assert r0['topk'][0]['label'] == r0['pred_label'] and len(r0['topk']) == 2
+    samples = inferencer([np.repeat(big[..., None], 3, 2)], return_datasamples=True)
+    s = samples[0]
+    assert s.scale_factor == pytest.approx((0.5, 0.5))
+    assert np.allclose(r1['boxes'], (s.boxes / 0.5).numpy(), atol=1e-3)
+    assert np.allclose(r1['boxes'], s.ori_boxes.numpy(), atol=1e-3)
+    assert r1['boxes'].max() <= 256 + 1e-3
+
+
+def test_mmpretrain_clients(tiny_checkpoint, tiny_digitbags):
+    from mmpretrain.apis import ImageClassificationInferencer, get_model
+    config, ckpt = tiny_checkpoint
+    model = get_model(config, pretrained=ckpt, device='cpu')
+    state = torch.load(ckpt, weights_only=True)['state_dict']
+    assert torch.equal(model.state_dict()['neck.attention_w.weight'],
+                       state['neck.attention_w.weight'])
+    inferencer = ImageClassificationInferencer(config, pretrained=ckpt, device='cpu')
+    path = osp.join(tiny_digitbags, 'images', 'test', 'test_000001.png')
+    result = inferencer(path)[0]
+    assert result['pred_class'] in ('no_9', 'has_9') and 0 <= result['pred_score'] <= 1
+
+
+def test_get_flops_through_mim(tiny_checkpoint):
+    config, _ = tiny_checkpoint
+    proc = subprocess.run([sys.executable, '-m', 'mim', 'run', 'mmpretrain', 'get_flops',
+                           config, '--shape', '128', '128'], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert 'Flops' in out and 'Params' in out
+    assert 'backbone' in out and 'local_backbone' in out  # both passes counted
+
+
+def test_infer_cli_with_truncated_image(tmp_path, tiny_checkpoint, tiny_digitbags):
+    config, ckpt = tiny_checkpoint
+    folder = tmp_path / 'imgs'
+    folder.mkdir()
+    for i in range(3):
+        src = osp.join(tiny_digitbags, 'images', 'test', f'test_00000{i}.png')
+        (folder / f'ok{i}.png').write_bytes(open(src, 'rb').read())
+    data = open(osp.join(tiny_digitbags, 'images', 'test', 'test_000004.png'), 'rb').read()
+    (folder / 'broken.png').write_bytes(data[:len(data) // 3])
+    out = tmp_path / 'results.json'
+    proc = subprocess.run([sys.executable, 'tools/infer.py', config, ckpt, str(folder),
+                           '--out', str(out), '--batch-size', '2', '--device', 'cpu'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'broken.png' in proc.stderr
+    results = json.load(open(out))
+    assert sorted(osp.basename(r['image']) for r in results['results']) == \
+        ['ok0.png', 'ok1.png', 'ok2.png']
+    assert [osp.basename(f['image']) for f in results['failures']] == ['broken.png']
+    r = results['results'][0]
+    assert r['pred_class'] in ('no_9', 'has_9') and len(r['boxes']) == 4
+    assert all(0 <= v <= 128 for box in r['boxes'] for v in box)
+
+
+def test_visualize_attention_cli(tmp_path, tiny_checkpoint, tiny_digitbags):
+    config, ckpt = tiny_checkpoint
+    src = osp.join(tiny_digitbags, 'images', 'val')
+    proc = subprocess.run([sys.executable, 'tools/visualize_attention.py', config, ckpt, src,
+                           '--out-dir', str(tmp_path / 'vis'), '--device', 'cpu'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = sorted(os.listdir(tmp_path / 'vis'))
+    assert len(files) == 8 and files[0] == 'val_000000.png'
+    img = np.asarray(Image.open(tmp_path / 'vis' / files[0]))
+    assert img.shape[1] == 128 and img.shape[0] > 128
+
+
+def test_attention_hook_writes_files(tmp_path, tiny_digitbags):
+    cfg = osp.join(ROOT, 'tests', 'data', 'tiny_digitbags.py')
+    opts = [f'{k}_dataloader.dataset.data_root={tiny_digitbags}' for k in ('train', 'val', 'test')]
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', cfg, '--work-dir', str(tmp_path / 'w'),
+         '--cfg-options', 'train_cfg.max_epochs=1',
+         'custom_hooks=[dict(type="SafeCheckpointHook"),'
+         'dict(type="AttentionVisualizationHook",num_samples=3)]', *opts],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = tmp_path / 'w' / 'attention' / 'val_epoch_1'
+    assert sorted(os.listdir(folder)) == [f'val_attention_{i}.png' for i in range(3)]
+    vis = [f for d, _, fs in os.walk(tmp_path / 'w') for f in fs if 'vis_image' in d]
+    assert any(f.startswith('val_attention_0') for f in vis)
+
+
+def test_onnx_export_matches_pytorch(tmp_path, tiny_checkpoint, tiny_digitbags):
+    ort = pytest.importorskip('onnxruntime')
+    config, ckpt = tiny_checkpoint
+    out = tmp_path / 'model.onnx'
+    proc = subprocess.run([sys.executable, 'tools/deployment/export_onnx.py', config, ckpt,
+                           '--out', str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from tools.deployment.export_onnx import build_export_model
+    wrapper = build_export_model(config, ckpt)
+    img = np.asarray(Image.open(osp.join(tiny_digitbags, 'images', 'test', 'test_000002.png')))
+    x = torch.from_numpy(np.repeat(img[None, None], 3, 1).astype(np.float32))
+    with torch.no_grad():
+        expected = wrapper(x).numpy()
+    session = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
+    got = session.run(None, {'images': x.numpy()})[0]
+    assert got.shape == expected.shape == (1, 2)
+    assert np.abs(got - expected).max() < 1e-4

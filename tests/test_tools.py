@@ -1,0 +1,173 @@
+"""End-to-end runs of tools/train.py, tools/test.py and tools/dist_train.sh."""
+import glob
+import os
+import os.path as osp
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CFG = osp.join(ROOT, 'tests', 'data', 'tiny_digitbags.py')
+
+
+def data_opts(data_root):
+    return [f'{k}_dataloader.dataset.data_root={data_root}' for k in ('train', 'val', 'test')]
+
+
+def env():
+    e = dict(os.environ)
+    e['PYTHONPATH'] = os.pathsep.join([ROOT, osp.join(ROOT, 'tests', 'data'),
+                                       e.get('PYTHONPATH', '')])
+    e.setdefault('OMP_NUM_THREADS', '1')
+    return e
+
+
+def run_tool(*args, timeout=300, check=True):
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env(), capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
+                             f'{proc.stderr[-5000:]}')
+    return proc
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_train_kill_resume_test_and_safe_checkpoints(tmp_path, tiny_digitbags):
+    work = tmp_path / 'work'
+    cmd = [sys.executable, 'tools/train.py', CFG, '--work-dir', str(work), '--cfg-options',
+           'train_cfg.max_epochs=4', *data_opts(tiny_digitbags)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    last = work / 'last_checkpoint'
+    while time.time() < deadline and proc.poll() is None:
+        if last.exists() and 'epoch_2.pth' in last.read_text():
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f'training ended before the kill: {proc.stderr.read()[-3000:]}'
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (work / 'epoch_4.pth').exists()
+
+    out = run_tool('tools/train.py', CFG, '--work-dir', str(work), '--resume',
+                   '--cfg-options', 'train_cfg.max_epochs=4', *data_opts(tiny_digitbags))
+    log = out.stdout + out.stderr
+    assert 'resumed epoch: 2' in log or 'resumed epoch: 3' in log, log[-3000:]
+    assert (work / 'epoch_4.pth').exists()
+
+    ckpts = sorted(glob.glob(str(work / '*.pth')))
+    assert ckpts
+    for ckpt in ckpts:
+        state = torch.load(ckpt, map_location='cpu', weights_only=True)
+        assert 'state_dict' in state and 'message_hub' in state
+    final = torch.load(work / 'epoch_4.pth', weights_only=True)
+    assert final['meta']['epoch'] == 4
+
+    out = run_tool('tools/test.py', CFG, str(work / 'epoch_4.pth'), '--work-dir',
+                   str(tmp_path / 'test'), '--out', str(tmp_path / 'metrics.json'),
+                   '--out-item', 'metrics', '--cfg-options', *data_opts(tiny_digitbags))
+    import json
+    metrics = json.load(open(tmp_path / 'metrics.json'))
+    assert 0 <= metrics['accuracy/top1'] <= 100
+    assert 'loc/target_recall' in metrics and 'loc/pointing_game' in metrics
+
+    # load_from a checkpoint (fine-tuning) works too
+    run_tool('tools/train.py', CFG, '--work-dir', str(tmp_path / 'ft'), '--cfg-options',
+             'train_cfg.max_epochs=1', f'load_from={work / "epoch_4.pth"}',
+             *data_opts(tiny_digitbags))
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}',)
+
+
+def test_malicious_checkpoint_is_refused(tmp_path, tiny_digitbags):
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'meta': _Evil(marker)}, evil)
+    out = run_tool('tools/test.py', CFG, str(evil), '--work-dir', str(tmp_path / 'w'),
+                   '--cfg-options', *data_opts(tiny_digitbags), check=False)
+    assert out.returncode != 0
+    assert 'Refusing to load checkpoint' in out.stderr and 'evil.pth' in out.stderr
+    assert 'system' in out.stderr
+    assert not marker.exists()
+    # and in-process through mmengine's loader
+    import gattn_mm  # noqa: F401
+    from gattn_mm.compat import UnsafeCheckpointError
+    from mmengine.runner import load_checkpoint
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        load_checkpoint(torch.nn.Linear(1, 1), str(evil))
+    assert not marker.exists()
+
+
+def test_dist_train_two_cpu_processes(tmp_path, tiny_digitbags):
+    work = tmp_path / 'dist'
+    e = env()
+    e['PORT'] = str(free_port())
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir', str(work), '--cfg-options',
+         'train_cfg.max_epochs=1', 'custom_imports.imports=[gattn_mm,rank_marker]',
+         'custom_hooks=[dict(type="SafeCheckpointHook"),dict(type="RankMarkerHook")]',
+         *data_opts(tiny_digitbags)],
+        cwd=ROOT, env=e, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    assert (work / 'rank0.done').exists() and (work / 'rank1.done').exists()
+    # 16 bags, batch 4 per process, 2 processes -> 2 iterations per epoch
+    assert (work / 'rank0.done').read_text() == '2'
+    assert sorted(p.name for p in work.glob('*.pth')) == ['epoch_1.pth']
+    torch.load(work / 'epoch_1.pth', weights_only=True)
+
+
+USER_MODULE = '''
+import torch.nn as nn
+from mmpretrain.models.backbones.base_backbone import BaseBackbone
+from mmpretrain.registry import MODELS
+
+
+@MODELS.register_module()
+class TinyUserNet(BaseBackbone):
+    def __init__(self, channels=24, init_cfg=None):
+        super().__init__(init_cfg)
+        self.body = nn.Sequential(nn.Conv2d(3, channels, 3, 2, 1), nn.ReLU(),
+                                  nn.Conv2d(channels, channels, 3, 2, 1))
+
+    def forward(self, x):
+        return (self.body(x),)
+'''
+
+
+def test_user_backbone_by_config(tmp_path, tiny_digitbags):
+    (tmp_path / 'my_backbones.py').write_text(USER_MODULE)
+    cfg = tmp_path / 'user_cfg.py'
+    cfg.write_text(
+        f"_base_ = ['{CFG}']\n"
+        "custom_imports = dict(imports=['gattn_mm', 'my_backbones'], "
+        "allow_failed_imports=False)\n"
+        "model = dict(backbone=dict(_delete_=True, type='TinyUserNet', channels=24),\n"
+        "             local_backbone=dict(_delete_=True, type='TinyUserNet', channels=24),\n"
+        "             neck=dict(in_channels=24), head=dict(in_channels=24, local_channels=24))\n"
+        "train_dataloader = dict(batch_size=8)\n")
+    e = env()
+    e['PYTHONPATH'] = str(tmp_path) + os.pathsep + e['PYTHONPATH']
+    proc = subprocess.run([sys.executable, 'tools/train.py', str(cfg), '--work-dir',
+                           str(tmp_path / 'w'), '--cfg-options', 'train_cfg.max_epochs=1',
+                           *data_opts(tiny_digitbags)],
+                          cwd=ROOT, env=e, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    log = proc.stdout + proc.stderr
+    assert 'Epoch(train) [1][2/2]' in log
+    assert (tmp_path / 'w' / 'epoch_1.pth').exists()

@@ -1,0 +1,54 @@
+"""The gattn-mm demo (``make demo``): build DigitBags if missing, train
+configs/gattn_digitbags.py with tools/train.py, evaluate with tools/test.py and print
+where everything is."""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument('--data-root', default='data/digitbags', help='DigitBags directory')
+    p.add_argument('--work-dir', default='work_dirs/demo', help='training outputs')
+    p.add_argument('--config', default='configs/gattn_digitbags.py')
+    p.add_argument('--cfg-options', nargs='*', default=[],
+                   help='extra key=value overrides for training, e.g. '
+                   'train_cfg.max_epochs=2')
+    return p.parse_args(argv)
+
+
+def run(cmd):
+    print('+', ' '.join(cmd), flush=True)
+    subprocess.run(cmd, cwd=ROOT, check=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    data_opts = [f'{k}_dataloader.dataset.data_root={args.data_root}'
+                 for k in ('train', 'val', 'test')]
+    if not osp.isfile(osp.join(ROOT, args.data_root, 'meta.json')):
+        run([sys.executable, 'tools/dataset_converters/make_digitbags.py', '--out',
+             args.data_root])
+    run([sys.executable, 'tools/train.py', args.config, '--work-dir', args.work_dir,
+         '--cfg-options', *data_opts, *args.cfg_options])
+    last = open(osp.join(ROOT, args.work_dir, 'last_checkpoint')).read().strip()
+    metrics_file = osp.join(args.work_dir, 'test_metrics.json')
+    run([sys.executable, 'tools/test.py', args.config, last, '--work-dir', args.work_dir,
+         '--out', metrics_file, '--out-item', 'metrics', '--cfg-options', *data_opts])
+    metrics = json.load(open(osp.join(ROOT, metrics_file)))
+    print('\n== gattn-mm demo finished ==')
+    print(f'data:        {args.data_root}')
+    print(f'checkpoint:  {last}')
+    print(f'logs:        {args.work_dir}/<timestamp>/')
+    print(f'metrics:     {metrics_file}')
+    for key, value in metrics.items():
+        print(f'  {key}: {value:.2f}')
+
+
+if __name__ == '__main__':
+    main()

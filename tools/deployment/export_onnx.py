@@ -1,0 +1,81 @@
+"""Export a gattn model (tensor mode: image -> logits) to ONNX.
+
+The graph takes the raw image batch (B, 3, H, W), float, 0-255, in the channel
+order of the config's pipeline (BGR for gattn-mm's loader), applies the config's
+normalisation, and returns the class logits (B, num_classes). The sampler must use a
+deterministic test strategy that traces to a static graph (``topk``); the instance
+crop becomes one ONNX ``RoiAlign`` node."""
+import argparse
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config, DictAction
+
+import gattn_mm  # noqa: F401
+
+
+class ExportWrapper(nn.Module):
+    """Data preprocessor (to RGB, normalise) + the model's tensor mode."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        pre = model.data_preprocessor
+        self.to_rgb = bool(getattr(pre, 'to_rgb', False))
+        self.register_buffer('mean', pre.mean.clone() if pre._enable_normalize else
+                             torch.zeros(3, 1, 1))
+        self.register_buffer('std', pre.std.clone() if pre._enable_normalize else
+                             torch.ones(3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.to_rgb:
+            images = images.flip(1)
+        return self.model((images - self.mean) / self.std, mode='tensor')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument('config', help='model config')
+    p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('--out', required=True, help='output .onnx file')
+    p.add_argument('--shape', type=int, nargs=2, default=None, metavar=('H', 'W'),
+                   help='input size (default: the config\'s canvas, else 512 512)')
+    p.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 16 for RoiAlign)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override settings of the config, key=value')
+    return p.parse_args(argv)
+
+
+def build_export_model(config, checkpoint: str) -> nn.Module:
+    """The wrapped model in eval mode; ``config`` is a path or a ``Config``."""
+    from mmpretrain.apis import get_model
+    model = get_model(config, pretrained=checkpoint, device='cpu')
+    model.eval()
+    sampler = getattr(model, 'sampler', None)
+    if sampler is not None and sampler.test_strategy != 'topk':
+        raise ValueError(f'sampler.test_strategy={sampler.test_strategy!r} cannot be '
+                         f'exported to a static graph; pass --cfg-options '
+                         f'model.sampler.test_strategy=topk')
+    return ExportWrapper(model).eval()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.opset < 16:
+        raise SystemExit('--opset must be >= 16 (aligned RoiAlign)')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    wrapper = build_export_model(cfg, args.checkpoint)
+    if args.shape is None:
+        canvas = cfg.get('canvas', 512)
+        args.shape = (canvas, canvas) if isinstance(canvas, int) else tuple(canvas)
+    dummy = torch.rand(1, 3, *args.shape) * 255
+    torch.onnx.export(wrapper, (dummy,), args.out, input_names=['images'],
+                      output_names=['logits'], opset_version=args.opset, dynamo=False,
+                      dynamic_axes={'images': {0: 'batch'}, 'logits': {0: 'batch'}})
+    print(f'exported {args.out} (input 1x3x{args.shape[0]}x{args.shape[1]})')
+
+
+if __name__ == '__main__':
+    main()
