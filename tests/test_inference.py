@@ -115,13 +115,14 @@ def test_visualize_attention_cli(tmp_path, tiny_checkpoint, tiny_digitbags):
 
 
 def test_attention_hook_writes_files(tmp_path, tiny_digitbags):
-    cfg = osp.join(ROOT, 'tests', 'data', 'tiny_digitbags.py')
+    base = osp.join(ROOT, 'tests', 'data', 'tiny_digitbags.py')
+    cfg = tmp_path / 'hook_cfg.py'
+    cfg.write_text(f"_base_ = ['{base}']\n"
+                   "custom_hooks = [dict(type='AttentionVisualizationHook', num_samples=3)]\n")
     opts = [f'{k}_dataloader.dataset.data_root={tiny_digitbags}' for k in ('train', 'val', 'test')]
     proc = subprocess.run(
-        [sys.executable, 'tools/train.py', cfg, '--work-dir', str(tmp_path / 'w'),
-         '--cfg-options', 'train_cfg.max_epochs=1',
-         'custom_hooks=[dict(type="SafeCheckpointHook"),'
-         'dict(type="AttentionVisualizationHook",num_samples=3)]', *opts],
+        [sys.executable, 'tools/train.py', str(cfg), '--work-dir', str(tmp_path / 'w'),
+         '--cfg-options', 'train_cfg.max_epochs=1', *opts],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     folder = tmp_path / 'w' / 'attention' / 'val_epoch_1'

@@ -24,6 +24,7 @@ def env():
     e['PYTHONPATH'] = os.pathsep.join([ROOT, osp.join(ROOT, 'tests', 'data'),
                                        e.get('PYTHONPATH', '')])
     e.setdefault('OMP_NUM_THREADS', '1')
+    e['PYTHON'] = sys.executable
     return e
 
 
@@ -116,13 +117,16 @@ def test_malicious_checkpoint_is_refused(tmp_path, tiny_digitbags):
 
 def test_dist_train_two_cpu_processes(tmp_path, tiny_digitbags):
     work = tmp_path / 'dist'
+    cfg = tmp_path / 'dist_cfg.py'
+    cfg.write_text(f"_base_ = ['{CFG}']\n"
+                   "custom_imports = dict(imports=['gattn_mm', 'rank_marker'])\n"
+                   "custom_hooks = [dict(type='SafeCheckpointHook'), dict(type='RankMarkerHook')]\n"
+                   "default_hooks = dict(checkpoint=dict(save_best=None))\n")
     e = env()
     e['PORT'] = str(free_port())
     proc = subprocess.run(
-        ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir', str(work), '--cfg-options',
-         'train_cfg.max_epochs=1', 'custom_imports.imports=[gattn_mm,rank_marker]',
-         'custom_hooks=[dict(type="SafeCheckpointHook"),dict(type="RankMarkerHook")]',
-         *data_opts(tiny_digitbags)],
+        ['bash', 'tools/dist_train.sh', str(cfg), '2', '--work-dir', str(work),
+         '--cfg-options', 'train_cfg.max_epochs=1', *data_opts(tiny_digitbags)],
         cwd=ROOT, env=e, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert (work / 'rank0.done').exists() and (work / 'rank1.done').exists()

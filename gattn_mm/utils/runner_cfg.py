@@ -8,6 +8,11 @@ from mmengine.config import Config, ConfigDict
 def ensure_safe_checkpoints(cfg: Config) -> Config:
     """Append ``SafeCheckpointHook`` to ``custom_hooks`` when the config lacks it."""
     hooks = list(cfg.get('custom_hooks') or [])
+    for hook in hooks:
+        if not isinstance(hook, dict):
+            raise TypeError(f'custom_hooks entries must be dicts like dict(type=...), got '
+                            f'{hook!r}; set hooks in a config file, --cfg-options cannot '
+                            f'build dicts')
     if not any(h.get('type') in ('SafeCheckpointHook', 'mmpretrain.SafeCheckpointHook')
                for h in hooks):
         hooks.append(dict(type='SafeCheckpointHook'))

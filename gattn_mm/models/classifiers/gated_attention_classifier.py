@@ -3,6 +3,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.profiler import record_function
 
 from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
@@ -70,6 +71,10 @@ class GatedAttentionClassifier(BaseClassifier):
         self.entropy_weight = float(train_cfg.pop('entropy_weight', 0.))
         self.distill_weight = float(train_cfg.pop('distill_weight', 0.))
         self.distill_temperature = float(train_cfg.pop('distill_temperature', 1.))
+        self.distill_target = train_cfg.pop('distill_target', 'evidence')
+        if self.distill_target not in ('evidence', 'contrast', 'both'):
+            raise ValueError(f"train_cfg.distill_target must be 'evidence', 'contrast' or "
+                             f"'both', got {self.distill_target!r}")
         data_preprocessor = dict(data_preprocessor or {})
         data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
         if train_cfg:
@@ -143,11 +148,14 @@ class GatedAttentionClassifier(BaseClassifier):
             ``local_feats`` (B, N, C').
         """
         B = inputs.size(0)
-        attention, global_feat = self.neck(self.backbone(self.global_view(inputs)))
-        parts = self.sampler(attention, tuple(inputs.shape[-2:]))
-        crops = self.sampler.crop(inputs, parts['boxes'])  # (B*N, 3, s, s)
+        with record_function('gattn.glance'):
+            attention, global_feat = self.neck(self.backbone(self.global_view(inputs)))
+        with record_function('gattn.sampler'):
+            parts = self.sampler(attention, tuple(inputs.shape[-2:]))
+            crops = self.sampler.crop(inputs, parts['boxes'])  # (B*N, 3, s, s)
         N = parts['boxes'].size(1)
-        local_feats = pool_feature(self.crop_backbone(crops)).view(B, N, -1)  # (B, N, C')
+        with record_function('gattn.local'):
+            local_feats = pool_feature(self.crop_backbone(crops)).view(B, N, -1)  # (B, N, C')
         parts.update(attention=attention, global_feat=global_feat, crops=crops,
                      local_feats=local_feats)
         return parts
@@ -200,11 +208,35 @@ class GatedAttentionClassifier(BaseClassifier):
             losses['loss_distill'] = self.distill_weight * self.distill_loss(parts)
         return losses
 
+    @staticmethod
+    def _zscore(x: torch.Tensor) -> torch.Tensor:
+        return (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, keepdim=True).clamp_min(1e-6)
+
+    def distill_scores(self, parts: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-instance scores (B, N) the attention is taught to follow (no gradient).
+
+        ``evidence``: log-odds of the positive classes against class 0 from the local
+        classifier (what the reader found). ``contrast``: the pixel standard deviation
+        of each full-resolution crop, z-scored within the image: a label-free prior
+        that structures stand out from a flatter background, available from the
+        first step, before the reader knows any class. ``both``: the sum of both
+        z-scores (contrast finds the structures, evidence ranks them).
+        """
+        scores = []
+        if self.distill_target in ('evidence', 'both'):
+            inst = self.head.instance_logits(self.head_inputs(parts)).detach()  # (B, N, K)
+            evidence = inst[..., 1:].logsumexp(dim=-1) - inst[..., 0]  # (B, N)
+            scores.append(self._zscore(evidence) if self.distill_target == 'both' else
+                          evidence)
+        if self.distill_target in ('contrast', 'both'):
+            B, N = parts['scores'].shape
+            crops = parts['crops'].detach().view(B, N, -1)  # (B, N, 3*s*s)
+            scores.append(self._zscore(crops.std(dim=-1)))
+        return sum(scores)
+
     def distill_loss(self, parts: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """KL(evidence || attention) over the N sampled instances of each image."""
-        inst = self.head.instance_logits(self.head_inputs(parts)).detach()  # (B, N, K)
-        evidence = inst[..., 1:].logsumexp(dim=-1) - inst[..., 0]  # (B, N)
-        target = (evidence / self.distill_temperature).softmax(dim=1)
+        """KL(teacher || attention) over the N sampled instances of each image."""
+        target = (self.distill_scores(parts) / self.distill_temperature).softmax(dim=1)
         log_q = parts['scores'].clamp_min(1e-12).log().log_softmax(dim=1)
         return F.kl_div(log_q, target, reduction='batchmean')
 

@@ -1,4 +1,5 @@
-from typing import Dict, List, Optional, Sequence, Tuple
+import math
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -26,16 +27,21 @@ class FusionHead(ClsHead):
     Optional auxiliary losses: ``global_loss_weight`` on logits of ``g`` alone and
     ``local_loss_weight`` on local-only logits, the per-instance logits pooled by
     ``local_pool`` (``attention``: weighted by ``w``; ``mean``; ``max``: multiple
-    instance learning, the bag is as positive as its most positive instance).
+    instance learning, the bag is as positive as its most positive instance;
+    ``lse``: log-mean-exp, a smooth max whose gradient reaches every instance early
+    in training and focuses on the strongest ones later).
 
     Optional multiple-instance loss (``instance_loss_weight``) on the per-instance
     logits of the local classifier: in a bag labelled ``negative_class`` (the
     class meaning "absent", e.g. benign or "no 9") *every* instance is a clean
     negative; in any other bag the ``instance_topk`` instances with the most
-    evidence for the bag's class carry its label. The dense negatives teach the
-    instance reader what is not the target quickly, so the top instance of a
-    positive bag soon is the target. With ``negative_class=None`` only the top-k
-    rule applies (for tasks without an "absent" class).
+    evidence for the bag's class carry its label, or, with ``instance_topk=0``
+    (default), the bag's probability is the mean of its instances' probabilities
+    (``-log mean_n p_n(y)``): every instance gets a share of the gradient in
+    proportion to its probability, a soft top-k that bootstraps from an untrained
+    reader. The dense negatives teach the reader what is not the target quickly.
+    With ``negative_class=None`` only the positive rule applies (for tasks without
+    an "absent" class).
 
     Args:
         num_classes (int): number of classes.
@@ -49,12 +55,13 @@ class FusionHead(ClsHead):
         local_pool (str): pooling of the local-only logits. Defaults to ``attention``.
         instance_loss_weight (float): weight of the instance loss. Defaults to 0.
         negative_class (int, optional): the "absent" class. Defaults to 0.
-        instance_topk (int): instances of a non-negative bag that get its label.
+        instance_topk (int): instances of a non-negative bag that get its label;
+            0 for the soft rule. Defaults to 0.
         dropout (float): dropout before the fused classifier. Defaults to 0.
         loss (dict): loss config. Defaults to cross entropy.
     """
     FUSIONS = ('concat', 'attention', 'mean')
-    POOLS = ('attention', 'mean', 'max')
+    POOLS = ('attention', 'mean', 'max', 'lse')
 
     def __init__(self,
                  num_classes: int,
@@ -67,7 +74,7 @@ class FusionHead(ClsHead):
                  local_pool: str = 'attention',
                  instance_loss_weight: float = 0.,
                  negative_class: Optional[int] = 0,
-                 instance_topk: int = 1,
+                 instance_topk: int = 0,
                  dropout: float = 0.,
                  loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),
@@ -143,6 +150,8 @@ class FusionHead(ClsHead):
             return torch.einsum('bn,bnk->bk', weights, per_instance)
         if self.local_pool == 'mean':
             return per_instance.mean(dim=1)
+        if self.local_pool == 'lse':
+            return per_instance.logsumexp(dim=1) - math.log(per_instance.size(1))
         return per_instance.max(dim=1).values
 
     def loss(self, feats: FusionInputs, data_samples: List[DataSample],
@@ -168,8 +177,10 @@ class FusionHead(ClsHead):
         labels = torch.cat([s.gt_label for s in data_samples]).to(logits.device)  # (B,)
         log_p = logits.log_softmax(dim=-1)
         own = log_p.gather(2, labels.view(B, 1, 1).expand(B, N, 1))[..., 0]  # (B, N)
-        k = min(self.instance_topk, N)
-        top = own.topk(k, dim=1).values.mean(dim=1)  # the bag's best instances
+        if self.instance_topk > 0:  # the bag's best instances
+            top = own.topk(min(self.instance_topk, N), dim=1).values.mean(dim=1)
+        else:  # log of the mean instance probability
+            top = own.logsumexp(dim=1) - math.log(N)
         if self.negative_class is None:
             return -top.mean()
         dense = own.mean(dim=1)  # every instance of a negative bag

@@ -1,0 +1,11 @@
+# Baseline: a plain mmpretrain ImageClassifier on the whole 512 px DigitBags canvas
+# (full resolution), with the ResNet-18 layout of gattn's instance reader.
+_base_ = ['../_base_/datasets/digitbags.py', '../_base_/schedules/digitbags_adamw.py',
+          '../_base_/default_runtime.py']
+model = dict(
+    type='ImageClassifier',
+    data_preprocessor={{_base_.data_preprocessor}},
+    backbone=dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,)),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=2, in_channels=128,
+              loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1,)))

@@ -1,0 +1,116 @@
+"""mim integration: search, download (real HTTP from a loopback server), train, test."""
+import hashlib
+import http.server
+import json
+import os
+import os.path as osp
+import re
+import shutil
+import subprocess
+import sys
+import threading
+
+import pytest
+import yaml
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def mim(*args, env=None, cwd=ROOT, timeout=600):
+    return subprocess.run([sys.executable, '-m', 'mim', *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def metafile_models():
+    with open(osp.join(ROOT, 'configs', 'metafile.yml')) as f:
+        return yaml.safe_load(f)['Models']
+
+
+def test_search_lists_every_model_in_model_zoo():
+    proc = mim('search', 'gattn_mm')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    zoo = open(osp.join(ROOT, 'model_zoo.md')).read()
+    names = [m['Name'] for m in metafile_models()]
+    assert names
+    for name in names:
+        assert name in proc.stdout, f'{name} missing from mim search'
+        assert name in zoo, f'{name} missing from model_zoo.md'
+
+
+@pytest.fixture()
+def loopback_release(tmp_path):
+    """Serve the committed release assets (checkpoints/) over HTTP on 127.0.0.1."""
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+        *a, directory=osp.join(ROOT, 'checkpoints'), **k)
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+
+
+def stage_installation(tmp_path, base_url):
+    """A copy of the installed package's .mim tree whose Weights URLs point at
+    ``base_url``. How the URL reaches the loopback server: mim reads Weights URLs
+    from ``<location>/gattn_mm/.mim/model-index.yml`` of the *distribution* it finds
+    first on sys.path; this staged tree (dist-info + .mim, no Python code, so
+    ``import gattn_mm`` still finds the real package) is put first on PYTHONPATH of
+    the mim subprocess. mim's own download code runs unchanged."""
+    site = tmp_path / 'site'
+    mim_dir = site / 'gattn_mm' / '.mim'
+    shutil.copytree(osp.join(ROOT, 'configs'), mim_dir / 'configs')
+    shutil.copy(osp.join(ROOT, 'model-index.yml'), mim_dir / 'model-index.yml')
+    meta_path = mim_dir / 'configs' / 'metafile.yml'
+    text = meta_path.read_text()
+    text = re.sub(r'https://github\.com/\S+?/releases/download/[^/\s]+', base_url, text)
+    meta_path.write_text(text)
+    info = site / 'gattn_mm-0.1.0.dist-info'
+    info.mkdir()
+    (info / 'METADATA').write_text('Metadata-Version: 2.1\nName: gattn-mm\nVersion: 0.1.0\n')
+    return str(site)
+
+
+def test_download_end_to_end_and_reproduce(tmp_path, loopback_release):
+    model = next(m for m in metafile_models() if m['Name'].startswith('gattn_r18_digitbags'))
+    site = stage_installation(tmp_path, loopback_release)
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join([site, ROOT, env.get('PYTHONPATH', '')])
+    dest = tmp_path / 'dest'
+    proc = mim('download', 'gattn_mm', '--config', model['Name'], '--dest', str(dest), env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    ckpt_name = model['Weights'].split('/')[-1]
+    ckpt = dest / ckpt_name
+    assert ckpt.exists() and (dest / f"{model['Name']}.py").exists()
+    # the hash check against the name (OpenMMLab: NAME_YYYYMMDD-<sha256[:8]>.pth)
+    prefix = re.search(r'-([0-9a-f]{8})\.pth$', ckpt_name).group(1)
+    assert hashlib.sha256(ckpt.read_bytes()).hexdigest().startswith(prefix)
+    # regenerate the default test split (same seed) and reproduce the published number
+    data = tmp_path / 'digitbags'
+    subprocess.run([sys.executable, 'tools/dataset_converters/make_digitbags.py', '--out',
+                    str(data), '--num-train', '0', '--num-val', '0', '--no-progress'],
+                   cwd=ROOT, check=True, capture_output=True, timeout=600)
+    out = tmp_path / 'metrics.json'
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', str(dest / f"{model['Name']}.py"), str(ckpt),
+         '--work-dir', str(tmp_path / 'w'), '--out', str(out), '--out-item', 'metrics',
+         '--cfg-options', f'test_dataloader.dataset.data_root={data}'],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.load(open(out))
+    published = model['Results'][0]['Metrics']['Top 1 Accuracy']
+    assert metrics['accuracy/top1'] == pytest.approx(published, abs=0.01)
+
+
+def test_mim_train_and_test(tmp_path, tiny_digitbags):
+    cfg = osp.join(ROOT, 'tests', 'data', 'tiny_digitbags.py')
+    opts = [f'{k}_dataloader.dataset.data_root={tiny_digitbags}' for k in ('train', 'val', 'test')]
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join([ROOT, env.get('PYTHONPATH', '')])
+    work = tmp_path / 'w'
+    proc = mim('train', 'gattn_mm', cfg, '--work-dir', str(work), '--cfg-options',
+               'train_cfg.max_epochs=1', *opts, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert (work / 'epoch_1.pth').exists()
+    proc = mim('test', 'gattn_mm', cfg, '--checkpoint', str(work / 'epoch_1.pth'),
+               '--work-dir', str(tmp_path / 't'), '--cfg-options', *opts, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert 'accuracy/top1' in proc.stdout + proc.stderr
