@@ -7,7 +7,6 @@ global_size = 64
 train_pipeline = [
     dict(type='LoadMicroscopyImage'),
     dict(type='ResizeToCanvas', scale={{_base_.canvas}}),
-    dict(type='RandomFlipRotate90'),
     dict(type='ResizeToCanvas', scale=global_size),
     dict(type='PackInputs'),
 ]

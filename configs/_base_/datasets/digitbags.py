@@ -9,10 +9,10 @@ data_preprocessor = dict(num_classes=2, mean=[127.5] * 3, std=[63.75] * 3, to_rg
 meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
              'gt_bboxes', 'gt_digits', 'target_digit')
 
+# No flips or rotations: digits have an orientation (a rotated 9 is a 6).
 train_pipeline = [
     dict(type='LoadMicroscopyImage'),
     dict(type='ResizeToCanvas', scale=canvas),
-    dict(type='RandomFlipRotate90'),
     dict(type='PackInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [

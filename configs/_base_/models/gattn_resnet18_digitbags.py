@@ -1,9 +1,13 @@
 # gattn for DigitBags, trained from scratch on a CPU.
-# Global view: the 512 px canvas averaged down to 64 px (a digit is 3 px: unreadable).
-# Backbone: ResNet-18 layout at 1/4 width (base_channels=16) with strides (1, 2, 1, 1),
-# so the 64 px view gives an 8x8 map: 64 cells of 64 canvas px each.
+# Glance: the 512 px canvas averaged down to 64 px (a digit is 3 px: unreadable),
+#   ResNet-18 layout at 1/4 width (base_channels=16) with strides (1, 2, 1, 1), so the
+#   64 px view gives an 8x8 map: 64 cells of 64 canvas px each.
 # Instances: 96 px boxes (a cell plus a digit's margin) cut from the 512 px canvas,
-# resized to 32 px, read by a second, standard-stride ResNet-18 at 1/4 width.
+#   resized to 32 px, read by a standard-stride ResNet-18 at 1/4 width.
+# Training: 8 cells drawn from the attention (Gumbel-top-k); test: the top 16 cells.
+# What makes it learn (see model_zoo.md): the attention is distilled from the crops
+#   (contrast of the full-res crop + the reader's evidence), and the reader learns by
+#   multiple-instance learning with every crop of a negative bag as a clean negative.
 model = dict(
     type='GatedAttentionClassifier',
     global_size=64,
@@ -12,10 +16,12 @@ model = dict(
                   out_indices=(3,)),
     local_backbone=dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,)),
     neck=dict(type='GatedAttentionNeck', in_channels=128, hidden_channels=128),
-    sampler=dict(type='InstanceSampler', num_instances=64, test_num_instances=12,
-                 crop_size=32, box_size=96, train_strategy='topk', test_strategy='topk'),
+    sampler=dict(type='InstanceSampler', num_instances=8, test_num_instances=16,
+                 crop_size=32, box_size=96, train_strategy='sample', test_strategy='topk'),
     head=dict(type='FusionHead', num_classes=2, in_channels=128, local_channels=128,
               fusion='attention', local_loss_weight=1.0, local_pool='max',
+              instance_loss_weight=1.0, negative_class=0, instance_topk=1,
+              predict_from='local',
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1,)),
-    train_cfg=dict(distill_weight=1.0),
+    train_cfg=dict(distill_weight=1.0, distill_target='both', distill_temperature=0.5),
 )

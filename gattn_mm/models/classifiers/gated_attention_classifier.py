@@ -187,9 +187,12 @@ class GatedAttentionClassifier(BaseClassifier):
 
     def forward(self, inputs: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None, mode: str = 'tensor'):
-        """``tensor``: logits (B, K); ``loss``: dict of losses; ``predict``: DataSamples."""
+        """``tensor``: the logits predictions come from (B, K); ``loss``: dict of
+        losses; ``predict``: DataSamples."""
         if mode == 'tensor':
-            return self.head(self.head_inputs(self.forward_parts(inputs)))
+            feats = self.head_inputs(self.forward_parts(inputs))
+            predict_logits = getattr(self.head, 'predict_logits', self.head)
+            return predict_logits(feats)
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'predict':

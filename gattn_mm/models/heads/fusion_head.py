@@ -57,6 +57,9 @@ class FusionHead(ClsHead):
         negative_class (int, optional): the "absent" class. Defaults to 0.
         instance_topk (int): instances of a non-negative bag that get its label;
             0 for the soft rule. Defaults to 0.
+        predict_from (str): logits of the predictions: ``fused`` (default) or
+            ``local`` (the pooled instance logits, e.g. ``max`` pooling for
+            presence tasks where one instance decides the label).
         dropout (float): dropout before the fused classifier. Defaults to 0.
         loss (dict): loss config. Defaults to cross entropy.
     """
@@ -75,6 +78,7 @@ class FusionHead(ClsHead):
                  instance_loss_weight: float = 0.,
                  negative_class: Optional[int] = 0,
                  instance_topk: int = 0,
+                 predict_from: str = 'fused',
                  dropout: float = 0.,
                  loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),
@@ -86,6 +90,12 @@ class FusionHead(ClsHead):
             raise ValueError(f'local_pool must be one of {self.POOLS}, got {local_pool!r}')
         if num_classes <= 0:
             raise ValueError(f'num_classes={num_classes} must be a positive integer')
+        if predict_from not in ('fused', 'local'):
+            raise ValueError(f"predict_from must be 'fused' or 'local', got {predict_from!r}")
+        if predict_from == 'local' and local_loss_weight <= 0 and instance_loss_weight <= 0:
+            raise ValueError("predict_from='local' needs a trained local classifier: set "
+                             "local_loss_weight or instance_loss_weight > 0")
+        self.predict_from = predict_from
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.local_channels = local_channels or in_channels
@@ -190,5 +200,12 @@ class FusionHead(ClsHead):
     def predict(self, feats: FusionInputs,
                 data_samples: Optional[List[Optional[DataSample]]] = None
                 ) -> List[DataSample]:
-        """DataSamples with ``pred_score`` and ``pred_label`` of the fused logits."""
-        return self._get_predictions(self(feats), data_samples)
+        """DataSamples with ``pred_score`` and ``pred_label`` (see ``predict_from``)."""
+        return self._get_predictions(self.predict_logits(feats), data_samples)
+
+    def predict_logits(self, feats: FusionInputs) -> torch.Tensor:
+        """The logits (B, num_classes) predictions are made from."""
+        if self.predict_from == 'local':
+            self.check_inputs(feats)
+            return self.local_logits(feats)
+        return self(feats)
