@@ -7,3 +7,7 @@ from . import compat  # noqa: F401  (safe checkpoint loading)
 from . import datasets, engine, evaluation, models, visualization  # noqa: F401
 
 __version__ = '0.1.0'
+
+from .apis import register_gattn_models  # noqa: E402
+
+register_gattn_models()  # mmpretrain.apis.list_models('gattn*') / get_model(NAME)

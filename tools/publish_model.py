@@ -50,6 +50,7 @@ def publish(in_file: str, out_file: str) -> str:
         torch.save(checkpoint, tmp)
         safe_torch_load(tmp)  # what we publish must load safely
         final = f'{stem}_{datetime.date.today():%Y%m%d}-{sha256_of(tmp)[:8]}.pth'
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, final)
     except BaseException:
         if osp.exists(tmp):

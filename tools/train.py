@@ -46,7 +46,9 @@ def parse_args(argv=None):
 
 def merge_args(cfg, args):
     """Merge command-line arguments into the config."""
-    if args.no_validate:
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.no_validate:  # after --cfg-options, which may name val_dataloader keys
         cfg.val_cfg = None
         cfg.val_dataloader = None
         cfg.val_evaluator = None
@@ -63,8 +65,6 @@ def merge_args(cfg, args):
         cfg.load_from = args.resume
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     set_dataloader_defaults(cfg, args.no_pin_memory, args.no_persistent_workers)
     ensure_plugin_import(cfg)
     ensure_safe_checkpoints(cfg)

@@ -45,7 +45,7 @@ class GattnInferencer(ImageClassificationInferencer):
         >>> result = inferencer('bag.png')[0]
         >>> result['pred_class'], result['boxes']
     """
-    visualize_kwargs = {'show', 'wait_time', 'show_dir', 'topk'}
+    visualize_kwargs = {'show', 'wait_time', 'show_dir', 'max_boxes'}
 
     def __init__(self, *args, topk: int = 3, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,7 +66,8 @@ class GattnInferencer(ImageClassificationInferencer):
 
     def visualize(self, ori_inputs: List, preds: List[DataSample], show: bool = False,
                   wait_time: int = 0, show_dir: Optional[str] = None,
-                  topk: Optional[int] = None) -> Optional[List[np.ndarray]]:
+                  max_boxes: Optional[int] = None) -> Optional[List[np.ndarray]]:
+        """Draw the overlays (see :meth:`draw`) into ``show_dir``."""
         if not show and show_dir is None:
             return None
         drawings = []
@@ -75,7 +76,7 @@ class GattnInferencer(ImageClassificationInferencer):
                 image, name = read_image(input_), Path(input_).stem
             else:
                 image, name = to_rgb_uint8(np.asarray(input_))[..., ::-1], str(i)
-            drawn = self.draw(image, sample, topk)
+            drawn = self.draw(image, sample, max_boxes)
             if show_dir is not None:
                 Path(show_dir).mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(Path(show_dir) / f'{name}.png'), drawn[..., ::-1])
@@ -83,12 +84,12 @@ class GattnInferencer(ImageClassificationInferencer):
         return drawings
 
     def draw(self, image_rgb: np.ndarray, sample: DataSample,
-             topk: Optional[int] = None) -> np.ndarray:
+             max_boxes: Optional[int] = None) -> np.ndarray:
         """The attention overlay of one prediction on its original (RGB) image."""
         boxes = sample.get('ori_boxes', sample.get('boxes'))
         return draw_attention(image_rgb, attention_on_original(
             sample.attention.cpu().numpy(), sample), boxes, sample.get('instance_scores'),
-            caption_of(sample, self.classes), topk=topk)
+            caption_of(sample, self.classes), topk=max_boxes)
 
     def postprocess(self, preds: List[DataSample], visualization,
                     return_datasamples: bool = False):

@@ -163,15 +163,16 @@ class GatedAttentionClassifier(BaseClassifier):
     def head_inputs(self, parts: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         return parts['global_feat'], parts['local_feats'], parts['weights']
 
-    def extract_feat(self, inputs: torch.Tensor, stage: str = 'neck'):
+    def extract_feat(self, inputs: torch.Tensor, stage: str = 'pre_logits'):
         """Features of a stage, like ``ImageClassifier.extract_feat``.
 
         Args:
             inputs (Tensor): (B, 3, H, W) full-resolution batch.
             stage (str): ``backbone`` (the backbone's outputs on the global view),
                 ``neck`` (attention (B, h, w), global feature (B, C)), ``sampler``
-                (the dict of :meth:`forward_parts`) or ``pre_logits`` (the fused
-                feature of the head).
+                (the dict of :meth:`forward_parts`) or ``pre_logits`` (default: the
+                fused feature of the head, so both the glance and the instance pass
+                run, e.g. in mmpretrain's ``get_flops``).
         """
         if stage == 'backbone':
             return self.backbone(self.global_view(inputs))

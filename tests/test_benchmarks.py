@@ -1,0 +1,44 @@
+"""The benchmark scripts run end to end in --quick mode and write sane JSON."""
+import json
+import math
+import os.path as osp
+import subprocess
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def positive_finite(value):
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_resolution_quick(tmp_path):
+    proc = subprocess.run([sys.executable, 'tools/benchmarks/resolution.py', '--quick',
+                           '--out-dir', str(tmp_path), '--device', 'cpu'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.load(open(tmp_path / 'resolution_cpu_quick.json'))
+    assert result['device'] == 'cpu' and len(result['rows']) == 2
+    for row in result['rows']:
+        assert set(row) == {'size', 'sampler_share_pct', 'gattn_train_s', 'gattn_infer_s',
+                            'gattn_peak_mem_mb', 'full_res_train_s', 'full_res_infer_s',
+                            'full_res_peak_mem_mb'}
+        assert all(positive_finite(v) for v in row.values())
+    assert (tmp_path / 'resolution_cpu_quick.png').stat().st_size > 1000
+    assert '| 128² |' in (tmp_path / 'resolution_cpu_quick.md').read_text()
+
+
+def test_accuracy_quick(tmp_path):
+    proc = subprocess.run([sys.executable, 'tools/benchmarks/accuracy.py', '--quick',
+                           '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    result = json.load(open(tmp_path / 'accuracy_quick.json'))
+    rows = {r['model']: r for r in result['rows']}
+    assert set(rows) == {'gattn', 'global_only', 'full_res'}
+    for r in rows.values():
+        for key in ('train_s', 'test_s', 'train_peak_mb', 'test_peak_mb'):
+            assert positive_finite(r[key]), (r['model'], key, r[key])
+        assert 0 <= r['accuracy'] <= 100
+    assert 'target_recall' in rows['gattn'] and 'pointing_game' in rows['gattn']
+    assert '| gattn |' in (tmp_path / 'accuracy_quick.md').read_text()
