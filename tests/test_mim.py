@@ -54,7 +54,7 @@ def stage_installation(tmp_path, base_url):
     from ``<location>/gattn_mm/.mim/model-index.yml`` of the *distribution* it finds
     first on sys.path; this staged tree (dist-info + .mim, no Python code, so
     ``import gattn_mm`` still finds the real package) is put first on PYTHONPATH of
-    the mim subprocess. mim's own download code runs unchanged."""
+    the mim subprocess. mim's own download code (requests over HTTP) runs unchanged."""
     site = tmp_path / 'site'
     mim_dir = site / 'gattn_mm' / '.mim'
     shutil.copytree(osp.join(ROOT, 'configs'), mim_dir / 'configs')
@@ -73,9 +73,12 @@ def test_download_end_to_end_and_reproduce(tmp_path, loopback_release):
     model = next(m for m in metafile_models() if m['Name'].startswith('gattn_r18_digitbags'))
     site = stage_installation(tmp_path, loopback_release)
     env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join([site, ROOT, env.get('PYTHONPATH', '')])
+    env['PYTHONPATH'] = os.pathsep.join([site, env.get('PYTHONPATH', '')])
     dest = tmp_path / 'dest'
-    proc = mim('download', 'gattn_mm', '--config', model['Name'], '--dest', str(dest), env=env)
+    # cwd outside the repository: its gattn_mm.egg-info (editable install) would come
+    # before PYTHONPATH on sys.path
+    proc = mim('download', 'gattn_mm', '--config', model['Name'], '--dest', str(dest), env=env,
+               cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     ckpt_name = model['Weights'].split('/')[-1]
     ckpt = dest / ckpt_name
