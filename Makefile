@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DEMO_DIR ?= work_dirs/demo
 DATA_DIR ?= data/digitbags
+DEMO_OPTS ?=
 
 .PHONY: venv test demo clean-venv
 
@@ -24,7 +25,7 @@ test: venv
 	$(PY) -m pytest -q -x tests
 
 demo: venv
-	$(PY) tools/demo.py --data-root $(DATA_DIR) --work-dir $(DEMO_DIR)
+	$(PY) tools/demo.py --data-root $(DATA_DIR) --work-dir $(DEMO_DIR) $(if $(DEMO_OPTS),--cfg-options $(DEMO_OPTS))
 
 clean-venv:
 	rm -rf $(VENV)

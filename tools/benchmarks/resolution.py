@@ -100,7 +100,7 @@ def _memory_child(kind, size, n, device, queue):
 
 
 def peak_memory(kind, size, n, device) -> float:
-    ctx = mp.get_context('spawn' if device.startswith('cuda') else 'fork')
+    ctx = mp.get_context('spawn')  # fork after OpenMP/CUDA use can hang the child
     queue = ctx.Queue()
     proc = ctx.Process(target=_memory_child, args=(kind, size, n, device, queue))
     proc.start()
