@@ -169,3 +169,40 @@ def test_extract_feat_stages():
     assert model.extract_feat(x, stage='pre_logits').shape == (2, 128)
     with pytest.raises(ValueError, match='stage'):
         model.extract_feat(x, stage='nope')
+
+
+def test_instance_loss_values():
+    from gattn_mm.models import FusionHead
+    head = FusionHead(num_classes=2, in_channels=4, num_instances=3, fusion='mean',
+                      instance_loss_weight=1.0, instance_topk=1)
+    local = torch.randn(2, 3, 4)
+    feats = (torch.randn(2, 4), local, torch.full((2, 3), 1 / 3))
+    logp = head.fc_local(local).log_softmax(-1)
+    # bag 0 negative: every instance is a negative; bag 1 positive: its best instance
+    expected = -(logp[0, :, 0].mean() + logp[1, :, 1].max()) / 2
+    loss = head.instance_loss(feats, samples(0, 1))
+    assert torch.allclose(loss, expected, atol=1e-6)
+    head.instance_topk = 0  # soft rule: log of the mean instance probability
+    soft = -(logp[0, :, 0].mean() + (logp[1, :, 1].exp().mean()).log()) / 2
+    assert torch.allclose(head.instance_loss(feats, samples(0, 1)), soft, atol=1e-6)
+
+
+def test_predict_from_local_and_distillation_options():
+    cfg = gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=3, fusion='attention',
+                    instance_loss_weight=1.0, predict_from='local', local_pool='max')
+    cfg['train_cfg'] = dict(distill_weight=1.0, distill_target='both')
+    model = MODELS.build(cfg)
+    losses = model(torch.rand(2, 3, 96, 96), samples(0, 1), mode='loss')
+    assert {'loss', 'loss_instance', 'loss_distill'} <= set(losses)
+    model.eval()
+    with torch.no_grad():
+        parts = model.forward_parts(torch.rand(2, 3, 96, 96))
+        logits = model.head.predict_logits(model.head_inputs(parts))
+        per_instance = model.head.instance_logits(model.head_inputs(parts))
+    assert torch.allclose(logits, per_instance.max(dim=1).values)
+    cfg['train_cfg'] = dict(distill_target='nope')
+    with pytest.raises(ValueError, match='distill_target'):
+        MODELS.build(cfg)
+    with pytest.raises(ValueError, match="predict_from='local' needs"):
+        MODELS.build(gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64,
+                               predict_from='local'))
