@@ -3,7 +3,8 @@ full-resolution ImageClassifier with the same ResNet-18 layout, for growing inpu
 
 Both models are timed interleaved in one process (so the ratio holds on a noisy
 machine), several repeats, median. Peak memory of each (model, size) is measured in
-a fresh child process (CPU: peak RSS growth during one step; GPU: max allocated).
+a fresh child process (CPU: growth of the peak RSS, VmHWM, during one training step
+after the model and the batch exist; GPU: max allocated).
 Also reports the share of a gattn training step spent in the sampler and crop
 (torch profiler, forward and roi_align backward). Writes JSON, a markdown table and a
 PNG plot; prints a rich table."""
@@ -13,7 +14,6 @@ import multiprocessing as mp
 import os
 import os.path as osp
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -78,9 +78,22 @@ def timed(fn, device) -> float:
     return time.perf_counter() - t
 
 
-def rss_mb() -> float:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+def _status_mb(field: str) -> float:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) of this process (Linux >= 4.0)."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
 
 
 def _memory_child(kind, size, n, device, queue):
@@ -94,9 +107,11 @@ def _memory_child(kind, size, n, device, queue):
         train_step(model, x, samples, opt)
         queue.put((torch.cuda.max_memory_allocated() - base) / 2**20)
     else:
-        base = rss_mb()
+        if not reset_peak_rss():
+            raise RuntimeError('cannot reset the peak RSS (/proc/self/clear_refs)')
+        base = _status_mb('VmRSS')
         train_step(model, x, samples, opt)
-        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
+        queue.put(_status_mb('VmHWM') - base)
 
 
 def peak_memory(kind, size, n, device) -> float:

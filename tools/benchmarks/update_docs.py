@@ -21,9 +21,9 @@ def tables(results_dir):
 
 
 def update(text, name, table):
-    pattern = re.compile(rf'(<!-- bench:{re.escape(name)}:start -->\n).*?(\n<!-- bench:{re.escape(name)}:end -->)',
-                         re.S)
-    return pattern.sub(lambda m: m.group(1) + table + m.group(2), text)
+    start, end = f'<!-- bench:{name}:start -->', f'<!-- bench:{name}:end -->'
+    pattern = re.compile(rf'{re.escape(start)}.*?{re.escape(end)}', re.S)
+    return pattern.sub(lambda m: f'{start}\n{table}\n{end}', text)
 
 
 def main(argv=None):
