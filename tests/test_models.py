@@ -199,10 +199,49 @@ def test_predict_from_local_and_distillation_options():
         parts = model.forward_parts(torch.rand(2, 3, 96, 96))
         logits = model.head.predict_logits(model.head_inputs(parts))
         per_instance = model.head.instance_logits(model.head_inputs(parts))
-    assert torch.allclose(logits, per_instance.max(dim=1).values)
+    # max pooling with a negative class: the bag takes the logits of its instance
+    # with the most evidence against class 0 (positive iff one instance is)
+    evidence = per_instance[..., 1:].logsumexp(-1) - per_instance[..., 0]
+    best = evidence.argmax(dim=1)
+    assert torch.allclose(logits, per_instance[torch.arange(2), best])
+    model.head.negative_class = None  # no absent class: each class's own maximum
+    assert torch.allclose(model.head.predict_logits(model.head_inputs(parts)),
+                          per_instance.max(dim=1).values)
     cfg['train_cfg'] = dict(distill_target='nope')
     with pytest.raises(ValueError, match='distill_target'):
         MODELS.build(cfg)
     with pytest.raises(ValueError, match="predict_from='local' needs"):
         MODELS.build(gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64,
                                predict_from='local'))
+
+
+def test_contrast_prior_points_at_the_textured_cell_and_trains_the_attention():
+    cfg = gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=2)
+    cfg['train_cfg'] = dict(prior_weight=1.0, distill_temperature=0.5)
+    model = MODELS.build(cfg)
+    x = torch.full((1, 3, 128, 128), 0.5)
+    x[0, :, 70:90, 10:30] = torch.rand(3, 20, 20)  # structure in cell (2, 0) of a 4x4 grid
+    prior = model.contrast_prior(x, (4, 4))
+    assert prior.shape == (1, 16) and int(prior.argmax()) == 2 * 4 + 0
+    losses = model(x, samples(1), mode='loss')
+    assert 'loss_prior' in losses and losses['loss_prior'] > 0
+    losses['loss_prior'].backward()
+    neck = model.neck
+    grads = [p.grad for p in neck.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    # the attention that follows the prior pays no KL
+    parts = model.forward_parts(x)
+    parts['attention'] = (prior / 0.5).softmax(1).view(1, 4, 4)
+    assert float(model.prior_loss(x, parts)) == pytest.approx(0, abs=1e-5)
+
+
+@pytest.mark.parametrize('detach', [False, True])
+def test_detach_local_keeps_the_fused_loss_off_the_reader(detach):
+    head = MODELS.build(dict(type='FusionHead', num_classes=2, in_channels=4,
+                             local_channels=6, fusion='attention', detach_local=detach))
+    g = torch.rand(2, 4, requires_grad=True)
+    local = torch.rand(2, 3, 6, requires_grad=True)
+    weights = torch.rand(2, 3).softmax(1).requires_grad_()
+    head.loss((g, local, weights), samples(0, 1))['loss'].backward()
+    assert g.grad.abs().sum() > 0 and weights.grad.abs().sum() > 0
+    assert (local.grad is None) == detach

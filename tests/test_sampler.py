@@ -120,3 +120,24 @@ def test_bad_arguments():
         InstanceSampler(crop_size=(0, 4))
     with pytest.raises(ValueError, match='num_instances'):
         InstanceSampler(num_instances=0)
+
+
+def test_centroid_centres_a_structure_that_straddles_cells():
+    # attention split evenly between cells (1, 1) and (1, 2) of a 4x4 grid of 16 px
+    attn = torch.full((1, 4, 4), 1e-6)
+    attn[0, 1, 1] = attn[0, 1, 2] = 0.5
+    plain = InstanceSampler(num_instances=1, crop_size=4, box_size=16, test_strategy='topk')
+    cent = InstanceSampler(num_instances=1, crop_size=4, box_size=16, test_strategy='topk',
+                           centre='centroid')
+    plain.eval(), cent.eval()
+    cell = plain(attn, (64, 64))['boxes'][0, 0]
+    box = cent(attn, (64, 64))['boxes'][0, 0]
+    assert cell.tolist() == pytest.approx([16, 16, 32, 32])  # the first cell of the tie
+    assert box.tolist() == pytest.approx([24, 16, 40, 32], abs=1e-3)  # the pair's middle
+    # a lone peak keeps its cell centre; the offsets carry no gradient
+    lone = one_hot_attention(1, 4, 4, [(2, 3)]).requires_grad_()
+    out = cent(lone, (64, 64))
+    assert out['boxes'][0, 0].tolist() == pytest.approx([48, 32, 64, 48], abs=0.01)
+    assert not out['boxes'].requires_grad
+    with pytest.raises(ValueError, match='centre'):
+        InstanceSampler(centre='peak')

@@ -50,7 +50,12 @@ class GatedAttentionClassifier(BaseClassifier):
             Evidence of an instance is the log-odds of the positive classes
             (1..K-1) against class 0, so class 0 must be the negative/"absent"
             class; ``distill_temperature`` (default 1) softens it. Needs the head's
-            local classifier (``local_loss_weight > 0``). Other keys
+            local classifier (``local_loss_weight > 0``). ``prior_weight`` (float)
+            adds ``loss_prior``, the KL divergence from a label-free contrast prior
+            over *all* cells (z-scored standard deviation of the full-resolution
+            pixels inside each cell, softened by ``distill_temperature``) to the
+            attention: structures stand out from a flatter background, so the
+            glance learns where the instances are in the first epoch. Other keys
             (``augments``) go to the data preprocessor as batch augments.
         data_preprocessor (dict, optional): defaults to ``ClsDataPreprocessor``.
         init_cfg (dict, optional): initialisation config.
@@ -72,6 +77,7 @@ class GatedAttentionClassifier(BaseClassifier):
         self.distill_weight = float(train_cfg.pop('distill_weight', 0.))
         self.distill_temperature = float(train_cfg.pop('distill_temperature', 1.))
         self.distill_target = train_cfg.pop('distill_target', 'evidence')
+        self.prior_weight = float(train_cfg.pop('prior_weight', 0.))
         if self.distill_target not in ('evidence', 'contrast', 'both'):
             raise ValueError(f"train_cfg.distill_target must be 'evidence', 'contrast' or "
                              f"'both', got {self.distill_target!r}")
@@ -210,6 +216,8 @@ class GatedAttentionClassifier(BaseClassifier):
             losses['loss_entropy'] = -self.entropy_weight * entropy
         if self.distill_weight:
             losses['loss_distill'] = self.distill_weight * self.distill_loss(parts)
+        if self.prior_weight:
+            losses['loss_prior'] = self.prior_weight * self.prior_loss(inputs, parts)
         return losses
 
     @staticmethod
@@ -242,6 +250,23 @@ class GatedAttentionClassifier(BaseClassifier):
         """KL(teacher || attention) over the N sampled instances of each image."""
         target = (self.distill_scores(parts) / self.distill_temperature).softmax(dim=1)
         log_q = parts['scores'].clamp_min(1e-12).log().log_softmax(dim=1)
+        return F.kl_div(log_q, target, reduction='batchmean')
+
+    def contrast_prior(self, inputs: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
+        """Z-scored pixel standard deviation (B, h*w) of the full-resolution input
+        (B, 3, H, W) inside each attention cell (no gradient)."""
+        gray = inputs.detach().mean(dim=1, keepdim=True)
+        mean = F.adaptive_avg_pool2d(gray, grid)
+        sq = F.adaptive_avg_pool2d(gray * gray, grid)
+        std = (sq - mean * mean).clamp_min(0).sqrt().flatten(1)
+        return self._zscore(std)
+
+    def prior_loss(self, inputs: torch.Tensor, parts: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """KL(contrast prior || attention) over all cells of each image."""
+        attention = parts['attention']  # (B, h, w)
+        prior = self.contrast_prior(inputs, tuple(attention.shape[-2:]))
+        target = (prior / self.distill_temperature).softmax(dim=1)
+        log_q = attention.flatten(1).clamp_min(1e-12).log()
         return F.kl_div(log_q, target, reduction='batchmean')
 
     def predict(self, inputs: torch.Tensor,

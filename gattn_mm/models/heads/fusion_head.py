@@ -27,7 +27,10 @@ class FusionHead(ClsHead):
     Optional auxiliary losses: ``global_loss_weight`` on logits of ``g`` alone and
     ``local_loss_weight`` on local-only logits, the per-instance logits pooled by
     ``local_pool`` (``attention``: weighted by ``w``; ``mean``; ``max``: multiple
-    instance learning, the bag is as positive as its most positive instance;
+    instance learning, the bag is as positive as its most positive instance: with
+    a ``negative_class`` the bag takes the whole logit vector of the instance with
+    the most evidence against that class, so a bag is positive iff one of its
+    instances is; without one, each class's logit is its maximum over instances;
     ``lse``: log-mean-exp, a smooth max whose gradient reaches every instance early
     in training and focuses on the strongest ones later).
 
@@ -61,6 +64,12 @@ class FusionHead(ClsHead):
             ``local`` (the pooled instance logits, e.g. ``max`` pooling for
             presence tasks where one instance decides the label).
         dropout (float): dropout before the fused classifier. Defaults to 0.
+        detach_local (bool): the fused classifier reads the instance features
+            without passing its gradient to the local reader (the fusion weights
+            still get it). Use it when the reader learns from the local/instance
+            losses (multiple-instance learning): the fused loss would otherwise pull
+            every instance of a positive bag towards the positive class. Defaults
+            to False.
         loss (dict): loss config. Defaults to cross entropy.
     """
     FUSIONS = ('concat', 'attention', 'mean')
@@ -80,6 +89,7 @@ class FusionHead(ClsHead):
                  instance_topk: int = 0,
                  predict_from: str = 'fused',
                  dropout: float = 0.,
+                 detach_local: bool = False,
                  loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),
                  **kwargs):
@@ -107,6 +117,7 @@ class FusionHead(ClsHead):
         self.instance_loss_weight = instance_loss_weight
         self.negative_class = negative_class
         self.instance_topk = instance_topk
+        self.detach_local = detach_local
         n_local = num_instances if fusion == 'concat' else 1
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(in_channels + n_local * self.local_channels, num_classes)
@@ -131,6 +142,8 @@ class FusionHead(ClsHead):
     def pre_logits(self, feats: FusionInputs) -> torch.Tensor:
         """Fused feature (B, C + N*C') for ``concat``, else (B, C + C')."""
         g, local, weights = feats  # (B, C), (B, N, C'), (B, N)
+        if self.detach_local:
+            local = local.detach()
         if self.fusion == 'concat':
             fused_local = local.flatten(1)
         elif self.fusion == 'attention':
@@ -162,7 +175,17 @@ class FusionHead(ClsHead):
             return per_instance.mean(dim=1)
         if self.local_pool == 'lse':
             return per_instance.logsumexp(dim=1) - math.log(per_instance.size(1))
-        return per_instance.max(dim=1).values
+        if self.negative_class is None:
+            return per_instance.max(dim=1).values
+        best = self.instance_evidence(per_instance).argmax(dim=1)  # (B,)
+        return per_instance[torch.arange(per_instance.size(0)), best]
+
+    def instance_evidence(self, per_instance: torch.Tensor) -> torch.Tensor:
+        """Log-odds (B, N) of the other classes against ``negative_class`` for
+        per-instance logits (B, N, K)."""
+        k = self.negative_class
+        others = torch.cat([per_instance[..., :k], per_instance[..., k + 1:]], dim=-1)
+        return others.logsumexp(dim=-1) - per_instance[..., k]
 
     def loss(self, feats: FusionInputs, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:

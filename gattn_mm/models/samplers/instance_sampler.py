@@ -55,8 +55,13 @@ class InstanceSampler(BaseModule):
         upsample (int): grid upsampling factor of ``threshold``.
         sampling_ratio (int): ``roi_align`` sampling ratio (0: adaptive, averages
             every input pixel of a large box).
+        centre (str): where a ``topk``/``sample`` box is centred: ``cell`` (the
+            chosen cell's centre) or ``centroid`` (the attention-weighted centroid of
+            the chosen cell and its 8 neighbours, so a structure that straddles cells
+            lands in the middle of its box).
     """
     STRATEGIES = ('threshold', 'topk', 'sample')
+    CENTRES = ('cell', 'centroid')
 
     def __init__(self,
                  num_instances: int = 8,
@@ -70,8 +75,12 @@ class InstanceSampler(BaseModule):
                  threshold: float = 0.5,
                  upsample: int = 4,
                  sampling_ratio: int = 0,
+                 centre: str = 'cell',
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        if centre not in self.CENTRES:
+            raise ValueError(f'centre must be one of {self.CENTRES}, got {centre!r}')
+        self.centre = centre
         for key, value in (('train_strategy', train_strategy),
                            ('test_strategy', test_strategy)):
             if value not in self.STRATEGIES:
@@ -122,15 +131,37 @@ class InstanceSampler(BaseModule):
         return torch.stack([x1, y1, x1 + bw, y1 + bh], dim=-1)
 
     def cell_boxes(self, index: torch.Tensor, grid: Tuple[int, int],
-                   image_size: Tuple[int, int]) -> torch.Tensor:
-        """Boxes (B, N, 4) in input pixels for flat cell indices (B, N)."""
+                   image_size: Tuple[int, int],
+                   attention: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Boxes (B, N, 4) in input pixels for flat cell indices (B, N).
+
+        With ``attention`` (B, h, w), the centres move to the attention centroid
+        of each cell's 3x3 neighbourhood (see ``centre``).
+        """
         h, w = grid
         H, W = image_size
-        cy = ((index // w).float() + 0.5) * (H / h)
-        cx = ((index % w).float() + 0.5) * (W / w)
+        oy = ox = 0.
+        if attention is not None:
+            oy, ox = self.centroid_offsets(attention, index)
+        cy = ((index // w).float() + 0.5 + oy) * (H / h)
+        cx = ((index % w).float() + 0.5 + ox) * (W / w)
         bh, bw = self._box_hw(grid, image_size)
         return self._clamp_boxes(cy, cx, torch.full_like(cy, bh), torch.full_like(cx, bw),
                                  image_size)
+
+    @staticmethod
+    def centroid_offsets(attention: torch.Tensor,
+                         index: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Offsets (B, N) in cells from each chosen cell to the attention centroid
+        of its 3x3 neighbourhood (no gradient); within [-1, 1]."""
+        B, h, w = attention.shape
+        patches = F.unfold(F.pad(attention.detach()[:, None], (1, 1, 1, 1)), 3)  # (B, 9, hw)
+        p = patches.gather(2, index[:, None, :].expand(-1, 9, -1))  # (B, 9, N)
+        step = torch.arange(-1., 2., device=attention.device, dtype=attention.dtype)
+        dy = step.repeat_interleave(3)[None, :, None]  # row offset of each of the 9
+        dx = step.repeat(3)[None, :, None]
+        mass = p.sum(1).clamp_min(1e-12)
+        return (p * dy).sum(1) / mass, (p * dx).sum(1) / mass
 
     # ----------------------------------------------------------- strategies
     def _select_topk(self, probs: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
@@ -274,7 +305,8 @@ class InstanceSampler(BaseModule):
             idx = self._select_topk(probs.detach(), (h, w))
             scores = probs.gather(1, idx)
             weights = scores / scores.sum(1, keepdim=True).clamp_min(1e-12)
-        boxes = self.cell_boxes(idx, (h, w), image_size)
+        boxes = self.cell_boxes(idx, (h, w), image_size,
+                                attention if self.centre == 'centroid' else None)
         return dict(boxes=boxes, scores=scores, weights=weights, index=idx)
 
     def crop(self, images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:

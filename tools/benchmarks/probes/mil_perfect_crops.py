@@ -14,15 +14,16 @@ def bags(split, n):
         img = torch.from_numpy(np.asarray(Image.open(f'{root}/{p}'))).float()[None, None]
         img = (img / 255 - 0.5) / 0.25
         rois = []
+        J, H = cfg.get('jitter', 32), cfg.get('box', 96) / 2
         for b in inst[p]['boxes']:
-            cx, cy = (b[0] + b[2]) / 2 + rng.uniform(-32, 32), (b[1] + b[3]) / 2 + rng.uniform(-32, 32)
-            rois.append([0, cx - 48, cy - 48, cx + 48, cy + 48])
-        c = roi_align(img, torch.tensor(rois, dtype=torch.float32), 32, 1.0, 0, True)
+            cx, cy = (b[0] + b[2]) / 2 + rng.uniform(-J, J), (b[1] + b[3]) / 2 + rng.uniform(-J, J)
+            rois.append([0, cx - H, cy - H, cx + H, cy + H])
+        c = roi_align(img, torch.tensor(rois, dtype=torch.float32), cfg.get('crop', 32), 1.0, 0, True)
         out.append((c.expand(-1, 3, -1, -1).contiguous(), int(lab), [d == 9 for d in inst[p]['digits']]))
     return out
 tr = bags('train', 2000); te = bags('test', 400)
 print('loaded', flush=True)
-net = MODELS.build(dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,)))
+net = MODELS.build(dict(type=cfg.get('arch', 'ResNet'), depth=18, base_channels=16, out_indices=(3,)))
 fc = torch.nn.Linear(128, 2)
 opt = torch.optim.AdamW(list(net.parameters()) + list(fc.parameters()), lr=cfg.get('lr', 1e-3))
 t0 = time.time(); B = cfg.get('B', 32)
@@ -32,7 +33,8 @@ for step in range(2000):
     logp = fc(net(crops)[-1].mean((2, 3))).log_softmax(-1)
     loss = 0
     for lp, i in zip(logp.split(sizes), idx):
-        if tr[i][1] == 0: loss = loss - lp[:, 0].mean()
+        if cfg.get('supervised'): loss = loss - lp.gather(1, torch.tensor(tr[i][2]).long()[:, None]).mean()
+        elif tr[i][1] == 0: loss = loss - lp[:, 0].mean()
         else: loss = loss - (lp[:, 1].max() if cfg.get('mode', 'max') == 'max' else lp[:, 1].logsumexp(0) - np.log(len(lp)))
     loss = loss / B
     opt.zero_grad(); loss.backward(); opt.step()
