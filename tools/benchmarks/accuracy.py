@@ -78,7 +78,7 @@ def main(argv=None):
         work = osp.join(args.work_dir, name)
         os.makedirs(osp.join(ROOT, work), exist_ok=True)
         train_s, train_mb = run_measured(
-            [sys.executable, 'tools/train.py', config, '--work-dir', work, '--no-validate',
+            [sys.executable, 'tools/train.py', config, '--work-dir', work,
              '--cfg-options', *opts], osp.join(ROOT, work, 'train.log'))
         ckpt = open(osp.join(ROOT, work, 'last_checkpoint')).read().strip()
         metrics_file = osp.join(work, 'test_metrics.json')

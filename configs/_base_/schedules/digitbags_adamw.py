@@ -5,7 +5,7 @@ param_scheduler = [
          convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, eta_min=1e-5),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=16, val_interval=2)
+train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=4)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=32)
