@@ -182,13 +182,14 @@ class InstanceSampler(BaseModule):
             # when every free cell is blocked, fall back to the best untaken cell
             free = ~taken & ~blocked
             exhausted = ~free.any(dim=1, keepdim=True)
-            allowed = torch.where(exhausted, ~taken, free)
-            allowed = torch.where(allowed.any(dim=1, keepdim=True), allowed,
-                                  torch.ones_like(allowed))
+            # boolean algebra rather than torch.where on bools (no ONNX Runtime kernel)
+            allowed = (exhausted & ~taken) | (~exhausted & free)
+            allowed = allowed | ~allowed.any(dim=1, keepdim=True)
             idx = probs.masked_fill(~allowed, -1.).argmax(dim=1)  # (B,)
             picks.append(idx)
-            taken[torch.arange(len(idx)), idx] = True
-            blocked |= dist[idx] < self.min_distance
+            # out-of-place updates keep the loop exportable to ONNX
+            taken = taken | F.one_hot(idx, h * w).bool()
+            blocked = blocked | (dist[idx] < self.min_distance)
         return torch.stack(picks, dim=1)
 
     def _select_sample(self, probs: torch.Tensor) -> torch.Tensor:
