@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import gattn_mm  # noqa: F401
 from mmpretrain.registry import MODELS
@@ -233,6 +234,38 @@ def test_contrast_prior_points_at_the_textured_cell_and_trains_the_attention():
     parts = model.forward_parts(x)
     parts['attention'] = (prior / 0.5).softmax(1).view(1, 4, 4)
     assert float(model.prior_loss(x, parts)) == pytest.approx(0, abs=1e-5)
+
+
+def test_contrast_prior_reads_a_subsample_of_large_cells():
+    cfg = gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=2)
+    model = MODELS.build(cfg)
+    torch.manual_seed(0)
+    x = torch.full((2, 3, 1024, 1024), 0.5) + 0.05 * torch.randn(2, 3, 1024, 1024)
+    x[0, :, 600:700, 100:200] = torch.rand(3, 100, 100)  # cell (2, 0) of a 4x4 grid
+    x[1, :, 0:256, 800:1000] = torch.rand(3, 256, 200)  # cell (0, 3)
+    prior = model.contrast_prior(x, (4, 4))  # 256 px cells: every 8th pixel is read
+    gray = x.mean(1)
+    cells = gray.unflatten(1, (4, 256)).unflatten(3, (4, 256)).transpose(2, 3).flatten(3)
+    full = model._zscore(cells.std(-1, unbiased=False).flatten(1))  # every pixel
+    assert prior.argmax(1).tolist() == [8, 3] == full.argmax(1).tolist()
+    top = prior.max(1).values
+    assert torch.allclose(top, full.max(1).values, atol=0.1) and (top > 3).all()
+    others = prior.scatter(1, prior.argmax(1, keepdim=True), -9.)
+    assert (others < 0).all()  # the background cells stay below the mean
+    # cells of fewer than 2 x PRIOR_SAMPLES pixels are read whole
+    small = x[:, :, :128, :128]
+    g = small.mean(1, keepdim=True)
+    m, sq = F.adaptive_avg_pool2d(g, 4), F.adaptive_avg_pool2d(g * g, 4)
+    exact = model._zscore((sq - m * m).clamp_min(0).sqrt().flatten(1))
+    assert torch.allclose(model.contrast_prior(small, (4, 4)), exact, atol=1e-5)
+
+
+@pytest.mark.parametrize('size,out', [((64, 96), (8, 12)), ((60, 90), (8, 12)),
+                                      ((64, 64), (64, 64))])
+def test_area_resize_is_adaptive_average_pooling(size, out):
+    from gattn_mm.models.classifiers.gated_attention_classifier import area_resize
+    x = torch.rand(2, 3, *size)
+    assert torch.allclose(area_resize(x, out), F.adaptive_avg_pool2d(x, out), atol=1e-6)
 
 
 @pytest.mark.parametrize('detach', [False, True])

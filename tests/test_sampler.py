@@ -68,6 +68,39 @@ def test_topk_more_instances_than_spaced_cells():
     assert all(len(set(row.tolist())) == 4 for row in idx)
 
 
+def greedy_topk(probs, w, n, min_distance):
+    """Reference: the best free cell, else the best untaken one, else the best."""
+    picks = []
+    for _ in range(n):
+        def ok(k, spaced):
+            if spaced and any(max(abs(k // w - j // w), abs(k % w - j % w)) < min_distance
+                              for j in picks):
+                return False
+            return k not in picks
+        for spaced, fresh in ((True, True), (False, True), (False, False)):
+            cand = [k for k in range(len(probs)) if not fresh or ok(k, spaced)]
+            if cand:
+                picks.append(max(cand, key=lambda k: (probs[k], -k)))
+                break
+    return picks
+
+
+@pytest.mark.parametrize('n,h,w,md', [(5, 6, 7, 2), (12, 4, 4, 2), (20, 4, 4, 3),
+                                      (9, 3, 3, 1), (3, 5, 5, 9)])
+def test_topk_matches_the_greedy_reference(n, h, w, md):
+    torch.manual_seed(n + md)
+    s = InstanceSampler(num_instances=n, crop_size=4, test_strategy='topk', min_distance=md)
+    s.eval()
+    attn = (torch.randn(3, h * w) * 3).softmax(1).view(3, h, w)
+    idx = s(attn, (64, 64))['index']
+    for b in range(3):
+        ref = greedy_topk(attn[b].flatten().tolist(), w, n, md)
+        if md <= 1:  # plain top-k, repeated when N > h*w
+            ref = attn[b].flatten().topk(min(n, h * w)).indices.tolist()
+            ref = (ref * n)[:n]
+        assert idx[b].tolist() == ref
+
+
 def test_sample_reproducible_with_seed_and_random_without():
     s = InstanceSampler(num_instances=5, crop_size=4, train_strategy='sample')
     attn = torch.rand(2, 6, 6).flatten(1).softmax(1).view(2, 6, 6)

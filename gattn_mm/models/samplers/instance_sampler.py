@@ -1,3 +1,4 @@
+import functools
 import math
 from typing import Dict, Optional, Sequence, Tuple, Union
 
@@ -164,32 +165,36 @@ class InstanceSampler(BaseModule):
         return (p * dy).sum(1) / mass, (p * dx).sum(1) / mass
 
     # ----------------------------------------------------------- strategies
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def cell_distances(grid: Tuple[int, int], device: torch.device) -> torch.Tensor:
+        """Chebyshev distances (h*w, h*w) between the cells of a grid (cached)."""
+        h, w = grid
+        rows = torch.arange(h * w, device=device) // w
+        cols = torch.arange(h * w, device=device) % w
+        return torch.maximum((rows[:, None] - rows[None]).abs(),
+                             (cols[:, None] - cols[None]).abs())
     def _select_topk(self, probs: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         """Flat indices (B, N) of the top cells with non-maximum suppression."""
         n = self.num_instances
         if self.min_distance <= 1 or n == 1:
             return probs.topk(min(n, probs.size(1)), dim=1).indices.repeat(
                 1, math.ceil(n / probs.size(1)))[:, :n]
-        h, w = grid
-        rows = torch.arange(h * w, device=probs.device) // w
-        cols = torch.arange(h * w, device=probs.device) % w
-        dist = torch.maximum((rows[:, None] - rows[None]).abs(),
-                             (cols[:, None] - cols[None]).abs())  # (hw, hw)
-        taken = torch.zeros_like(probs, dtype=torch.bool)
-        blocked = torch.zeros_like(taken)
+        dist = self.cell_distances(grid, probs.device)  # (hw, hw)
+        # Every cell has a level: 0 free, 1 blocked (too close to a pick), 2 taken.
+        # The argmax of probs - level * span prefers free cells, then blocked ones
+        # (when every free cell is gone), then taken ones (N > h*w), each by
+        # attention. Few ops per pick, all out of place: cheap and ONNX-exportable.
+        span = 1 + (probs.max(dim=1, keepdim=True).values
+                    - probs.min(dim=1, keepdim=True).values)  # (B, 1)
+        level = torch.zeros_like(probs)
+        taken = torch.full_like(probs[:, :1], 2.)
         picks = []
         for _ in range(n):
-            # when every free cell is blocked, fall back to the best untaken cell
-            free = ~taken & ~blocked
-            exhausted = ~free.any(dim=1, keepdim=True)
-            # boolean algebra rather than torch.where on bools (no ONNX Runtime kernel)
-            allowed = (exhausted & ~taken) | (~exhausted & free)
-            allowed = allowed | ~allowed.any(dim=1, keepdim=True)
-            idx = probs.masked_fill(~allowed, -1.).argmax(dim=1)  # (B,)
+            idx = (probs - level * span).argmax(dim=1)  # (B,)
             picks.append(idx)
-            # out-of-place updates keep the loop exportable to ONNX
-            taken = taken | F.one_hot(idx, h * w).bool()
-            blocked = blocked | (dist[idx] < self.min_distance)
+            level = torch.maximum(level, (dist[idx] < self.min_distance).to(probs.dtype))
+            level = level.scatter(1, idx[:, None], taken)
         return torch.stack(picks, dim=1)
 
     def _select_sample(self, probs: torch.Tensor) -> torch.Tensor:
