@@ -20,7 +20,8 @@ def test_resolution_quick(tmp_path):
     result = json.load(open(tmp_path / 'resolution_cpu_quick.json'))
     assert result['device'] == 'cpu' and len(result['rows']) == 2
     for row in result['rows']:
-        assert set(row) == {'size', 'sampler_share_pct', 'gattn_train_s', 'gattn_infer_s',
+        assert set(row) == {'size', 'sampler_s', 'sampler_share_pct',
+                            'sampler_share_profiler_pct', 'gattn_train_s', 'gattn_infer_s',
                             'gattn_peak_mem_mb', 'full_res_train_s', 'full_res_infer_s',
                             'full_res_peak_mem_mb'}
         assert all(positive_finite(v) for v in row.values())
