@@ -31,10 +31,11 @@ def test_resolution_quick(tmp_path):
 
 def test_accuracy_quick(tmp_path):
     proc = subprocess.run([sys.executable, 'tools/benchmarks/accuracy.py', '--quick',
-                           '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path)],
+                           '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path),
+                           '--tag', 'all'],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    result = json.load(open(tmp_path / 'accuracy_quick.json'))
+    result = json.load(open(tmp_path / 'accuracy_all_quick.json'))
     rows = {r['model']: r for r in result['rows']}
     assert set(rows) == {'gattn', 'global_only', 'full_res'}
     for r in rows.values():
@@ -42,4 +43,4 @@ def test_accuracy_quick(tmp_path):
             assert positive_finite(r[key]), (r['model'], key, r[key])
         assert 0 <= r['accuracy'] <= 100
     assert 'target_recall' in rows['gattn'] and 'pointing_game' in rows['gattn']
-    assert '| gattn |' in (tmp_path / 'accuracy_quick.md').read_text()
+    assert '| gattn |' in (tmp_path / 'accuracy_all_quick.md').read_text()

@@ -32,6 +32,9 @@ def parse_args(argv=None):
     p.add_argument('--quick', action='store_true',
                    help='tiny generated data, 1 epoch (for tests)')
     p.add_argument('--out-dir', default='benchmarks/results')
+    p.add_argument('--tag', default=None,
+                   help='suffix of the result files: accuracy_TAG.{json,md} (default: '
+                        'accuracy.{json,md}), e.g. for a run with another --epochs budget')
     return p.parse_args(argv)
 
 
@@ -100,7 +103,8 @@ def main(argv=None):
                   command='python tools/benchmarks/accuracy.py ' +
                   ' '.join(argv if argv is not None else sys.argv[1:]), rows=rows)
     os.makedirs(args.out_dir, exist_ok=True)
-    stem = osp.join(args.out_dir, 'accuracy' + ('_quick' if args.quick else ''))
+    name = 'accuracy' + (f'_{args.tag}' if args.tag else '')
+    stem = osp.join(args.out_dir, name + ('_quick' if args.quick else ''))
     with open(stem + '.json', 'w') as f:
         json.dump(result, f, indent=1)
     with open(stem + '.md', 'w') as f:
