@@ -174,3 +174,27 @@ def test_centroid_centres_a_structure_that_straddles_cells():
     assert not out['boxes'].requires_grad
     with pytest.raises(ValueError, match='centre'):
         InstanceSampler(centre='peak')
+
+
+def test_jitter_moves_boxes_in_training_only_and_keeps_them_inside():
+    s = InstanceSampler(num_instances=6, crop_size=8, box_size=20, train_strategy='topk',
+                        test_strategy='topk', min_distance=2, jitter=0.2, scale_jitter=0.3)
+    attn = (torch.randn(2, 8, 8) * 2).flatten(1).softmax(1).view(2, 8, 8)
+    s.eval()
+    plain = s(attn, (64, 80))['boxes']
+    assert torch.equal(plain, s(attn, (64, 80))['boxes'])  # deterministic at test time
+    s.train()
+    torch.manual_seed(0)
+    moved = s(attn, (64, 80))['boxes']
+    assert not torch.allclose(moved, plain)
+    assert (moved[..., :2] >= 0).all() and (moved[..., 2] <= 80).all() \
+        and (moved[..., 3] <= 64).all()
+    side = moved[..., 2] - moved[..., 0]
+    assert torch.allclose(side, moved[..., 3] - moved[..., 1])  # square stays square
+    assert (side >= 20 * 0.74 - 1e-4).all() and (side <= 20 * 1.35 + 1e-4).all()
+    centre_shift = ((moved[..., :2] + moved[..., 2:]) - (plain[..., :2] + plain[..., 2:])) / 2
+    assert (centre_shift.abs() <= 0.2 * 27 + 1e-4).all()
+    torch.manual_seed(0)
+    assert torch.equal(s(attn, (64, 80))['boxes'], moved)  # seeded: reproducible
+    with pytest.raises(ValueError, match='jitter'):
+        InstanceSampler(jitter=-0.1)

@@ -60,6 +60,12 @@ class InstanceSampler(BaseModule):
             chosen cell's centre) or ``centroid`` (the attention-weighted centroid of
             the chosen cell and its 8 neighbours, so a structure that straddles cells
             lands in the middle of its box).
+        jitter (float): in training only, every box centre moves by up to this
+            fraction of the box side (uniform, per box and axis): the local CNN sees
+            its instances at varied positions, an augmentation that costs nothing.
+        scale_jitter (float): in training only, every box side is multiplied by
+            ``exp(u)``, u uniform in [-scale_jitter, scale_jitter] (the instances at
+            varied scales). Jittered boxes still stay inside the image.
     """
     STRATEGIES = ('threshold', 'topk', 'sample')
     CENTRES = ('cell', 'centroid')
@@ -77,8 +83,15 @@ class InstanceSampler(BaseModule):
                  upsample: int = 4,
                  sampling_ratio: int = 0,
                  centre: str = 'cell',
+                 jitter: float = 0.,
+                 scale_jitter: float = 0.,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        if jitter < 0 or scale_jitter < 0:
+            raise ValueError(f'jitter and scale_jitter must be >= 0, got {jitter!r} and '
+                             f'{scale_jitter!r}')
+        self.jitter = float(jitter)
+        self.scale_jitter = float(scale_jitter)
         if centre not in self.CENTRES:
             raise ValueError(f'centre must be one of {self.CENTRES}, got {centre!r}')
         self.centre = centre
@@ -282,6 +295,17 @@ class InstanceSampler(BaseModule):
             labels = grown
         return labels[:, 0].long()
 
+    def jitter_boxes(self, boxes: torch.Tensor, image_size: Tuple[int, int]) -> torch.Tensor:
+        """Boxes (B, N, 4) moved and rescaled at random (training augmentation, see
+        ``jitter`` and ``scale_jitter``), kept inside the image."""
+        cx, cy = (boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2
+        bw, bh = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
+        u = torch.rand(4, *boxes.shape[:2], device=boxes.device, dtype=boxes.dtype) * 2 - 1
+        scale = (u[0] * self.scale_jitter).exp()
+        bw, bh = bw * scale, bh * scale
+        cx, cy = cx + u[1] * self.jitter * bw, cy + u[2] * self.jitter * bh
+        return self._clamp_boxes(cy, cx, bh, bw, image_size)
+
     # --------------------------------------------------------------- public
     def forward(self, attention: torch.Tensor,
                 image_size: Tuple[int, int]) -> Dict[str, torch.Tensor]:
@@ -301,6 +325,8 @@ class InstanceSampler(BaseModule):
         strategy = self.strategy
         if strategy == 'threshold':
             boxes, scores = self._select_threshold(attention, image_size)
+            if self.training and (self.jitter or self.scale_jitter):
+                boxes = self.jitter_boxes(boxes, image_size)
             weights = scores / scores.sum(1, keepdim=True).clamp_min(1e-12)
             return dict(boxes=boxes, scores=scores, weights=weights)
         if strategy == 'sample':
@@ -313,6 +339,8 @@ class InstanceSampler(BaseModule):
             weights = scores / scores.sum(1, keepdim=True).clamp_min(1e-12)
         boxes = self.cell_boxes(idx, (h, w), image_size,
                                 attention if self.centre == 'centroid' else None)
+        if self.training and (self.jitter or self.scale_jitter):
+            boxes = self.jitter_boxes(boxes, image_size)
         return dict(boxes=boxes, scores=scores, weights=weights, index=idx)
 
     def crop(self, images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
