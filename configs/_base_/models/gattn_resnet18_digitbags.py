@@ -5,9 +5,7 @@
 # Instances: 56 px boxes (a 24 px digit plus margin) centred on the attention centroid
 #   around each chosen cell, cut from the 512 px canvas, resized to 32 px and read by
 #   a standard-stride ResNet-18 at 1/4 width.
-# Training and test: the 12 / 24 top cells at least 2 cells apart (deterministic);
-#   in training the boxes move by up to 10 % and scale by up to exp(0.15)
-#   (augmentation of the instances).
+# Training and test: the 12 / 24 top cells at least 2 cells apart (deterministic).
 # What makes it learn (see model_zoo.md): the attention follows a label-free contrast
 #   prior over all cells from the first step and the reader's evidence later; the
 #   reader learns by multiple-instance learning (every crop of a negative bag is a
@@ -27,7 +25,7 @@ model = dict(
     neck=dict(type='GatedAttentionNeck', in_channels=64, hidden_channels=128),
     sampler=dict(type='InstanceSampler', num_instances=12, test_num_instances=24,
                  crop_size=32, box_size=56, train_strategy='topk', test_strategy='topk',
-                 min_distance=2, centre='centroid', jitter=0.1, scale_jitter=0.15),
+                 min_distance=2, centre='centroid'),
     head=dict(type='FusionHead', num_classes=2, in_channels=64, local_channels=128,
               fusion='attention', local_loss_weight=0., local_pool='max',
               instance_loss_weight=1.0, negative_class=0, instance_topk=1,
