@@ -180,20 +180,24 @@ class InstanceSampler(BaseModule):
     # ----------------------------------------------------------- strategies
     @staticmethod
     @functools.lru_cache(maxsize=8)
-    def cell_distances(grid: Tuple[int, int], device: torch.device) -> torch.Tensor:
-        """Chebyshev distances (h*w, h*w) between the cells of a grid (cached)."""
+    def near_cells(grid: Tuple[int, int], min_distance: int,
+                   device: torch.device) -> torch.Tensor:
+        """(h*w, h*w) float mask, 1 where two cells of the grid are closer than
+        ``min_distance`` (Chebyshev distance; cached)."""
         h, w = grid
         rows = torch.arange(h * w, device=device) // w
         cols = torch.arange(h * w, device=device) % w
-        return torch.maximum((rows[:, None] - rows[None]).abs(),
+        dist = torch.maximum((rows[:, None] - rows[None]).abs(),
                              (cols[:, None] - cols[None]).abs())
+        return (dist < min_distance).float()
+
     def _select_topk(self, probs: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         """Flat indices (B, N) of the top cells with non-maximum suppression."""
         n = self.num_instances
         if self.min_distance <= 1 or n == 1:
             return probs.topk(min(n, probs.size(1)), dim=1).indices.repeat(
                 1, math.ceil(n / probs.size(1)))[:, :n]
-        dist = self.cell_distances(grid, probs.device)  # (hw, hw)
+        near = self.near_cells(grid, self.min_distance, probs.device).to(probs.dtype)
         # Every cell has a level: 0 free, 1 blocked (too close to a pick), 2 taken.
         # The argmax of probs - level * span prefers free cells, then blocked ones
         # (when every free cell is gone), then taken ones (N > h*w), each by
@@ -206,7 +210,7 @@ class InstanceSampler(BaseModule):
         for _ in range(n):
             idx = (probs - level * span).argmax(dim=1)  # (B,)
             picks.append(idx)
-            level = torch.maximum(level, (dist[idx] < self.min_distance).to(probs.dtype))
+            level = torch.maximum(level, near[idx])
             level = level.scatter(1, idx[:, None], taken)
         return torch.stack(picks, dim=1)
 
