@@ -69,8 +69,21 @@ def stage_installation(tmp_path, base_url):
     return str(site)
 
 
-def test_download_end_to_end_and_reproduce(tmp_path, loopback_release):
-    model = next(m for m in metafile_models() if m['Name'].startswith('gattn_r18_digitbags'))
+@pytest.fixture(scope='module')
+def default_test_split(tmp_path_factory):
+    """The default DigitBags test split, regenerated with the default seed."""
+    data = tmp_path_factory.mktemp('digitbags')
+    subprocess.run([sys.executable, 'tools/dataset_converters/make_digitbags.py', '--out',
+                    str(data), '--num-train', '0', '--num-val', '0', '--no-progress'],
+                   cwd=ROOT, check=True, capture_output=True, timeout=600)
+    return data
+
+
+@pytest.mark.parametrize('name', [m['Name'] for m in metafile_models()
+                                  if m['Name'].startswith('gattn_r18_digitbags')])
+def test_download_end_to_end_and_reproduce(tmp_path, loopback_release, default_test_split,
+                                           name):
+    model = next(m for m in metafile_models() if m['Name'] == name)
     site = stage_installation(tmp_path, loopback_release)
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join([site, env.get('PYTHONPATH', '')])
@@ -86,11 +99,8 @@ def test_download_end_to_end_and_reproduce(tmp_path, loopback_release):
     # the hash check against the name (OpenMMLab: NAME_YYYYMMDD-<sha256[:8]>.pth)
     prefix = re.search(r'-([0-9a-f]{8})\.pth$', ckpt_name).group(1)
     assert hashlib.sha256(ckpt.read_bytes()).hexdigest().startswith(prefix)
-    # regenerate the default test split (same seed) and reproduce the published number
-    data = tmp_path / 'digitbags'
-    subprocess.run([sys.executable, 'tools/dataset_converters/make_digitbags.py', '--out',
-                    str(data), '--num-train', '0', '--num-val', '0', '--no-progress'],
-                   cwd=ROOT, check=True, capture_output=True, timeout=600)
+    # on the regenerated default test split (same seed), reproduce the published number
+    data = default_test_split
     out = tmp_path / 'metrics.json'
     proc = subprocess.run(
         [sys.executable, 'tools/test.py', str(dest / f"{model['Name']}.py"), str(ckpt),
