@@ -127,3 +127,29 @@ def test_mim_train_and_test(tmp_path, tiny_digitbags):
                '--work-dir', str(tmp_path / 't'), '--cfg-options', *opts, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert 'accuracy/top1' in proc.stdout + proc.stderr
+
+
+def test_model_hub_lists_and_builds_released_models(tmp_path, loopback_release, monkeypatch):
+    """``import gattn_mm`` registers the model index with mmpretrain's ModelHub:
+    ``list_models('gattn*')`` names every released model, mmpretrain's own models stay
+    listed, and ``get_model(NAME, pretrained=True)`` downloads the released weights
+    (``url_mapping`` sends the release URL to the loopback server) and loads them."""
+    import torch
+
+    import gattn_mm  # noqa: F401
+    from mmpretrain.apis import get_model, list_models
+    names = [m['Name'] for m in metafile_models()]
+    assert sorted(list_models('gattn*')) == sorted(names)
+    assert 'resnet18_8xb32_in1k' in list_models('resnet18*')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    model_meta = metafile_models()[0]
+    model = get_model(model_meta['Name'], pretrained=True, device='cpu',
+                      url_mapping=(r'https://github\.com/\S+?/releases/download/[^/\s]+',
+                                   loopback_release))
+    ckpt = torch.load(osp.join(ROOT, 'checkpoints', model_meta['Weights'].split('/')[-1]),
+                      map_location='cpu', weights_only=True)['state_dict']
+    state = model.state_dict()
+    assert set(ckpt) == set(state)
+    for key, value in ckpt.items():
+        assert torch.equal(state[key], value), key
+    assert any((tmp_path / 'torch_home').rglob('*.pth'))  # it came over HTTP
