@@ -29,6 +29,9 @@ def parse_args(argv=None):
     p.add_argument('--epochs', type=int, default=None,
                    help='epoch budget for every model (default: the gattn config\'s)')
     p.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
+    p.add_argument('--seed', type=int, default=None,
+                   help='training seed of every model (randomness.seed; default: the '
+                        'configs\' 0); the data stay those of --data-root')
     p.add_argument('--quick', action='store_true',
                    help='tiny generated data, 1 epoch (for tests)')
     p.add_argument('--out-dir', default='benchmarks/results')
@@ -72,6 +75,8 @@ def main(argv=None):
     opts = list(data_opts)
     if args.epochs:
         opts.append(f'train_cfg.max_epochs={args.epochs}')
+    if args.seed is not None:
+        opts.append(f'randomness.seed={args.seed}')
     if args.quick:
         opts += ['train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
                  'test_dataloader.batch_size=4']
