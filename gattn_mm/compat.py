@@ -4,7 +4,9 @@
    ``weights_only``; on torch < 2.6 that unpickles anything (a checkpoint can run
    code), on torch >= 2.6 it is the safe loader but fails with an opaque message.
    :func:`load_from_local` always uses ``weights_only=True`` and turns a refusal into
-   an error that names the file. There is no fallback to full unpickling.
+   an error that names the file. There is no fallback to full unpickling; the one
+   explicit opt-in for a trusted legacy file is converting it once with
+   ``tools/model_converters/convert_legacy_checkpoint.py IN OUT --trust-pickle``.
    Runner checkpoints stay loadable because ``SafeCheckpointHook`` stores the
    message hub in plain types (see ``gattn_mm/engine/hooks``).
 2. **Distributed training without a GPU.** mmengine 0.10.7's ``init_dist`` calls
@@ -41,8 +43,9 @@ def safe_torch_load(filename: str, map_location: Any = None) -> Any:
             f'Refusing to load checkpoint {filename!r}: it holds objects that '
             f'torch.load(weights_only=True) does not allow ({reason.strip()}). '
             f'gattn-mm never falls back to full unpickling, which can run arbitrary '
-            f'code. If you made this file yourself with an old toolkit, re-save only '
-            f'its tensors (e.g. its "state_dict") in a session you trust.') from None
+            f'code. If the file comes from a source you trust (e.g. an older toolkit), '
+            f'convert it once with the explicit opt-in: python tools/model_converters/'
+            f'convert_legacy_checkpoint.py {filename} OUT.pth --trust-pickle') from None
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)

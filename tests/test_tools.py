@@ -175,3 +175,45 @@ def test_user_backbone_by_config(tmp_path, tiny_digitbags):
     log = proc.stdout + proc.stderr
     assert 'Epoch(train) [1][2/2]' in log
     assert (tmp_path / 'w' / 'epoch_1.pth').exists()
+
+
+def test_convert_legacy_checkpoint_is_an_explicit_opt_in(tmp_path, capsys):
+    import argparse
+
+    import numpy as np
+
+    from tools.model_converters.convert_legacy_checkpoint import main as convert
+    linear = torch.nn.Linear(3, 2)
+    legacy = tmp_path / 'legacy.pth'
+    torch.save({'state_dict': linear.state_dict(),
+                'meta': {'epoch': np.int64(7), 'cfg': argparse.Namespace(lr=0.1),
+                         'hook': print},
+                'optimizer': {'state': {}}}, legacy)
+    from gattn_mm.compat import UnsafeCheckpointError, safe_torch_load
+    with pytest.raises(UnsafeCheckpointError, match='convert_legacy_checkpoint'):
+        safe_torch_load(str(legacy))
+    out = tmp_path / 'sub' / 'safe.pth'
+    # without the flag: refused, the file named, nothing written
+    assert convert([str(legacy), str(out)]) == 1
+    assert 'legacy.pth' in capsys.readouterr().err and not out.parent.exists()
+    # a malicious file without the flag: its code never runs
+    marker = tmp_path / 'pwned'
+    torch.save({'state_dict': {}, 'meta': _Evil(marker)}, tmp_path / 'evil.pth')
+    assert convert([str(tmp_path / 'evil.pth'), str(out)]) == 1
+    assert not marker.exists() and not out.parent.exists()
+    # with the flag: a safe checkpoint with the same tensors and a plain meta
+    assert convert([str(legacy), str(out), '--trust-pickle']) == 0
+    printed = capsys.readouterr().out
+    assert 'dropped: meta.hook' in printed and 'dropped: optimizer' in printed
+    safe = torch.load(out, weights_only=True)
+    assert sorted(safe) == ['meta', 'state_dict']
+    assert safe['meta'] == {'epoch': 7, 'cfg': {'lr': 0.1}}
+    for key, value in linear.state_dict().items():
+        assert torch.equal(safe['state_dict'][key], value)
+    assert [p.name for p in out.parent.iterdir()] == ['safe.pth']  # no temporary left
+    # a bare state dict or a pickled module converts too
+    torch.save(linear, tmp_path / 'module.pth')
+    assert convert([str(tmp_path / 'module.pth'), str(out), '--trust-pickle']) == 0
+    assert torch.equal(torch.load(out, weights_only=True)['state_dict']['weight'],
+                       linear.weight)
+    assert convert([str(tmp_path / 'missing.pth'), str(out)]) == 2

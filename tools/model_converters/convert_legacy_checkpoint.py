@@ -1,0 +1,154 @@
+"""Convert a legacy checkpoint into one that loads with ``torch.load(weights_only=True)``.
+
+gattn-mm only ever loads checkpoints with PyTorch's safe unpickler. A checkpoint
+written by an older toolkit (mmcv 1.x, mmengine without ``SafeCheckpointHook``, a
+plain ``torch.save`` of a config object or a whole model) can hold Python objects
+that unpickler refuses. This tool is the explicit opt-in for such a file:
+
+    python tools/model_converters/convert_legacy_checkpoint.py IN OUT --trust-pickle
+
+``--trust-pickle`` loads IN with full unpickling, which RUNS ANY CODE THE FILE
+CARRIES: give it only files from a source you trust. Without the flag the tool
+only tries the safe loader and says whether the file needs converting. OUT keeps
+the tensors (``state_dict`` and, when present, ``ema_state_dict``) and the ``meta``
+turned into plain Python types (objects it cannot express are dropped and listed);
+it is written atomically and checked to load with ``weights_only=True``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import tempfile
+from collections import OrderedDict
+from typing import Any, Dict, List, Tuple
+
+import torch
+
+from gattn_mm.compat import UnsafeCheckpointError, safe_torch_load
+
+TENSOR_DICTS = ('state_dict', 'ema_state_dict')
+PLAIN = (str, int, float, bool, type(None))
+_DROP = object()  # marks a meta value that cannot be expressed in plain types
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('in_file', help='the legacy checkpoint')
+    parser.add_argument('out_file', help='where to write the safe checkpoint')
+    parser.add_argument('--trust-pickle', action='store_true',
+                        help='load IN with full unpickling (runs any code it carries; '
+                             'only for files from a source you trust)')
+    return parser.parse_args(argv)
+
+
+def plain_meta(value: Any, path: str, dropped: List[str]) -> Any:
+    """``value`` in types the safe unpickler accepts; what cannot be expressed is
+    dropped and its key path appended to ``dropped``."""
+    if isinstance(value, PLAIN):
+        return value
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, PLAIN):
+                dropped.append(f'{path}[{key!r}]')
+                continue
+            converted = plain_meta(item, f'{path}.{key}', dropped)
+            if converted is not _DROP:
+                out[key] = converted
+        return out
+    if isinstance(value, (list, tuple)):
+        items = [plain_meta(v, f'{path}[{i}]', dropped) for i, v in enumerate(value)]
+        kept = [v for v in items if v is not _DROP]
+        return tuple(kept) if isinstance(value, tuple) else kept
+    if hasattr(value, 'item') and callable(value.item):  # numpy scalars
+        try:
+            item = value.item()
+            if isinstance(item, PLAIN):
+                return item
+        except (TypeError, ValueError):
+            pass
+    if hasattr(value, 'tolist') and callable(value.tolist):  # numpy arrays
+        return plain_meta(value.tolist(), path, dropped)
+    if hasattr(value, '__dict__') and not callable(value):  # e.g. argparse.Namespace
+        return plain_meta(dict(vars(value)), path, dropped)
+    dropped.append(f'{path} ({type(value).__module__}.{type(value).__qualname__})')
+    return _DROP
+
+
+def tensor_dict(value: Any, where: str) -> Dict[str, torch.Tensor]:
+    """A flat {name: tensor} dict from a state dict or a module."""
+    if isinstance(value, torch.nn.Module):
+        value = value.state_dict()
+    if not isinstance(value, dict) or not all(
+            isinstance(v, torch.Tensor) for v in value.values()):
+        raise TypeError(f'{where}: expected a dict of tensors or an nn.Module, got '
+                        f'{type(value).__name__}')
+    return OrderedDict((str(k), v.detach().cpu()) for k, v in value.items())
+
+
+def convert(checkpoint: Any, in_file: str) -> Tuple[Dict[str, Any], List[str]]:
+    """The safe form of a loaded checkpoint and the meta paths that were dropped."""
+    dropped: List[str] = []
+    if isinstance(checkpoint, torch.nn.Module) or (
+            isinstance(checkpoint, dict) and checkpoint
+            and all(isinstance(v, torch.Tensor) for v in checkpoint.values())):
+        return dict(state_dict=tensor_dict(checkpoint, in_file), meta={}), dropped
+    if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
+        raise KeyError(f'{in_file}: expected a "state_dict" key, a state dict or an '
+                       f'nn.Module, got {type(checkpoint).__name__} with keys '
+                       f'{sorted(checkpoint) if isinstance(checkpoint, dict) else "-"}')
+    out = {key: tensor_dict(checkpoint[key], f'{in_file}: "{key}"')
+           for key in TENSOR_DICTS if key in checkpoint}
+    meta = plain_meta(checkpoint.get('meta') or {}, 'meta', dropped)
+    out['meta'] = meta if isinstance(meta, dict) else {}
+    dropped += [key for key in checkpoint if key not in TENSOR_DICTS + ('meta',)]
+    return out, dropped
+
+
+def save_atomic(checkpoint: Dict[str, Any], out_file: str) -> None:
+    """Write ``out_file`` through a temporary file: no half-written checkpoint."""
+    out_dir = osp.dirname(osp.abspath(out_file))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix='.pth', dir=out_dir)
+    os.close(fd)
+    try:
+        torch.save(checkpoint, tmp)
+        safe_torch_load(tmp)  # what we write must load safely
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out_file)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not osp.isfile(args.in_file):
+        print(f'error: checkpoint {args.in_file!r} does not exist', file=sys.stderr)
+        return 2
+    try:
+        checkpoint = safe_torch_load(args.in_file, map_location='cpu')
+        print(f'{args.in_file} already loads with weights_only=True; converting anyway')
+    except UnsafeCheckpointError as err:
+        if not args.trust_pickle:
+            print(f'error: {err}\nRe-run with --trust-pickle to load it with full '
+                  f'unpickling, only if you trust where {args.in_file!r} comes from.',
+                  file=sys.stderr)
+            return 1
+        print(f'warning: loading {args.in_file} with full unpickling (--trust-pickle)',
+              file=sys.stderr)
+        checkpoint = torch.load(args.in_file, map_location='cpu', weights_only=False)
+    safe, dropped = convert(checkpoint, args.in_file)
+    save_atomic(safe, args.out_file)
+    for item in dropped:
+        print(f'dropped: {item}')
+    print(f'wrote {args.out_file} ({len(safe["state_dict"])} tensors in state_dict)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
