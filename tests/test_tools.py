@@ -217,3 +217,32 @@ def test_convert_legacy_checkpoint_is_an_explicit_opt_in(tmp_path, capsys):
     assert torch.equal(torch.load(out, weights_only=True)['state_dict']['weight'],
                        linear.weight)
     assert convert([str(tmp_path / 'missing.pth'), str(out)]) == 2
+
+
+@pytest.mark.parametrize('module,flags', [
+    ('tools.train', ['--work-dir', '--resume', '--amp', '--auto-scale-lr', '--cfg-options',
+                     '--launcher', '--local-rank', '--local_rank']),
+    ('tools.test', ['--work-dir', '--out', '--out-item', '--cfg-options', '--launcher',
+                    '--tta']),
+    ('tools.infer', ['--out', '--batch-size', '--device']),
+    ('tools.visualize_attention', ['--out-dir', '--device', '--topk']),
+    ('tools.publish_model', []),
+    ('tools.deployment.export_onnx', ['--out']),
+    ('tools.dataset_converters.make_digitbags', [
+        '--out', '--canvas', '--digit-size', '--instances', '--target', '--num-train',
+        '--num-val', '--num-test', '--seed']),
+    ('tools.model_converters.convert_legacy_checkpoint', ['--trust-pickle']),
+    ('tools.benchmarks.accuracy', ['--quick', '--models', '--epochs', '--seed']),
+    ('tools.benchmarks.resolution', ['--quick', '--sizes', '--repeats', '--device']),
+])
+def test_tool_help_lists_the_documented_flags(module, flags, capsys):
+    """Every tool answers --help with the flags README and the issues name."""
+    import importlib
+    parse_args = importlib.import_module(module).parse_args
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(['--help'])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith('usage:')
+    for flag in flags:
+        assert flag in text, f'{module} --help lacks {flag}'
