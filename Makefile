@@ -6,6 +6,9 @@ PIP    := $(PY) -m pip
 DEMO_DIR ?= work_dirs/demo
 DATA_DIR ?= data/digitbags
 DEMO_OPTS ?=
+# pytest workers (pytest-xdist): one per core; each test file stays on one worker,
+# so module-scoped fixtures (e.g. the regenerated DigitBags test split) run once
+TEST_WORKERS ?= auto
 
 .PHONY: venv test demo clean-venv
 
@@ -22,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: venv
-	$(PY) -m pytest -q -x tests
+	$(PY) -m pytest -q -x -n $(TEST_WORKERS) --dist loadfile tests
 
 demo: venv
 	$(PY) tools/demo.py --data-root $(DATA_DIR) --work-dir $(DEMO_DIR) $(if $(DEMO_OPTS),--cfg-options $(DEMO_OPTS))

@@ -88,17 +88,19 @@ def test_infer_cli_with_truncated_image(tmp_path, tiny_checkpoint, tiny_digitbag
         src = osp.join(tiny_digitbags, 'images', 'test', f'test_00000{i}.png')
         (folder / f'ok{i}.png').write_bytes(open(src, 'rb').read())
     data = open(osp.join(tiny_digitbags, 'images', 'test', 'test_000004.png'), 'rb').read()
-    (folder / 'broken.png').write_bytes(data[:len(data) // 3])
+    # a long name with brackets: printed whole, not wrapped and not read as markup
+    broken = folder / 'broken [slide 7] of a scan series with a long name.png'
+    broken.write_bytes(data[:len(data) // 3])
     out = tmp_path / 'results.json'
     proc = subprocess.run([sys.executable, 'tools/infer.py', config, ckpt, str(folder),
                            '--out', str(out), '--batch-size', '2', '--device', 'cpu'],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert 'broken.png' in proc.stderr
+    assert str(broken) in proc.stderr
     results = json.load(open(out))
     assert sorted(osp.basename(r['image']) for r in results['results']) == \
         ['ok0.png', 'ok1.png', 'ok2.png']
-    assert [osp.basename(f['image']) for f in results['failures']] == ['broken.png']
+    assert [f['image'] for f in results['failures']] == [str(broken)]
     r = results['results'][0]
     assert r['pred_class'] in ('no_9', 'has_9') and len(r['boxes']) == 4
     assert all(0 <= v <= 128 for box in r['boxes'] for v in box)

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 import gattn_mm  # noqa: F401
@@ -54,7 +55,8 @@ def main(argv=None) -> int:
                     batch.append(path)
                 except ImageReadError as err:
                     failures.append(dict(image=path, error=str(err)))
-                    console.print(f'[red]error[/red]: {err}')
+                    # paths are printed whole (no wrapping) and never read as markup
+                    console.print(f'[red]error[/red]: {escape(str(err))}', soft_wrap=True)
                     progress.advance(task)
             if arrays:
                 for path, res in zip(batch, inferencer(arrays, batch_size=len(arrays))):
@@ -62,10 +64,11 @@ def main(argv=None) -> int:
                     progress.advance(task)
     with open(args.out, 'w') as f:
         json.dump(dict(results=results, failures=failures), f, indent=1)
-    console.print(f'{len(results)} predictions written to {args.out}')
+    console.print(f'{len(results)} predictions written to {escape(args.out)}',
+                  soft_wrap=True)
     if failures:
         console.print(f'[red]{len(failures)} image(s) could not be read:[/red] ' +
-                      ', '.join(f['image'] for f in failures))
+                      escape(', '.join(f['image'] for f in failures)), soft_wrap=True)
         return 1
     return 0
 
