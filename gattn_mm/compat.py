@@ -15,15 +15,26 @@
    :func:`setup_cpu_distributed` starts a gloo process group before the Runner (so
    the Runner skips ``init_dist``) and asks for ``device_ids=None``. With CUDA
    nothing changes: mmengine initialises nccl itself.
+3. **Checkpoints are never half-written.** mmengine's local file backend writes a
+   checkpoint in place (``open(path, 'wb')``), after its ``CheckpointHook`` has
+   already deleted the oldest one (and, for ``save_best``, the previous best): a
+   kill, a full disk or a quota mid-write leaves a truncated ``.pth`` that fails to
+   load later. :class:`AtomicLocalBackend` replaces it for local paths: every
+   ``put`` writes a temporary file beside the target and renames it over the
+   target only when the write has succeeded.
 """
 import os
 import os.path as osp
 import pickle
 import subprocess
-from typing import Any
+import uuid
+from pathlib import Path
+from typing import Any, Union
 
 import torch
 import torch.distributed as dist
+from mmengine.fileio import LocalBackend, register_backend
+from mmengine.fileio import io as mmengine_io
 from mmengine.runner.checkpoint import CheckpointLoader
 
 
@@ -55,6 +66,43 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename!r} can not be found.')
     return safe_torch_load(filename, map_location=map_location)
+
+
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's ``LocalBackend`` whose writes are atomic: the bytes go to a
+    temporary file in the target's folder, which replaces the target only once
+    they are all written. A failed write leaves the old file (if any) untouched
+    and no temporary behind."""
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        filepath = str(filepath)
+        folder = osp.dirname(osp.abspath(filepath))
+        os.makedirs(folder, exist_ok=True)
+        tmp = osp.join(folder, f'.{osp.basename(filepath)}.{uuid.uuid4().hex[:8]}.tmp')
+        try:
+            with open(tmp, 'xb') as f:  # mode 0o666 & ~umask, like open(path, 'wb')
+                f.write(obj)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, filepath)
+        except BaseException:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def put_text(self, obj: str, filepath: Union[str, Path],
+                 encoding: str = 'utf-8') -> None:
+        self.put(obj.encode(encoding), filepath)
+
+
+def _use_atomic_local_backend() -> None:
+    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+    for key, backend in list(mmengine_io.backend_instances.items()):
+        if type(backend) is LocalBackend:  # instances made before this import
+            del mmengine_io.backend_instances[key]
+
+
+_use_atomic_local_backend()
 
 
 def _slurm_env() -> None:

@@ -246,3 +246,39 @@ def test_tool_help_lists_the_documented_flags(module, flags, capsys):
     assert text.startswith('usage:')
     for flag in flags:
         assert flag in text, f'{module} --help lacks {flag}'
+
+
+WRITE_FAILS_MIDWAY = '''
+import resource, signal, sys
+import torch
+if sys.argv[2] == 'gattn':
+    import gattn_mm  # noqa: F401  (registers the atomic local file backend)
+from mmengine.runner import save_checkpoint
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit raises EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))  # like a full disk at 1 MiB
+try:
+    save_checkpoint({'state_dict': {'w': torch.ones(1 << 20)}}, sys.argv[1])
+except OSError as err:
+    print('write failed:', err.strerror)
+'''
+
+
+@pytest.mark.parametrize('importer', ['gattn', 'upstream'])
+def test_a_failed_checkpoint_write_keeps_the_old_file(tmp_path, importer):
+    """mmengine's save_checkpoint, interrupted mid-write (file size limit): with
+    gattn_mm the previous file survives and no temporary is left; upstream alone
+    truncates it (which shows the test can fail)."""
+    target = tmp_path / 'epoch_3.pth'
+    torch.save({'state_dict': {'w': torch.zeros(3)}}, target)
+    script = tmp_path / 'write.py'
+    script.write_text(WRITE_FAILS_MIDWAY)
+    proc = subprocess.run([sys.executable, str(script), str(target), importer], cwd=ROOT,
+                          env=env(), capture_output=True, text=True, timeout=120)
+    assert 'write failed' in proc.stdout, proc.stderr[-3000:]
+    if importer == 'gattn':
+        old = torch.load(target, weights_only=True)
+        assert torch.equal(old['state_dict']['w'], torch.zeros(3))
+        assert sorted(p.name for p in tmp_path.iterdir()) == ['epoch_3.pth', 'write.py']
+    else:
+        with pytest.raises(Exception):
+            torch.load(target, weights_only=True)
