@@ -1,7 +1,9 @@
 """Inference, visualisation and mmpretrain's own clients on a gattn config + checkpoint."""
+import glob
 import json
 import os
 import os.path as osp
+import pickle
 import subprocess
 import sys
 
@@ -78,6 +80,26 @@ def test_get_flops_through_mim(tiny_checkpoint):
             for line in out.splitlines() if line.startswith('|  ') and line.count('|') >= 4}
     # both passes are counted: the glance backbone and the instance reader have FLOPs
     assert rows.get('backbone') and rows.get('local_backbone')
+
+
+def test_mmpretrain_analysis_tools_through_mim(tmp_path, tiny_checkpoint):
+    """mmpretrain's confusion_matrix and analyze_logs run on a gattn config, checkpoint
+    and training log."""
+    config, ckpt = tiny_checkpoint
+    matrix = tmp_path / 'matrix.pkl'
+    proc = subprocess.run([sys.executable, '-m', 'mim', 'run', 'mmpretrain', 'confusion_matrix',
+                           config, ckpt, '--out', str(matrix)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    counts = torch.as_tensor(pickle.load(open(matrix, 'rb')))
+    assert counts.shape == (2, 2) and int(counts.sum()) == 8  # the 8 tiny test bags
+    log = next(iter(glob.glob(osp.join(osp.dirname(ckpt), '*', 'vis_data', '2*.json'))))
+    curve = tmp_path / 'curve.png'
+    proc = subprocess.run([sys.executable, '-m', 'mim', 'run', 'mmpretrain', 'analyze_logs',
+                           'plot_curve', log, '--keys', 'loss', '--out', str(curve)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert curve.stat().st_size > 1000
 
 
 def test_infer_cli_with_truncated_image(tmp_path, tiny_checkpoint, tiny_digitbags):
