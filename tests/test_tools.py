@@ -282,3 +282,13 @@ def test_a_failed_checkpoint_write_keeps_the_old_file(tmp_path, importer):
     else:
         with pytest.raises(Exception):
             torch.load(target, weights_only=True)
+
+
+def test_amp_without_a_gpu_says_so(capsys):
+    from mmengine.device import get_device
+
+    from tools.train import main as train
+    if get_device() not in ('cpu', 'mps'):
+        pytest.skip('this machine has an accelerator: --amp is supported')
+    with pytest.raises(SystemExit, match='--amp needs a GPU'):
+        train([CFG, '--amp'])

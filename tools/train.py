@@ -4,6 +4,7 @@ import argparse
 import os
 
 from mmengine.config import Config, DictAction
+from mmengine.device import get_device
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -73,6 +74,10 @@ def merge_args(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.amp and get_device() in ('cpu', 'mps'):
+        # mmengine's AmpOptimWrapper asserts CUDA/NPU/MLU/MUSA; say so before building
+        raise SystemExit(f'--amp needs a GPU (CUDA, NPU, MLU or MUSA); this machine '
+                         f'has {get_device()} only: train without --amp')
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
