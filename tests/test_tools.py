@@ -292,3 +292,29 @@ def test_amp_without_a_gpu_says_so(capsys):
         pytest.skip('this machine has an accelerator: --amp is supported')
     with pytest.raises(SystemExit, match='--amp needs a GPU'):
         train([CFG, '--amp'])
+
+
+def test_publish_model_names_strips_and_stays_safe(tmp_path):
+    import datetime
+    import hashlib
+    import re
+
+    from tools.publish_model import main as publish
+    linear = torch.nn.Linear(3, 2)
+    ckpt = tmp_path / 'epoch_3.pth'
+    torch.save({'state_dict': linear.state_dict(), 'meta': {'epoch': 3, 'hook_msgs': {}},
+                'optimizer': {'state': {}}, 'param_schedulers': [],
+                'message_hub': {'log_scalars': {}}}, ckpt)
+    publish([str(ckpt), str(tmp_path / 'out' / 'gattn_tiny.pth')])
+    files = list((tmp_path / 'out').iterdir())
+    assert len(files) == 1  # no temporary left
+    match = re.fullmatch(r'gattn_tiny_(\d{8})-([0-9a-f]{8})\.pth', files[0].name)
+    assert match and match.group(1) == f'{datetime.date.today():%Y%m%d}'
+    assert hashlib.sha256(files[0].read_bytes()).hexdigest()[:8] == match.group(2)
+    published = torch.load(files[0], weights_only=True)
+    assert sorted(published) == ['meta', 'state_dict'] and published['meta'] == {'epoch': 3}
+    assert torch.equal(published['state_dict']['weight'], linear.weight)
+    # not a training checkpoint: a clear error naming the file
+    torch.save({'weight': linear.weight}, tmp_path / 'bare.pth')
+    with pytest.raises(KeyError, match='bare.pth'):
+        publish([str(tmp_path / 'bare.pth'), str(tmp_path / 'out2' / 'x')])

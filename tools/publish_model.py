@@ -5,14 +5,12 @@ meta, drop the optimizer, schedulers and message hub, and name the file
 import argparse
 import datetime
 import hashlib
-import os
-import os.path as osp
-import tempfile
+import io
 
 import torch
 
 import gattn_mm  # noqa: F401
-from gattn_mm.compat import safe_torch_load
+from gattn_mm.compat import AtomicLocalBackend, safe_torch_load
 
 DROP = ('optimizer', 'param_schedulers', 'message_hub')
 
@@ -22,14 +20,6 @@ def parse_args(argv=None):
     parser.add_argument('in_file', help='input checkpoint (e.g. work_dirs/x/epoch_12.pth)')
     parser.add_argument('out_file', help='output name; the date and hash are appended')
     return parser.parse_args(argv)
-
-
-def sha256_of(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 def publish(in_file: str, out_file: str) -> str:
@@ -42,20 +32,13 @@ def publish(in_file: str, out_file: str) -> str:
     for key in ('hook_msgs',):
         meta.pop(key, None)
     stem = out_file[:-4] if out_file.endswith('.pth') else out_file
-    out_dir = osp.dirname(osp.abspath(stem))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.pth', dir=out_dir)
-    os.close(fd)
-    try:
-        torch.save(checkpoint, tmp)
-        safe_torch_load(tmp)  # what we publish must load safely
-        final = f'{stem}_{datetime.date.today():%Y%m%d}-{sha256_of(tmp)[:8]}.pth'
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, final)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    data = buffer.getvalue()
+    buffer.seek(0)
+    torch.load(buffer, weights_only=True)  # what we publish must load safely
+    final = f'{stem}_{datetime.date.today():%Y%m%d}-{hashlib.sha256(data).hexdigest()[:8]}.pth'
+    AtomicLocalBackend().put(data, final)  # no half-written file
     return final
 
 

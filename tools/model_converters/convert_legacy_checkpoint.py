@@ -15,16 +15,15 @@ turned into plain Python types (objects it cannot express are dropped and listed
 it is written atomically and checked to load with ``weights_only=True``.
 """
 import argparse
-import os
+import io
 import os.path as osp
 import sys
-import tempfile
 from collections import OrderedDict
 from typing import Any, Dict, List, Tuple
 
 import torch
 
-from gattn_mm.compat import UnsafeCheckpointError, safe_torch_load
+from gattn_mm.compat import AtomicLocalBackend, UnsafeCheckpointError, safe_torch_load
 
 TENSOR_DICTS = ('state_dict', 'ema_state_dict')
 PLAIN = (str, int, float, bool, type(None))
@@ -109,20 +108,13 @@ def convert(checkpoint: Any, in_file: str) -> Tuple[Dict[str, Any], List[str]]:
 
 
 def save_atomic(checkpoint: Dict[str, Any], out_file: str) -> None:
-    """Write ``out_file`` through a temporary file: no half-written checkpoint."""
-    out_dir = osp.dirname(osp.abspath(out_file))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.pth', dir=out_dir)
-    os.close(fd)
-    try:
-        torch.save(checkpoint, tmp)
-        safe_torch_load(tmp)  # what we write must load safely
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out_file)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``out_file`` in one atomic step (no half-written checkpoint), after
+    checking that the bytes load with ``weights_only=True``."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    buffer.seek(0)
+    torch.load(buffer, weights_only=True)  # what we write must load safely
+    AtomicLocalBackend().put(buffer.getvalue(), out_file)
 
 
 def main(argv=None) -> int:
