@@ -278,3 +278,28 @@ def test_detach_local_keeps_the_fused_loss_off_the_reader(detach):
     head.loss((g, local, weights), samples(0, 1))['loss'].backward()
     assert g.grad.abs().sum() > 0 and weights.grad.abs().sum() > 0
     assert (local.grad is None) == detach
+
+
+def test_test_views_average_the_reader_features():
+    """Outside training, the local features are the mean of the reader's features
+    over the views; boxes and crops in the outputs are those of view 0."""
+    from gattn_mm.models.classifiers.gated_attention_classifier import pool_feature
+    backbone, channels = BACKBONES['resnet18']
+    cfg = gattn_cfg(copy.deepcopy(backbone), channels, n=3)
+    cfg['sampler']['test_views'] = [(0.1, 0), (0, -0.1)]
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.eval()
+    x = torch.rand(2, 3, 128, 96)
+    with torch.no_grad():
+        parts = model.extract_feat(x, stage='sampler')
+        sampler = model.sampler
+        views = sampler.view_boxes(parts['boxes'], (128, 96))  # (2, 3, 3, 4)
+        plain = MODELS.build(dict(type='InstanceSampler', crop_size=32))  # one view
+        plain.eval()
+        feats = [pool_feature(model.crop_backbone(plain.crop(x, views[:, :, k]))).view(2, 3, -1)
+                 for k in range(3)]
+        assert torch.allclose(parts['local_feats'], torch.stack(feats).mean(0), atol=1e-5)
+        assert parts['crops'].shape == (6, 3, 32, 32)
+        model.train()
+        assert model.extract_feat(x, stage='sampler')['crops'].shape == (6, 3, 32, 32)

@@ -198,3 +198,34 @@ def test_jitter_moves_boxes_in_training_only_and_keeps_them_inside():
     assert torch.equal(s(attn, (64, 80))['boxes'], moved)  # seeded: reproducible
     with pytest.raises(ValueError, match='jitter'):
         InstanceSampler(jitter=-0.1)
+
+
+def test_test_views_shift_the_crops_outside_training_only():
+    B, H, W = 2, 64, 96
+    images = torch.rand(B, 3, H, W)
+    boxes = torch.tensor([[[10., 12., 42., 44.], [0., 0., 32., 32.]],
+                          [[50., 20., 82., 52.], [64., 32., 96., 64.]]])  # (B, N=2, 4)
+    views = [(0.25, 0), (0, -0.25)]
+    s = InstanceSampler(num_instances=2, crop_size=8, box_size=32, test_views=views)
+    plain = InstanceSampler(num_instances=2, crop_size=8, box_size=32)
+    s.train()
+    assert s.num_views == 1 and torch.equal(s.crop(images, boxes), plain.crop(images, boxes))
+    s.eval()
+    assert s.num_views == 3
+    crops = s.crop(images, boxes).view(B, 2, 3, 3, 8, 8)
+    vb = s.view_boxes(boxes, (H, W))  # (B, N, K, 4)
+    assert vb.shape == (B, 2, 3, 4)
+    # view 0 is the box; view 1 is 8 px (a quarter of 32) to the right, view 2 8 px up,
+    # each shifted back inside the image where it would leave it
+    assert torch.allclose(vb[:, :, 0], boxes)
+    assert vb[0, 0, 1].tolist() == [18., 12., 50., 44.]
+    assert vb[0, 0, 2].tolist() == [10., 4., 42., 36.]
+    assert vb[0, 1, 2].tolist() == [0., 0., 32., 32.]  # already at the top
+    assert vb[1, 1, 1].tolist() == [64., 32., 96., 64.]  # already at the right edge
+    for k in range(3):
+        assert torch.allclose(crops[:, :, k].reshape(-1, 3, 8, 8),
+                              plain.crop(images, vb[:, :, k]), atol=1e-6)
+    with pytest.raises(ValueError, match='test_views'):
+        InstanceSampler(test_views=[(1.5, 0)])
+    with pytest.raises(ValueError, match='test_views'):
+        InstanceSampler(test_views=[(0.1,)])

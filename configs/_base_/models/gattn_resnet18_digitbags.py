@@ -5,7 +5,8 @@
 # Instances: 56 px boxes (a 24 px digit plus margin) centred on the attention centroid
 #   around each chosen cell, cut from the 512 px canvas, resized to 32 px and read by
 #   a standard-stride ResNet-18 at 1/4 width.
-# Training and test: the 12 / 24 top cells at least 2 cells apart (deterministic).
+# Training and test: the 12 / 24 top cells at least 2 cells apart (deterministic);
+#   at test time each instance is read in 5 views (the box and 4 px shifts of it).
 # What makes it learn (see model_zoo.md): the attention follows a label-free contrast
 #   prior over all cells from the first step and the reader's evidence later; the
 #   reader learns by multiple-instance learning (every crop of a negative bag is a
@@ -23,9 +24,12 @@ model = dict(
     local_backbone=dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,),
                         zero_init_residual=False, init_cfg=[]),
     neck=dict(type='GatedAttentionNeck', in_channels=64, hidden_channels=128),
+    # test_views: outside training the reader also sees every box moved by 4 canvas
+    # px left, right, up and down, and averages its features over the 5 views
     sampler=dict(type='InstanceSampler', num_instances=12, test_num_instances=24,
                  crop_size=32, box_size=56, train_strategy='topk', test_strategy='topk',
-                 min_distance=2, centre='centroid'),
+                 min_distance=2, centre='centroid',
+                 test_views=[(4 / 56, 0), (-4 / 56, 0), (0, 4 / 56), (0, -4 / 56)]),
     head=dict(type='FusionHead', num_classes=2, in_channels=64, local_channels=128,
               fusion='attention', local_loss_weight=0., local_pool='max',
               instance_loss_weight=1.0, negative_class=0, instance_topk=1,

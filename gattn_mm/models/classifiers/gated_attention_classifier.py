@@ -179,10 +179,14 @@ class GatedAttentionClassifier(BaseClassifier):
             attention, global_feat = self.neck(self.backbone(self.global_view(inputs)))
         with record_function('gattn.sampler'):
             parts = self.sampler(attention, tuple(inputs.shape[-2:]))
-            crops = self.sampler.crop(inputs, parts['boxes'])  # (B*N, 3, s, s)
+            crops = self.sampler.crop(inputs, parts['boxes'])  # (B*N*K, 3, s, s)
         N = parts['boxes'].size(1)
+        K = getattr(self.sampler, 'num_views', 1)  # instance-level test views
         with record_function('gattn.local'):
-            local_feats = pool_feature(self.crop_backbone(crops)).view(B, N, -1)  # (B, N, C')
+            feats = pool_feature(self.crop_backbone(crops))  # (B*N*K, C')
+            local_feats = feats.view(B, N, K, -1).mean(dim=2)  # (B, N, C')
+        if K > 1:  # keep the crops of the boxes themselves (view 0)
+            crops = crops.view(B, N, K, *crops.shape[1:])[:, :, 0].flatten(0, 1)
         parts.update(attention=attention, global_feat=global_feat, crops=crops,
                      local_feats=local_feats)
         return parts

@@ -66,6 +66,12 @@ class InstanceSampler(BaseModule):
         scale_jitter (float): in training only, every box side is multiplied by
             ``exp(u)``, u uniform in [-scale_jitter, scale_jitter] (the instances at
             varied scales). Jittered boxes still stay inside the image.
+        test_views (sequence of (dx, dy), optional): outside training, every box is
+            also cut at these offsets, in fractions of its width and height (e.g.
+            ``(0.07, 0)``: 7 % of the box to the right), and the classifier averages
+            the reader's features over the views: test-time augmentation at the
+            instance level, ``1 + len(test_views)`` reader passes per instance. The
+            unshifted view is always the first. Defaults to None (one view).
     """
     STRATEGIES = ('threshold', 'topk', 'sample')
     CENTRES = ('cell', 'centroid')
@@ -85,8 +91,10 @@ class InstanceSampler(BaseModule):
                  centre: str = 'cell',
                  jitter: float = 0.,
                  scale_jitter: float = 0.,
+                 test_views: Optional[Sequence[Sequence[float]]] = None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        self.test_views = self._parse_views(test_views)
         if jitter < 0 or scale_jitter < 0:
             raise ValueError(f'jitter and scale_jitter must be >= 0, got {jitter!r} and '
                              f'{scale_jitter!r}')
@@ -119,6 +127,23 @@ class InstanceSampler(BaseModule):
     def num_instances(self) -> int:
         """N of the current mode (training or not)."""
         return self.train_num_instances if self.training else self.test_num_instances
+
+    @property
+    def num_views(self) -> int:
+        """Crops per instance in the current mode (``test_views`` outside training)."""
+        return 1 if self.training else len(self.test_views)
+
+    @staticmethod
+    def _parse_views(views) -> Tuple[Tuple[float, float], ...]:
+        parsed = [(0., 0.)]
+        for view in views or ():
+            if len(view) != 2 or not all(math.isfinite(float(d)) and abs(float(d)) < 1
+                                         for d in view):
+                raise ValueError(f'test_views must hold (dx, dy) pairs of box fractions '
+                                 f'in (-1, 1), got {view!r}')
+            if (float(view[0]), float(view[1])) not in parsed:
+                parsed.append((float(view[0]), float(view[1])))
+        return tuple(parsed)
 
     @property
     def strategy(self) -> str:
@@ -347,20 +372,35 @@ class InstanceSampler(BaseModule):
             boxes = self.jitter_boxes(boxes, image_size)
         return dict(boxes=boxes, scores=scores, weights=weights, index=idx)
 
+    def view_boxes(self, boxes: torch.Tensor, image_size: Tuple[int, int]) -> torch.Tensor:
+        """Boxes (B, N, K, 4) of the K = ``num_views`` views of boxes (B, N, 4), moved
+        by the view offsets (fractions of each box) and kept inside the image."""
+        if self.num_views == 1:
+            return boxes[:, :, None]
+        offsets = boxes.new_tensor(self.test_views)  # (K, 2)
+        bw = (boxes[..., 2] - boxes[..., 0])[..., None]  # (B, N, 1)
+        bh = (boxes[..., 3] - boxes[..., 1])[..., None]
+        cx = (boxes[..., 0] + boxes[..., 2])[..., None] / 2 + offsets[:, 0] * bw  # (B, N, K)
+        cy = (boxes[..., 1] + boxes[..., 3])[..., None] / 2 + offsets[:, 1] * bh
+        return self._clamp_boxes(cy, cx, bh.expand_as(cy), bw.expand_as(cx), image_size)
+
     def crop(self, images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-        """Cut all boxes from the full-resolution images in one ``roi_align`` call.
+        """Cut all boxes (and their ``test_views``) from the full-resolution images in
+        one ``roi_align`` call.
 
         Args:
             images (Tensor): (B, 3, H, W).
             boxes (Tensor): (B, N, 4) xyxy in input pixels.
 
         Returns:
-            Tensor: crops (B*N, 3, *crop_size), ordered image-major.
+            Tensor: crops (B*N*K, 3, *crop_size), K = ``num_views``, ordered
+            image-major, then instance, then view (view 0 is the box itself).
         """
-        B, N, _ = boxes.shape
-        batch_idx = torch.arange(B, device=boxes.device, dtype=boxes.dtype)
-        rois = torch.cat([batch_idx.repeat_interleave(N)[:, None],
-                          boxes.reshape(B * N, 4).to(images.dtype)], dim=1)
-        return roi_align(images, rois.to(images.dtype), output_size=self.crop_size,
+        boxes = self.view_boxes(boxes, tuple(images.shape[-2:]))  # (B, N, K, 4)
+        B, N, K, _ = boxes.shape
+        batch_idx = torch.arange(B, device=boxes.device, dtype=images.dtype)
+        rois = torch.cat([batch_idx.repeat_interleave(N * K)[:, None],
+                          boxes.reshape(B * N * K, 4).to(images.dtype)], dim=1)
+        return roi_align(images, rois, output_size=self.crop_size,
                          spatial_scale=1.0, sampling_ratio=self.sampling_ratio,
                          aligned=True)
