@@ -42,7 +42,8 @@ def parse_args(argv=None):
     p.add_argument('--sizes', type=int, nargs='+', default=None,
                    help='input sides (default 512 1024 2048 4096; --quick: 128 256)')
     p.add_argument('--batch-size', type=int, default=1)
-    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--repeats', type=int, default=11,
+                   help='timed repeats per size and model; the median is reported')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--quick', action='store_true', help='tiny sizes, 2 repeats (tests)')
     p.add_argument('--out-dir', default='benchmarks/results')
