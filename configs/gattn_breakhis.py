@@ -4,7 +4,7 @@
 #   --cfg-options train_dataloader.dataset.magnification=200 \
 #                 val_dataloader.dataset.magnification=200 \
 #                 test_dataloader.dataset.magnification=200
-# For subtypes: ...dataset.task=subtype (x3) and model.head.num_classes=8.
+# For subtypes: ...dataset.task=subtype (x3) and num_classes=8 for the three heads.
 _base_ = [
     '_base_/models/gattn_resnet50.py', '_base_/datasets/breakhis.py',
     '_base_/schedules/microscopy_sgd.py', '_base_/default_runtime.py'
@@ -12,8 +12,11 @@ _base_ = [
 magnification = 40
 task = 'binary'
 fold = 0
-model = dict(data_preprocessor={{_base_.data_preprocessor}}, head=dict(num_classes=2))
-data_preprocessor = dict(num_classes=2)
+num_classes = 2
+model = dict(data_preprocessor={{_base_.data_preprocessor}}, head=dict(num_classes=num_classes),
+             global_head=dict(num_classes=num_classes),
+             instance_head=dict(num_classes=num_classes))
+data_preprocessor = dict(num_classes=num_classes)
 _dataset = dict(type='BreakHis', data_root={{_base_.data_root}}, magnification=magnification,
                 task=task, num_folds=5, fold=fold)
 train_dataloader = dict(

@@ -8,4 +8,6 @@ model = dict(
                       checkpoint='https://download.openmmlab.com/mmclassification/v0/'
                       'convnext/convnext-tiny_32xb128_in1k_20221207-998cf3e9.pth')),
     neck=dict(in_channels=768),
-    head=dict(in_channels=768))
+    head=dict(in_channels=768),
+    global_head=dict(in_channels=768),
+    instance_head=dict(in_channels=768))

@@ -8,4 +8,6 @@ model = dict(
                       checkpoint='https://download.openmmlab.com/mmclassification/v0/'
                       'swin-transformer/swin_tiny_224_b16x64_300e_imagenet_20210616_090925-66df6be6.pth')),
     neck=dict(in_channels=768),
-    head=dict(in_channels=768))
+    head=dict(in_channels=768),
+    global_head=dict(in_channels=768),
+    instance_head=dict(in_channels=768))

@@ -5,12 +5,10 @@ meta, drop the optimizer, schedulers and message hub, and name the file
 import argparse
 import datetime
 import hashlib
-import io
-
-import torch
 
 import gattn_mm  # noqa: F401
 from gattn_mm.compat import AtomicLocalBackend, safe_torch_load
+from gattn_mm.utils.plain_state import safe_bytes
 
 DROP = ('optimizer', 'param_schedulers', 'message_hub')
 
@@ -32,11 +30,7 @@ def publish(in_file: str, out_file: str) -> str:
     for key in ('hook_msgs',):
         meta.pop(key, None)
     stem = out_file[:-4] if out_file.endswith('.pth') else out_file
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    data = buffer.getvalue()
-    buffer.seek(0)
-    torch.load(buffer, weights_only=True)  # what we publish must load safely
+    data = safe_bytes(checkpoint)  # what we publish must load safely
     final = f'{stem}_{datetime.date.today():%Y%m%d}-{hashlib.sha256(data).hexdigest()[:8]}.pth'
     AtomicLocalBackend().put(data, final)  # no half-written file
     return final

@@ -4,8 +4,8 @@ _base_ = ['../../configs/gattn_digitbags.py']
 canvas = 128
 model = dict(
     global_size=32,
-    sampler=dict(num_instances=4, test_num_instances=4, box_size=24, crop_size=16),
-    head=dict(num_instances=4))
+    sampler=dict(num_instances=4, box_size=24, crop_size=16,
+                 test_cfg=dict(num_instances=4)))
 train_pipeline = [
     dict(type='LoadMicroscopyImage'),
     dict(type='ResizeToCanvas', scale=canvas),

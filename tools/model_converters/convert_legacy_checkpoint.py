@@ -15,7 +15,6 @@ turned into plain Python types (objects it cannot express are dropped and listed
 it is written atomically and checked to load with ``weights_only=True``.
 """
 import argparse
-import io
 import os.path as osp
 import sys
 from collections import OrderedDict
@@ -23,11 +22,10 @@ from typing import Any, Dict, List, Tuple
 
 import torch
 
-from gattn_mm.compat import AtomicLocalBackend, UnsafeCheckpointError, safe_torch_load
+from gattn_mm.compat import UnsafeCheckpointError, safe_torch_load
+from gattn_mm.utils.plain_state import save_safe_atomic, to_plain
 
 TENSOR_DICTS = ('state_dict', 'ema_state_dict')
-PLAIN = (str, int, float, bool, type(None))
-_DROP = object()  # marks a meta value that cannot be expressed in plain types
 
 
 def parse_args(argv=None):
@@ -39,42 +37,6 @@ def parse_args(argv=None):
                         help='load IN with full unpickling (runs any code it carries; '
                              'only for files from a source you trust)')
     return parser.parse_args(argv)
-
-
-def plain_meta(value: Any, path: str, dropped: List[str]) -> Any:
-    """``value`` in types the safe unpickler accepts; what cannot be expressed is
-    dropped and its key path appended to ``dropped``."""
-    if isinstance(value, PLAIN):
-        return value
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, PLAIN):
-                dropped.append(f'{path}[{key!r}]')
-                continue
-            converted = plain_meta(item, f'{path}.{key}', dropped)
-            if converted is not _DROP:
-                out[key] = converted
-        return out
-    if isinstance(value, (list, tuple)):
-        items = [plain_meta(v, f'{path}[{i}]', dropped) for i, v in enumerate(value)]
-        kept = [v for v in items if v is not _DROP]
-        return tuple(kept) if isinstance(value, tuple) else kept
-    if hasattr(value, 'item') and callable(value.item):  # numpy scalars
-        try:
-            item = value.item()
-            if isinstance(item, PLAIN):
-                return item
-        except (TypeError, ValueError):
-            pass
-    if hasattr(value, 'tolist') and callable(value.tolist):  # numpy arrays
-        return plain_meta(value.tolist(), path, dropped)
-    if hasattr(value, '__dict__') and not callable(value):  # e.g. argparse.Namespace
-        return plain_meta(dict(vars(value)), path, dropped)
-    dropped.append(f'{path} ({type(value).__module__}.{type(value).__qualname__})')
-    return _DROP
 
 
 def tensor_dict(value: Any, where: str) -> Dict[str, torch.Tensor]:
@@ -101,20 +63,10 @@ def convert(checkpoint: Any, in_file: str) -> Tuple[Dict[str, Any], List[str]]:
                        f'{sorted(checkpoint) if isinstance(checkpoint, dict) else "-"}')
     out = {key: tensor_dict(checkpoint[key], f'{in_file}: "{key}"')
            for key in TENSOR_DICTS if key in checkpoint}
-    meta = plain_meta(checkpoint.get('meta') or {}, 'meta', dropped)
+    meta = to_plain(checkpoint.get('meta') or {}, 'meta', dropped)
     out['meta'] = meta if isinstance(meta, dict) else {}
     dropped += [key for key in checkpoint if key not in TENSOR_DICTS + ('meta',)]
     return out, dropped
-
-
-def save_atomic(checkpoint: Dict[str, Any], out_file: str) -> None:
-    """Write ``out_file`` in one atomic step (no half-written checkpoint), after
-    checking that the bytes load with ``weights_only=True``."""
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    buffer.seek(0)
-    torch.load(buffer, weights_only=True)  # what we write must load safely
-    AtomicLocalBackend().put(buffer.getvalue(), out_file)
 
 
 def main(argv=None) -> int:
@@ -135,7 +87,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         checkpoint = torch.load(args.in_file, map_location='cpu', weights_only=False)
     safe, dropped = convert(checkpoint, args.in_file)
-    save_atomic(safe, args.out_file)
+    save_safe_atomic(safe, args.out_file)
     for item in dropped:
         print(f'dropped: {item}')
     print(f'wrote {args.out_file} ({len(safe["state_dict"])} tensors in state_dict)')

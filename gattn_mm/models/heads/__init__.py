@@ -1,3 +1,4 @@
 from .fusion_head import FusionHead
+from .instance_head import InstanceHead
 
-__all__ = ['FusionHead']
+__all__ = ['FusionHead', 'InstanceHead']

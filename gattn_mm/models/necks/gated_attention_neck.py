@@ -12,7 +12,7 @@ class GatedAttentionNeck(BaseModule):
     """Gated attention pooling over the cells of a feature map (Ilse et al., 2018).
 
     Every cell ``f_k`` of the last feature map (B, C, h, w) is an instance; its
-    attention is ``a_k = softmax_k(w^T (tanh(V f_k) * sigmoid(U f_k)) / T)``. The
+    attention is ``a_k = softmax_k(w^T (tanh(V f_k) * sigmoid(U f_k)))``. The
     attention-weighted sum of the cells is the global feature.
 
     The output is a tuple ``(attention, pooled)``: ``attention`` (B, h, w) sums to 1
@@ -23,29 +23,15 @@ class GatedAttentionNeck(BaseModule):
     Args:
         in_channels (int): channels C of the backbone's last feature map.
         hidden_channels (int): size L of the hidden attention layer. Defaults to 128.
-        num_branches (int): number of attention branches K; the attention map and the
-            pooled feature are averaged over branches. Defaults to 1.
-        dropout (float): dropout on the gated hidden layer. Defaults to 0.
-        temperature (float): softmax temperature T. Defaults to 1.
         init_cfg (dict, optional): initialisation config.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 hidden_channels: int = 128,
-                 num_branches: int = 1,
-                 dropout: float = 0.,
-                 temperature: float = 1.,
-                 init_cfg=None):
+    def __init__(self, in_channels: int, hidden_channels: int = 128, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if temperature <= 0:
-            raise ValueError(f'temperature must be > 0, got {temperature}')
         self.in_channels = in_channels
-        self.temperature = temperature
         self.attention_V = nn.Linear(in_channels, hidden_channels)  # tanh branch
         self.attention_U = nn.Linear(in_channels, hidden_channels)  # sigmoid gate
-        self.attention_w = nn.Linear(hidden_channels, num_branches)
-        self.dropout = nn.Dropout(dropout)
+        self.attention_w = nn.Linear(hidden_channels, 1)
 
     def check_input(self, feat: torch.Tensor) -> None:
         """Raise a clear error when ``feat`` is not a (B, in_channels, h, w) map."""
@@ -61,11 +47,10 @@ class GatedAttentionNeck(BaseModule):
                 f'`in_channels={feat.size(1)}` in the neck (and the head) config.')
 
     def attention_logits(self, feat: torch.Tensor) -> torch.Tensor:
-        """Attention logits (B, K, h*w) of a feature map (B, C, h, w)."""
+        """Attention logits (B, h*w) of a feature map (B, C, h, w)."""
         cells = feat.flatten(2).transpose(1, 2)  # (B, h*w, C)
         gated = torch.tanh(self.attention_V(cells)) * torch.sigmoid(self.attention_U(cells))
-        logits = self.attention_w(self.dropout(gated))  # (B, h*w, K)
-        return logits.transpose(1, 2) / self.temperature  # (B, K, h*w)
+        return self.attention_w(gated)[..., 0]  # (B, h*w)
 
     def forward(self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]]
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -80,6 +65,6 @@ class GatedAttentionNeck(BaseModule):
         feat = inputs[-1] if isinstance(inputs, (tuple, list)) else inputs
         self.check_input(feat)
         B, C, h, w = feat.shape
-        attn = self.attention_logits(feat).softmax(dim=-1)  # (B, K, h*w)
-        pooled = torch.einsum('bkn,bcn->bc', attn, feat.flatten(2)) / attn.size(1)  # (B, C)
-        return attn.mean(dim=1).view(B, h, w), pooled
+        attn = self.attention_logits(feat).softmax(dim=-1)  # (B, h*w)
+        pooled = torch.einsum('bn,bcn->bc', attn, feat.flatten(2))  # (B, C)
+        return attn.view(B, h, w), pooled

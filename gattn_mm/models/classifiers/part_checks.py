@@ -1,0 +1,128 @@
+"""Build-time checks of the rules between the parts of a gattn model: every
+combination that would fail (or silently do the wrong thing) later fails when the
+model is built, with the config keys named."""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+
+from ..utils import pool_feature
+
+TRAIN_CFG_KEYS = ('augments', 'probs')  # mmpretrain's RandomBatchAugment
+
+
+def batch_augments_cfg(train_cfg: Optional[dict]) -> Optional[dict]:
+    """``model.train_cfg`` as mmpretrain reads it (batch augments), unknown keys refused."""
+    if not train_cfg:
+        return None
+    unknown = sorted(set(train_cfg) - set(TRAIN_CFG_KEYS))
+    if unknown:
+        raise ValueError(f'model.train_cfg has unknown keys {unknown}: it holds batch '
+                         f'augments ({", ".join(TRAIN_CFG_KEYS)}), as in mmpretrain. '
+                         f'Attention losses go in model.attention_losses, instance '
+                         f'selection in model.sampler')
+    return dict(train_cfg)
+
+
+def glance_size(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
+    pair = (size, size) if isinstance(size, int) else tuple(size)
+    if len(pair) != 2 or min(pair) < 1:
+        raise ValueError(f'model.global_size must be a positive int or (h, w), got {size!r}')
+    return int(pair[0]), int(pair[1])
+
+
+def check_parts(model, train_cfg: Optional[dict]) -> None:
+    """Check every cross-part rule of a built ``GatedAttentionClassifier``."""
+    check_heads(model)
+    check_channels(model)
+    check_instances(model)
+    check_losses(model, train_cfg)
+
+
+def check_heads(model) -> None:
+    names = ('head', 'instance_head', 'global_head')
+    if model.predict_from not in names:
+        raise ValueError(f'model.predict_from must be one of {names}, got '
+                         f'{model.predict_from!r}')
+    if getattr(model, model.predict_from) is None:
+        raise ValueError(f'model.predict_from={model.predict_from!r} but the config has '
+                         f'no model.{model.predict_from}')
+    classes = {f'model.{n}.num_classes': getattr(model, n).num_classes for n in names
+               if getattr(getattr(model, n), 'num_classes', None) is not None}
+    if len(set(classes.values())) > 1:
+        raise ValueError(f'the heads disagree on the number of classes: {classes}; set the '
+                         f'same num_classes in every head')
+
+
+def _expect(head, attr: str, key: str, actual: int, source: str) -> None:
+    expected = getattr(head, attr, None) if head is not None else None
+    if expected is not None and expected != actual:
+        raise ValueError(f'{key}={expected} does not match {source}, which gives '
+                         f'{actual} channels; set {key}={actual}')
+
+
+@torch.no_grad()
+def check_channels(model) -> None:
+    """Dry-run the backbone and the reader on zeros so a channel mismatch fails now."""
+    modules = [model.backbone, model.reader_module]
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()  # note: mmpretrain's ResNet.train() returns None, do not chain
+    try:
+        outs = model.backbone(torch.zeros(1, 3, *model.global_size))
+        feat = outs[-1] if isinstance(outs, (tuple, list)) else outs
+        name = type(model.backbone).__name__
+        if feat.dim() == 4 and feat.size(1) != model.neck.in_channels:
+            raise ValueError(
+                f'model.neck.in_channels={model.neck.in_channels} does not match the '
+                f'backbone {name}, which gives {feat.size(1)} channels (feature map '
+                f'{tuple(feat.shape)} at global_size {model.global_size}); set '
+                f'model.neck.in_channels={feat.size(1)} (and the heads\' in_channels)')
+        model.neck.check_input(feat)
+        C = feat.size(1)
+        reader = f'the reader {type(model.reader_module).__name__}'
+        C_inst = pool_feature(model.reader_module(
+            torch.zeros(1, 3, *model.sampler.crop_size))).size(1)
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+    _expect(model.head, 'in_channels', 'model.head.in_channels', C, f'the backbone {name}')
+    _expect(model.global_head, 'in_channels', 'model.global_head.in_channels', C,
+            f'the backbone {name}')
+    _expect(model.head, 'instance_channels', 'model.head.instance_channels', C_inst, reader)
+    _expect(model.instance_head, 'in_channels', 'model.instance_head.in_channels', C_inst,
+            reader)
+
+
+def check_instances(model) -> None:
+    """A fusion built for a fixed N gets that N in training and at test time."""
+    fusion = getattr(model.head, 'fusion', None)
+    fixed = getattr(fusion, 'num_instances', None)
+    if fixed is None:
+        return
+    for key, n in (('model.sampler.num_instances', model.sampler.train_num_instances),
+                   ('model.sampler.test_cfg.num_instances', model.sampler.test_num_instances)):
+        if n != fixed:
+            raise ValueError(f'model.head.fusion.num_instances={fixed} ({type(fusion).__name__}'
+                             f' needs a fixed N) but {key}={n}; make them equal or use a '
+                             f'fusion for any N (AttentionFusion, MeanFusion)')
+
+
+def check_losses(model, train_cfg: Optional[dict]) -> None:
+    names = ['loss', 'loss_global', 'loss_local', 'loss_instance']
+    for i, loss in enumerate(model.attention_losses):
+        key = f'model.attention_losses[{i}] ({type(loss).__name__})'
+        if not hasattr(loss, "loss_name"):
+            raise TypeError(f'{key} has no loss_name; subclass BaseAttentionLoss')
+        if getattr(loss, 'needs_evidence', False) and (
+                model.instance_head is None or model.instance_head.negative_class is None):
+            raise ValueError(f'{key} learns from the instance evidence: it needs '
+                             f'model.instance_head with a negative_class')
+        if loss.loss_name in names:
+            raise ValueError(f'{key}.loss_name={loss.loss_name!r} is already used; give '
+                             f'it another loss_name')
+        names.append(loss.loss_name)
+    head = model.instance_head
+    if train_cfg and getattr(head, 'mil_loss', None) is not None:
+        raise ValueError('model.train_cfg batch augments (Mixup/CutMix) mix the labels '
+                         'of two images, which model.instance_head.mil_loss cannot '
+                         'assign to instances: remove one of them')

@@ -1,0 +1,129 @@
+import math
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+
+from mmpretrain.models.heads import ClsHead
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from ..utils import GattnState
+
+
+@MODELS.register_module()
+class InstanceHead(ClsHead):
+    """Classify every instance, and the image from its instances.
+
+    A linear layer gives per-instance logits (B, N, K) from the instance features
+    (B, N, C'); ``pool`` turns them into the image's logits (B, K):
+
+    - ``attention``: weighted by the sampler's fusion weights;
+    - ``mean``;
+    - ``max``: the image is as positive as its most positive instance. With a
+      ``negative_class`` the image takes the whole logit vector of its instance with
+      the most evidence against that class (positive iff one instance is); without
+      one, each class takes its maximum over the instances;
+    - ``lse``: log-mean-exp, a smooth max.
+
+    The evidence of an instance is the log-odds of the other classes against
+    ``negative_class``; attention losses that learn from the reader read it.
+
+    Args:
+        num_classes (int): K.
+        in_channels (int): C', channels of an instance feature.
+        pool (str): ``attention``, ``mean``, ``max`` or ``lse``.
+        negative_class (int, optional): the class meaning "absent" (e.g. benign or
+            "no 9"), or None for tasks without one. Defaults to 0.
+        loss (dict, optional): loss on the pooled logits (``loss_local``).
+        mil_loss (dict, optional): multiple-instance loss on the per-instance
+            logits (``loss_instance``), e.g. ``dict(type='MILLoss')``. At least one
+            of ``loss`` and ``mil_loss`` is needed.
+    """
+    POOLS = ('attention', 'mean', 'max', 'lse')
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 pool: str = 'attention',
+                 negative_class: Optional[int] = 0,
+                 loss: Optional[dict] = None,
+                 mil_loss: Optional[dict] = None,
+                 init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),
+                 **kwargs):
+        super().__init__(loss=nn.Identity() if loss is None else loss, init_cfg=init_cfg,
+                         **kwargs)
+        if pool not in self.POOLS:
+            raise ValueError(f'instance_head.pool must be one of {self.POOLS}, got {pool!r}')
+        if num_classes <= 0:
+            raise ValueError(f'instance_head.num_classes={num_classes} must be positive')
+        if negative_class is not None and not 0 <= negative_class < num_classes:
+            raise ValueError(f'instance_head.negative_class={negative_class} is not a class '
+                             f'of num_classes={num_classes} (or None)')
+        if loss is None and mil_loss is None:
+            raise ValueError('instance_head needs loss (on the pooled logits) or mil_loss '
+                             '(on the instances), else it never learns')
+        if loss is None:
+            self.loss_module = None
+        self.mil_loss = None if mil_loss is None else MODELS.build(mil_loss)
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.pool = pool
+        self.negative_class = negative_class
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def forward(self, state: GattnState) -> torch.Tensor:
+        """Per-instance logits (B, N, K)."""
+        return self.fc(state.instance_feats)
+
+    def evidence(self, logits: torch.Tensor) -> torch.Tensor:
+        """Log-odds (B, N) of the other classes against ``negative_class`` for
+        per-instance logits (B, N, K)."""
+        k = self.negative_class
+        if k is None:
+            raise ValueError('instance evidence needs instance_head.negative_class')
+        others = torch.cat([logits[..., :k], logits[..., k + 1:]], dim=-1)
+        return others.logsumexp(dim=-1) - logits[..., k]
+
+    def pooled(self, logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The image's logits (B, K) from per-instance logits (B, N, K)."""
+        if self.pool == 'attention':
+            return torch.einsum('bn,bnk->bk', weights, logits)
+        if self.pool == 'mean':
+            return logits.mean(dim=1)
+        if self.pool == 'lse':
+            return logits.logsumexp(dim=1) - math.log(logits.size(1))
+        if self.negative_class is None:
+            return logits.max(dim=1).values
+        best = self.evidence(logits).argmax(dim=1)  # (B,)
+        return logits[torch.arange(logits.size(0)), best]
+
+    def loss(self, state: GattnState, data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        logits = state.instance_logits if state.instance_logits is not None else self(state)
+        losses = {}
+        if self.loss_module is not None:
+            pooled = self.pooled(logits, state.weights)
+            losses['loss_local'] = self._get_loss(pooled, data_samples, **kwargs)['loss']
+        if self.mil_loss is not None:
+            losses['loss_instance'] = self.mil_loss(logits, hard_labels(data_samples),
+                                                    self.negative_class)
+        return losses
+
+    def predict(self, state: GattnState,
+                data_samples: Optional[List[Optional[DataSample]]] = None
+                ) -> List[DataSample]:
+        logits = state.instance_logits if state.instance_logits is not None else self(state)
+        return self._get_predictions(self.pooled(logits, state.weights), data_samples)
+
+
+def hard_labels(data_samples: List[DataSample]) -> torch.Tensor:
+    """The class index (B,) of every sample; one-hot ``gt_score`` is accepted, mixed
+    scores (Mixup, CutMix) are refused: which instances would carry which class?"""
+    if 'gt_score' not in data_samples[0]:
+        return torch.cat([s.gt_label for s in data_samples])
+    scores = torch.stack([s.gt_score for s in data_samples])  # (B, K)
+    if not torch.equal(scores.max(dim=1).values, torch.ones_like(scores[:, 0])):
+        raise ValueError('instance_head.mil_loss needs one class per image, but the '
+                         'gt_score of this batch is mixed (Mixup/CutMix batch augments '
+                         'in model.train_cfg): remove the augments or the mil_loss')
+    return scores.argmax(dim=1)

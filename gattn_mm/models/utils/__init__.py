@@ -1,0 +1,4 @@
+from .gattn_state import GattnState, Selection
+from .ops import area_resize, gray_std, pool_feature, zscore
+
+__all__ = ['GattnState', 'Selection', 'area_resize', 'gray_std', 'pool_feature', 'zscore']

@@ -1,0 +1,71 @@
+"""The typed containers the stages of a gattn model hand to each other.
+
+Letters in shapes: B images, N instances per image, V views per instance, h x w cells
+of the attention map, H x W input pixels, C global channels, C' reader channels,
+K classes.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+
+@dataclass
+class Selection:
+    """What a selector returns: N instances of each image, in cell units.
+
+    Attributes:
+        centres (Tensor): (B, N, 2) instance centres (y, x) in cells; the centre of
+            cell (i, j) is (i + 0.5, j + 0.5). No gradient.
+        scores (Tensor): (B, N) attention mass of each instance (with gradient).
+        weights (Tensor): (B, N) fusion weights, summing to 1 over N (with gradient).
+        extents (Tensor, optional): (B, N, 2) (h, w) of each instance in cells, for
+            selectors that find regions; None when an instance is one cell. The
+            sampler never makes a box smaller than its ``box_size``.
+        index (Tensor, optional): (B, N) flat cell index of each instance, for
+            selectors that pick cells.
+    """
+    centres: torch.Tensor
+    scores: torch.Tensor
+    weights: torch.Tensor
+    extents: Optional[torch.Tensor] = None
+    index: Optional[torch.Tensor] = None
+
+    @property
+    def num_instances(self) -> int:
+        return self.scores.size(1)
+
+
+@dataclass
+class GattnState:
+    """Everything one forward pass of ``GatedAttentionClassifier`` computes.
+
+    Attributes:
+        inputs (Tensor): (B, 3, H, W) the full-resolution batch.
+        attention (Tensor): (B, h, w) attention over the cells, sums to 1.
+        global_feat (Tensor): (B, C) attention-pooled glance feature.
+        boxes (Tensor): (B, N, 4) xyxy instance boxes in input pixels (no gradient).
+        scores (Tensor): (B, N) attention mass of each instance.
+        weights (Tensor): (B, N) fusion weights, summing to 1 over N.
+        crops (Tensor): (B*N, 3, s, s) the crops of the boxes (view 0).
+        instance_feats (Tensor): (B, N, C') the reader's features, averaged over
+            the test views.
+        instance_logits (Tensor, optional): (B, N, K) from the instance head.
+        evidence (Tensor, optional): (B, N) log-odds of the instance head's other
+            classes against its negative class.
+    """
+    inputs: torch.Tensor
+    attention: torch.Tensor
+    global_feat: torch.Tensor
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    weights: torch.Tensor
+    crops: torch.Tensor
+    instance_feats: torch.Tensor
+    instance_logits: Optional[torch.Tensor] = None
+    evidence: Optional[torch.Tensor] = None
+
+    @property
+    def num_instances(self) -> int:
+        """N, the one source of the number of instances of this pass."""
+        return self.boxes.size(1)

@@ -1,0 +1,54 @@
+"""Small tensor operations shared by the parts."""
+from typing import Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+
+
+def pool_feature(outs: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+    """Last backbone output as a vector (B, C): maps are averaged over space."""
+    feat = outs[-1] if isinstance(outs, (tuple, list)) else outs
+    if isinstance(feat, (tuple, list)):  # e.g. ViT's (patch_token, cls_token)
+        feat = feat[-1]
+    return feat.mean(dim=(2, 3)) if feat.dim() == 4 else feat.flatten(1)
+
+
+def area_resize(inputs: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """Mean over the windows of a (h, w) grid: (B, 3, H, W) -> (B, 3, h, w).
+
+    The result of ``F.adaptive_avg_pool2d``. When H and W are multiples of h and w it
+    is computed as two reshape-means, a single pass over memory: on a CPU that is
+    about 3x faster than adaptive pooling for a 4096 px input, where this resize is
+    the largest cost of a gattn step (tools/benchmarks/resolution.py).
+    """
+    H, W = inputs.shape[-2:]
+    h, w = size
+    if H % h or W % w:
+        return F.adaptive_avg_pool2d(inputs, size)
+    rows = inputs.unflatten(-2, (h, H // h)).mean(dim=-2)  # (B, 3, h, W)
+    return rows.unflatten(-1, (w, W // w)).mean(dim=-1)  # (B, 3, h, w)
+
+
+def zscore(x: torch.Tensor) -> torch.Tensor:
+    """(B, M) standardised along dim 1 (the cells or instances of each image)."""
+    return (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+def gray_std(images: torch.Tensor, grid: Tuple[int, int], samples: int = 32) -> torch.Tensor:
+    """Contrast: the standard deviation of the gray pixels in each cell, (B, h*w).
+
+    The one contrast measure of gattn-mm (the contrast prior over the cells of the
+    input, the contrast of the crops). Large cells are read on a regular subsample,
+    every s-th pixel with s = cell side // ``samples`` (so 1 to 2 x ``samples``
+    pixels per cell side): a standard deviation from a thousand pixels is as good a
+    contrast cue, at a cost that stays flat as the input grows. No gradient.
+
+    Args:
+        images (Tensor): (B, 3, H, W).
+        grid (tuple): (h, w) cells.
+    """
+    step = max(1, min(images.size(-2) // grid[0], images.size(-1) // grid[1]) // samples)
+    gray = images.detach()[..., ::step, ::step].mean(dim=1, keepdim=True)
+    mean = F.adaptive_avg_pool2d(gray, grid)
+    sq = F.adaptive_avg_pool2d(gray * gray, grid)
+    return (sq - mean * mean).clamp_min(0).sqrt().flatten(1)
