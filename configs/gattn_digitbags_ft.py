@@ -6,9 +6,9 @@
 # val boxes (97.4 -> 94.2 % in 8 epochs) and gained nothing.
 #   python tools/train.py configs/gattn_digitbags_ft.py
 # load_from is the committed first-stage checkpoint; from an installed package use
-#   --cfg-options load_from=https://github.com/gattn-mm/gattn-mm/releases/download/v0.1.0/gattn_r18_digitbags_20261127-25e652e0.pth
+#   --cfg-options load_from=https://github.com/gattn-mm/gattn-mm/releases/download/v0.2.0/gattn_r18_digitbags_20261128-e4d68300.pth
 _base_ = ['gattn_digitbags.py']
-load_from = 'checkpoints/gattn_r18_digitbags_20261127-25e652e0.pth'
+load_from = 'checkpoints/gattn_r18_digitbags_20261128-e4d68300.pth'
 model = dict(
     # the glance: every stage frozen (weights and BatchNorm statistics) ...
     backbone=dict(frozen_stages=3),

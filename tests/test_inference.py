@@ -79,7 +79,7 @@ def test_get_flops_through_mim(tiny_checkpoint):
     rows = {line.split('|')[1].strip(): line.split('|')[3].strip()
             for line in out.splitlines() if line.startswith('|  ') and line.count('|') >= 4}
     # both passes are counted: the glance backbone and the instance reader have FLOPs
-    assert rows.get('backbone') and rows.get('local_backbone')
+    assert rows.get('backbone') and rows.get('reader')
 
 
 def test_mmpretrain_analysis_tools_through_mim(tmp_path, tiny_checkpoint):
@@ -176,3 +176,15 @@ def test_onnx_export_matches_pytorch(tmp_path, tiny_checkpoint, tiny_digitbags):
     got = session.run(None, {'images': x.numpy()})[0]
     assert got.shape == expected.shape == (1, 2)
     assert np.abs(got - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize('selector', ['ThresholdSelector', 'SampleSelector'])
+def test_onnx_export_refuses_a_selector_by_name(tiny_checkpoint, selector):
+    from mmengine.config import Config
+
+    from tools.deployment.export_onnx import build_export_model
+    config, ckpt = tiny_checkpoint
+    cfg = Config.fromfile(config)
+    cfg.model.sampler.test_cfg.selector = dict(type=selector)
+    with pytest.raises(ValueError, match=f'test selector {selector} cannot be exported'):
+        build_export_model(cfg, ckpt)

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import gattn_mm  # noqa: F401
+from gattn_mm.models.utils import area_resize, gray_std, pool_feature, zscore
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -22,16 +23,34 @@ BACKBONES = {
                    768),
     'timm-resnet18': (dict(type='TIMMBackbone', model_name='resnet18', pretrained=False), 512),
 }
+FUSIONS = {'concat': lambda n: dict(type='ConcatFusion', num_instances=n),
+           'attention': lambda n: dict(type='AttentionFusion'),
+           'mean': lambda n: dict(type='MeanFusion')}
+SELECTORS = {'sample': dict(type='SampleSelector'), 'topk': dict(type='TopKSelector'),
+             'threshold': dict(type='ThresholdSelector')}
 
 
-def gattn_cfg(backbone, channels, n=2, fusion='concat', train='sample', test='topk', **head):
-    return dict(
+def gattn_cfg(backbone, channels, n=2, fusion='concat', selector='sample', classes=3,
+              instance_head=None, global_head=None, **extra):
+    cfg = dict(
         type='GatedAttentionClassifier', backbone=backbone, global_size=64,
         neck=dict(type='GatedAttentionNeck', in_channels=channels, hidden_channels=16),
         sampler=dict(type='InstanceSampler', num_instances=n, crop_size=32,
-                     train_strategy=train, test_strategy=test),
-        head=dict(type='FusionHead', num_classes=3, in_channels=channels, num_instances=n,
-                  fusion=fusion, **head))
+                     selector=SELECTORS[selector],
+                     test_cfg=dict(selector=dict(type='TopKSelector'))),
+        head=dict(type='FusionHead', num_classes=classes, in_channels=channels,
+                  fusion=FUSIONS[fusion](n)), **extra)
+    if instance_head:
+        cfg['instance_head'] = dict(type='InstanceHead', num_classes=classes,
+                                    in_channels=channels, **instance_head)
+    if global_head:
+        cfg['global_head'] = dict(type='LinearClsHead', num_classes=classes,
+                                  in_channels=channels, **global_head)
+    return cfg
+
+
+def small(n=2, **kwargs):
+    return gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=n, **kwargs)
 
 
 def samples(*labels):
@@ -40,11 +59,14 @@ def samples(*labels):
 
 @pytest.mark.parametrize('name', list(BACKBONES))
 def test_backbones_loss_and_predict(name):
+    """The paper's layout (concat fusion, auxiliary global and instance losses) on
+    any backbone."""
     if name.startswith('timm'):
         pytest.importorskip('timm')
     backbone, channels = BACKBONES[name]
-    model = MODELS.build(gattn_cfg(copy.deepcopy(backbone), channels,
-                                   global_loss_weight=0.5, local_loss_weight=0.5))
+    aux = dict(loss=dict(type='CrossEntropyLoss', loss_weight=0.5))
+    model = MODELS.build(gattn_cfg(copy.deepcopy(backbone), channels, instance_head=aux,
+                                   global_head=aux))
     x = torch.rand(2, 3, 128, 96)
     losses = model(x, samples(0, 2), mode='loss')
     assert set(losses) == {'loss', 'loss_global', 'loss_local'}
@@ -64,37 +86,44 @@ def test_backbones_loss_and_predict(name):
 
 
 def test_wrong_in_channels_names_real_count():
-    with pytest.raises(ValueError, match=r'gives 512 channels.*in_channels=512'):
+    with pytest.raises(ValueError, match=r'model.neck.in_channels=256 .*gives 512 channels'):
         MODELS.build(gattn_cfg(dict(type='ResNet', depth=18), 256))
+    cfg = gattn_cfg(dict(type='ResNet', depth=18), 512)
+    cfg['head']['in_channels'] = 128
+    with pytest.raises(ValueError, match=r'model.head.in_channels=128 .*set model.head.in'):
+        MODELS.build(cfg)
 
 
 def test_vector_backbone_is_refused_clearly():
-    cfg = gattn_cfg(dict(type='ConvNeXt', arch='atto'), 320)
     with pytest.raises(ValueError, match='gap_before_final_norm=False'):
+        MODELS.build(gattn_cfg(dict(type='ConvNeXt', arch='atto'), 320))
+
+
+def test_wrong_reader_channels():
+    cfg = gattn_cfg(dict(type='ResNet', depth=18), 512, instance_head=dict(
+        loss=dict(type='CrossEntropyLoss')))
+    cfg['instance_head']['in_channels'] = 128
+    with pytest.raises(ValueError, match=r'instance_head.in_channels=128 .*reader ResNet, '
+                                         r'which gives 512'):
         MODELS.build(cfg)
 
 
-def test_wrong_local_channels():
-    cfg = gattn_cfg(dict(type='ResNet', depth=18), 512, local_channels=128)
-    with pytest.raises(ValueError, match='local backbone ResNet, which gives 512'):
-        MODELS.build(cfg)
-
-
-def test_separate_local_backbone():
-    cfg = gattn_cfg(dict(type='ResNet', depth=18), 512, local_channels=64)
-    cfg['local_backbone'] = dict(type='MobileNetV3', arch='small', out_indices=(0,))
-    cfg['head']['local_channels'] = 16
+def test_separate_reader():
+    cfg = small(instance_head=dict(loss=dict(type='CrossEntropyLoss')))
+    cfg['reader'] = dict(type='MobileNetV3', arch='small', out_indices=(0,))
+    cfg['head']['instance_channels'] = 16
+    cfg['instance_head']['in_channels'] = 16
     model = MODELS.build(cfg)
+    assert model.reader_module is model.reader
     assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3)
 
 
-@pytest.mark.parametrize('fusion', ['concat', 'attention', 'mean'])
-@pytest.mark.parametrize('strategy', ['sample', 'topk', 'threshold'])
-def test_gradients_reach_attention(fusion, strategy):
+@pytest.mark.parametrize('fusion', list(FUSIONS))
+@pytest.mark.parametrize('selector', list(SELECTORS))
+def test_gradients_reach_attention(fusion, selector):
     torch.manual_seed(0)
-    cfg = gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=3, fusion=fusion,
-                    train=strategy, local_loss_weight=1.0)
-    model = MODELS.build(cfg)
+    model = MODELS.build(small(3, fusion=fusion, selector=selector, instance_head=dict(
+        loss=dict(type='CrossEntropyLoss'))))
     model.init_weights()
     losses = model(torch.rand(2, 3, 96, 96), samples(1, 2), mode='loss')
     sum(losses.values()).backward()
@@ -103,26 +132,27 @@ def test_gradients_reach_attention(fusion, strategy):
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
-def test_attention_fusion_trains_attention_through_local_path():
-    """With fusion=attention the local path alone carries gradient to the attention."""
+def test_attention_fusion_trains_attention_through_the_instances():
+    """With AttentionFusion the instance path alone carries gradient to the attention."""
     torch.manual_seed(0)
-    model = MODELS.build(gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=3,
-                                   fusion='attention'))
+    model = MODELS.build(small(3, fusion='attention'))
     model.init_weights()
-    parts = model.forward_parts(torch.rand(2, 3, 96, 96))
-    g, local, w = model.head_inputs(parts)
-    logits = model.head((g.detach(), local, w))
-    logits.sum().backward()
+    state = model.forward_state(torch.rand(2, 3, 96, 96))
+    state.global_feat = state.global_feat.detach()
+    model.head(state).sum().backward()
     assert model.neck.attention_w.weight.grad.abs().sum() > 0
 
 
-def test_threshold_weights_are_differentiable():
-    from gattn_mm.models import InstanceSampler
-    s = InstanceSampler(num_instances=2, crop_size=4, train_strategy='threshold')
-    logits = torch.randn(1, 4, 4, requires_grad=True)
-    out = s(logits.flatten(1).softmax(1).view(1, 4, 4), (32, 32))
-    (out['weights'] * torch.tensor([[1., 3.]])).sum().backward()
-    assert logits.grad.abs().sum() > 0
+@pytest.mark.parametrize('name,width', [('concat', 4 + 3 * 6), ('attention', 10), ('mean', 10)])
+def test_fusions_state_their_width_and_compute_it(name, width):
+    fusion = MODELS.build(FUSIONS[name](3))
+    g, inst, w = torch.rand(2, 4), torch.rand(2, 3, 6), torch.rand(2, 3).softmax(1)
+    out = fusion(g, inst, w)
+    assert fusion.out_channels(4, 6) == width == out.size(1)
+    assert torch.equal(out[:, :4], g)
+    expected = {'concat': inst.flatten(1), 'attention': (w[..., None] * inst).sum(1),
+                'mean': inst.mean(1)}[name]
+    assert torch.allclose(out[:, 4:], expected, atol=1e-6)
 
 
 def test_neck_drop_in_for_global_average_pooling():
@@ -150,7 +180,7 @@ def test_neck_math_matches_definition():
 
 
 def test_predict_scales_boxes_back_to_original_image():
-    model = MODELS.build(gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64))
+    model = MODELS.build(small())
     model.eval()
     ds = samples(0)
     ds[0].set_metainfo(dict(scale_factor=(0.5, 0.25)))
@@ -160,146 +190,260 @@ def test_predict_scales_boxes_back_to_original_image():
 
 
 def test_extract_feat_stages():
-    model = MODELS.build(gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64,
-                                   fusion='mean'))
+    model = MODELS.build(small(fusion='mean'))
     x = torch.rand(2, 3, 64, 64)
     assert model.extract_feat(x, stage='backbone')[-1].shape == (2, 64, 2, 2)
     attn, g = model.extract_feat(x, stage='neck')
     assert attn.shape == (2, 2, 2) and g.shape == (2, 64)
-    assert model.extract_feat(x, stage='sampler')['crops'].shape == (4, 3, 32, 32)
+    state = model.extract_feat(x, stage='state')
+    assert state.crops.shape == (4, 3, 32, 32) and state.num_instances == 2
     assert model.extract_feat(x, stage='pre_logits').shape == (2, 128)
     with pytest.raises(ValueError, match='stage'):
         model.extract_feat(x, stage='nope')
 
 
-def test_instance_loss_values():
-    from gattn_mm.models import FusionHead
-    head = FusionHead(num_classes=2, in_channels=4, num_instances=3, fusion='mean',
-                      instance_loss_weight=1.0, instance_topk=1)
-    local = torch.randn(2, 3, 4)
-    feats = (torch.randn(2, 4), local, torch.full((2, 3), 1 / 3))
-    logp = head.fc_local(local).log_softmax(-1)
-    # bag 0 negative: every instance is a negative; bag 1 positive: its best instance
+def test_mil_loss_values():
+    from gattn_mm.models import MILLoss
+    logits = torch.randn(2, 3, 2)
+    logp = logits.log_softmax(-1)
+    # image 0 negative: every instance is a negative; image 1 positive: its best instance
     expected = -(logp[0, :, 0].mean() + logp[1, :, 1].max()) / 2
-    loss = head.instance_loss(feats, samples(0, 1))
-    assert torch.allclose(loss, expected, atol=1e-6)
-    head.instance_topk = 0  # soft rule: log of the mean instance probability
+    assert torch.allclose(MILLoss(topk=1)(logits, torch.tensor([0, 1]), 0), expected,
+                          atol=1e-6)
     soft = -(logp[0, :, 0].mean() + (logp[1, :, 1].exp().mean()).log()) / 2
-    assert torch.allclose(head.instance_loss(feats, samples(0, 1)), soft, atol=1e-6)
+    assert torch.allclose(MILLoss()(logits, torch.tensor([0, 1]), 0), soft, atol=1e-6)
+    # no negative class: the positive rule for every image, weighted
+    plain = -(logp[0, :, 0].max() + logp[1, :, 1].max()) / 2
+    assert torch.allclose(MILLoss(topk=1, loss_weight=2.)(logits, torch.tensor([0, 1])),
+                          2 * plain, atol=1e-6)
 
 
-def test_predict_from_local_and_distillation_options():
-    cfg = gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=3, fusion='attention',
-                    instance_loss_weight=1.0, predict_from='local', local_pool='max')
-    cfg['train_cfg'] = dict(distill_weight=1.0, distill_target='both')
+def test_instance_head_soft_labels_are_refused_hard_ones_accepted():
+    from gattn_mm.models.heads.instance_head import hard_labels
+    one_hot = [DataSample().set_gt_score(torch.tensor([0., 1.])),
+               DataSample().set_gt_score(torch.tensor([1., 0.]))]
+    assert hard_labels(one_hot).tolist() == [1, 0]
+    mixed = [DataSample().set_gt_score(torch.tensor([0.3, 0.7]))] * 2
+    with pytest.raises(ValueError, match='mil_loss needs one class per image.*Mixup'):
+        hard_labels(mixed)
+
+
+def test_predict_from_instance_head_with_max_pooling():
+    cfg = small(3, fusion='attention', predict_from='instance_head',
+                instance_head=dict(pool='max', mil_loss=dict(type='MILLoss')))
     model = MODELS.build(cfg)
     losses = model(torch.rand(2, 3, 96, 96), samples(0, 1), mode='loss')
-    assert {'loss', 'loss_instance', 'loss_distill'} <= set(losses)
+    assert set(losses) == {'loss', 'loss_instance'}
     model.eval()
     with torch.no_grad():
-        parts = model.forward_parts(torch.rand(2, 3, 96, 96))
-        logits = model.head.predict_logits(model.head_inputs(parts))
-        per_instance = model.head.instance_logits(model.head_inputs(parts))
-    # max pooling with a negative class: the bag takes the logits of its instance
+        x = torch.rand(2, 3, 96, 96)
+        state = model.forward_state(x)
+        logits = model(x)
+        preds = model(x, samples(0, 1), mode='predict')
+    per_instance = state.instance_logits  # (B, N, K)
+    # max pooling with a negative class: the image takes the logits of its instance
     # with the most evidence against class 0 (positive iff one instance is)
-    evidence = per_instance[..., 1:].logsumexp(-1) - per_instance[..., 0]
+    evidence = torch.stack([per_instance[..., 1], per_instance[..., 2]], -1).logsumexp(-1) \
+        - per_instance[..., 0]
+    assert torch.allclose(state.evidence, evidence, atol=1e-6)
     best = evidence.argmax(dim=1)
     assert torch.allclose(logits, per_instance[torch.arange(2), best])
-    model.head.negative_class = None  # no absent class: each class's own maximum
-    assert torch.allclose(model.head.predict_logits(model.head_inputs(parts)),
+    assert torch.allclose(preds[0].instance_evidence, evidence[0])
+    model.instance_head.negative_class = None  # no absent class: each class's own maximum
+    assert torch.allclose(model.instance_head.pooled(per_instance, state.weights),
                           per_instance.max(dim=1).values)
-    cfg['train_cfg'] = dict(distill_target='nope')
-    with pytest.raises(ValueError, match='distill_target'):
-        MODELS.build(cfg)
-    with pytest.raises(ValueError, match="predict_from='local' needs"):
-        MODELS.build(gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64,
-                               predict_from='local'))
+
+
+def test_global_head_can_predict():
+    model = MODELS.build(small(global_head=dict(loss=dict(type='CrossEntropyLoss')),
+                               predict_from='global_head'))
+    model.eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        _, g = model.extract_feat(x, stage='neck')
+        assert torch.allclose(model(x), model.global_head((g,)), atol=1e-6)
 
 
 def test_contrast_prior_points_at_the_textured_cell_and_trains_the_attention():
-    cfg = gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=2)
-    cfg['train_cfg'] = dict(prior_weight=1.0, distill_temperature=0.5)
+    cfg = small(attention_losses=[dict(type='ContrastPriorLoss', temperature=0.5)])
     model = MODELS.build(cfg)
+    prior_loss = model.attention_losses[0]
     x = torch.full((1, 3, 128, 128), 0.5)
     x[0, :, 70:90, 10:30] = torch.rand(3, 20, 20)  # structure in cell (2, 0) of a 4x4 grid
-    prior = model.contrast_prior(x, (4, 4))
+    prior = prior_loss.prior(x, (4, 4))
     assert prior.shape == (1, 16) and int(prior.argmax()) == 2 * 4 + 0
     losses = model(x, samples(1), mode='loss')
-    assert 'loss_prior' in losses and losses['loss_prior'] > 0
+    assert losses['loss_prior'] > 0
     losses['loss_prior'].backward()
-    neck = model.neck
-    grads = [p.grad for p in neck.parameters() if p.requires_grad]
-    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.neck.parameters())
     # the attention that follows the prior pays no KL
-    parts = model.forward_parts(x)
-    parts['attention'] = (prior / 0.5).softmax(1).view(1, 4, 4)
-    assert float(model.prior_loss(x, parts)) == pytest.approx(0, abs=1e-5)
+    state = model.forward_state(x)
+    state.attention = (prior / 0.5).softmax(1).view(1, 4, 4)
+    assert float(prior_loss(state)) == pytest.approx(0, abs=1e-5)
 
 
-def test_contrast_prior_reads_a_subsample_of_large_cells():
-    cfg = gattn_cfg(dict(type='ResNet', depth=18, base_channels=8), 64, n=2)
-    model = MODELS.build(cfg)
+def test_contrast_reads_a_subsample_of_large_cells():
     torch.manual_seed(0)
     x = torch.full((2, 3, 1024, 1024), 0.5) + 0.05 * torch.randn(2, 3, 1024, 1024)
     x[0, :, 600:700, 100:200] = torch.rand(3, 100, 100)  # cell (2, 0) of a 4x4 grid
     x[1, :, 0:256, 800:1000] = torch.rand(3, 256, 200)  # cell (0, 3)
-    prior = model.contrast_prior(x, (4, 4))  # 256 px cells: every 8th pixel is read
+    prior = zscore(gray_std(x, (4, 4)))  # 256 px cells: every 8th pixel is read
     gray = x.mean(1)
     cells = gray.unflatten(1, (4, 256)).unflatten(3, (4, 256)).transpose(2, 3).flatten(3)
-    full = model._zscore(cells.std(-1, unbiased=False).flatten(1))  # every pixel
+    full = zscore(cells.std(-1, unbiased=False).flatten(1))  # every pixel
     assert prior.argmax(1).tolist() == [8, 3] == full.argmax(1).tolist()
     top = prior.max(1).values
     assert torch.allclose(top, full.max(1).values, atol=0.1) and (top > 3).all()
     others = prior.scatter(1, prior.argmax(1, keepdim=True), -9.)
     assert (others < 0).all()  # the background cells stay below the mean
-    # cells of fewer than 2 x PRIOR_SAMPLES pixels are read whole
-    small = x[:, :, :128, :128]
-    g = small.mean(1, keepdim=True)
+    # cells of fewer than 2 x 32 pixels are read whole
+    small_x = x[:, :, :128, :128]
+    g = small_x.mean(1, keepdim=True)
     m, sq = F.adaptive_avg_pool2d(g, 4), F.adaptive_avg_pool2d(g * g, 4)
-    exact = model._zscore((sq - m * m).clamp_min(0).sqrt().flatten(1))
-    assert torch.allclose(model.contrast_prior(small, (4, 4)), exact, atol=1e-5)
+    assert torch.allclose(gray_std(small_x, (4, 4)), (sq - m * m).clamp_min(0).sqrt().flatten(1),
+                          atol=1e-5)
+
+
+@pytest.mark.parametrize('with_contrast', [False, True])
+def test_evidence_distill_loss_matches_its_definition(with_contrast):
+    cfg = small(3, fusion='attention', instance_head=dict(mil_loss=dict(type='MILLoss')),
+                attention_losses=[dict(type='EvidenceDistillLoss', temperature=0.5,
+                                       with_contrast=with_contrast, loss_weight=2.)])
+    model = MODELS.build(cfg)
+    state = model.forward_state(torch.rand(2, 3, 96, 96))
+    teacher = state.evidence.detach()
+    if with_contrast:
+        crop_std = state.crops.mean(1).flatten(1).std(1, unbiased=False).view(2, 3)
+        teacher = zscore(teacher) + zscore(crop_std)
+    target = (teacher / 0.5).softmax(1)
+    q = state.scores / state.scores.sum(1, keepdim=True)
+    expected = 2 * (target * (target.log() - q.log())).sum(1).mean()
+    loss = model.attention_losses[0](state)
+    assert torch.allclose(loss, expected, rtol=1e-3)
+    loss.backward()
+    assert model.neck.attention_w.weight.grad.abs().sum() > 0
+
+
+def test_attention_entropy_loss_value():
+    model = MODELS.build(small(attention_losses=[dict(type='AttentionEntropyLoss',
+                                                      loss_weight=0.1)]))
+    state = model.forward_state(torch.rand(2, 3, 64, 64))
+    a = state.attention.flatten(1)
+    entropy = -(a * a.log()).sum(1).mean()
+    assert torch.allclose(model.attention_losses[0](state), -0.1 * entropy, atol=1e-6)
+    uniform = torch.full_like(state.attention, 1 / a.size(1))
+    state.attention = uniform  # the most spread attention pays the least
+    with torch.no_grad():
+        assert float(model.attention_losses[0](state)) < float(-0.1 * entropy) + 1e-6
 
 
 @pytest.mark.parametrize('size,out', [((64, 96), (8, 12)), ((60, 90), (8, 12)),
                                       ((64, 64), (64, 64))])
 def test_area_resize_is_adaptive_average_pooling(size, out):
-    from gattn_mm.models.classifiers.gated_attention_classifier import area_resize
     x = torch.rand(2, 3, *size)
     assert torch.allclose(area_resize(x, out), F.adaptive_avg_pool2d(x, out), atol=1e-6)
 
 
 @pytest.mark.parametrize('detach', [False, True])
-def test_detach_local_keeps_the_fused_loss_off_the_reader(detach):
+def test_detach_instances_keeps_the_fused_loss_off_the_reader(detach):
+    from gattn_mm.models import GattnState
     head = MODELS.build(dict(type='FusionHead', num_classes=2, in_channels=4,
-                             local_channels=6, fusion='attention', detach_local=detach))
+                             instance_channels=6, detach_instances=detach))
     g = torch.rand(2, 4, requires_grad=True)
-    local = torch.rand(2, 3, 6, requires_grad=True)
+    inst = torch.rand(2, 3, 6, requires_grad=True)
     weights = torch.rand(2, 3).softmax(1).requires_grad_()
-    head.loss((g, local, weights), samples(0, 1))['loss'].backward()
+    z = torch.zeros(1)
+    state = GattnState(inputs=z, attention=z, global_feat=g, boxes=torch.zeros(2, 3, 4),
+                       scores=weights, weights=weights, crops=z, instance_feats=inst)
+    head.loss(state, samples(0, 1))['loss'].backward()
     assert g.grad.abs().sum() > 0 and weights.grad.abs().sum() > 0
-    assert (local.grad is None) == detach
+    assert (inst.grad is None) == detach
 
 
 def test_test_views_average_the_reader_features():
-    """Outside training, the local features are the mean of the reader's features
-    over the views; boxes and crops in the outputs are those of view 0."""
-    from gattn_mm.models.classifiers.gated_attention_classifier import pool_feature
+    """Outside training, the instance features are the mean of the reader's features
+    over the views; boxes and crops in the state are those of view 0."""
     backbone, channels = BACKBONES['resnet18']
-    cfg = gattn_cfg(copy.deepcopy(backbone), channels, n=3)
-    cfg['sampler']['test_views'] = [(0.1, 0), (0, -0.1)]
+    cfg = gattn_cfg(copy.deepcopy(backbone), channels, n=3, fusion='mean')
+    cfg['sampler']['test_cfg']['views'] = [(0.1, 0), (0, -0.1)]
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     model.eval()
     x = torch.rand(2, 3, 128, 96)
     with torch.no_grad():
-        parts = model.extract_feat(x, stage='sampler')
-        sampler = model.sampler
-        views = sampler.view_boxes(parts['boxes'], (128, 96))  # (2, 3, 3, 4)
+        state = model.extract_feat(x, stage='state')
+        views = model.sampler.view_boxes(state.boxes, (128, 96))  # (2, 3, 3, 4)
         plain = MODELS.build(dict(type='InstanceSampler', crop_size=32))  # one view
         plain.eval()
-        feats = [pool_feature(model.crop_backbone(plain.crop(x, views[:, :, k]))).view(2, 3, -1)
+        feats = [pool_feature(model.reader_module(plain.crop(x, views[:, :, k]))).view(2, 3, -1)
                  for k in range(3)]
-        assert torch.allclose(parts['local_feats'], torch.stack(feats).mean(0), atol=1e-5)
-        assert parts['crops'].shape == (6, 3, 32, 32)
+        assert torch.allclose(state.instance_feats, torch.stack(feats).mean(0), atol=1e-5)
+        assert state.crops.shape == (6, 3, 32, 32)
         model.train()
-        assert model.extract_feat(x, stage='sampler')['crops'].shape == (6, 3, 32, 32)
+        assert model.extract_feat(x, stage='state').crops.shape == (6, 3, 32, 32)
+
+
+# ------------------------------------------------------------ build-time rules
+def test_unknown_train_cfg_key_is_named():
+    with pytest.raises(ValueError, match=r"model.train_cfg has unknown keys \['prior_wieght'\]"):
+        MODELS.build(small(train_cfg=dict(prior_wieght=1.0)))
+
+
+def test_concat_fusion_needs_the_same_n_at_test_time():
+    cfg = small(2, fusion='concat')
+    cfg['sampler']['test_cfg']['num_instances'] = 4
+    with pytest.raises(ValueError, match=r'model.head.fusion.num_instances=2 .*'
+                                         r'model.sampler.test_cfg.num_instances=4'):
+        MODELS.build(cfg)
+    cfg = small(2, fusion='concat')
+    cfg['head']['fusion']['num_instances'] = 3
+    with pytest.raises(ValueError, match=r'model.sampler.num_instances=2'):
+        MODELS.build(cfg)
+
+
+def test_distillation_needs_an_instance_head_with_a_negative_class():
+    losses = [dict(type='EvidenceDistillLoss')]
+    with pytest.raises(ValueError, match=r'attention_losses\[0\] \(EvidenceDistillLoss\).*'
+                                         r'model.instance_head'):
+        MODELS.build(small(attention_losses=losses))
+    with pytest.raises(ValueError, match='negative_class'):
+        MODELS.build(small(attention_losses=losses, instance_head=dict(
+            negative_class=None, mil_loss=dict(type='MILLoss'))))
+
+
+def test_predict_from_a_missing_head():
+    with pytest.raises(ValueError, match=r"predict_from='instance_head' .*no model.instance_"):
+        MODELS.build(small(predict_from='instance_head'))
+    with pytest.raises(ValueError, match='predict_from must be one of'):
+        MODELS.build(small(predict_from='local'))
+
+
+def test_heads_must_agree_on_the_classes():
+    cfg = small(instance_head=dict(loss=dict(type='CrossEntropyLoss')))
+    cfg['instance_head']['num_classes'] = 5
+    with pytest.raises(ValueError, match=r"model.head.num_classes': 3.*"
+                                         r"model.instance_head.num_classes': 5"):
+        MODELS.build(cfg)
+
+
+def test_mil_loss_with_batch_mixing_is_refused():
+    cfg = small(instance_head=dict(mil_loss=dict(type='MILLoss')),
+                train_cfg=dict(augments=dict(type='Mixup', alpha=0.8)))
+    with pytest.raises(ValueError, match='train_cfg batch augments .*mil_loss'):
+        MODELS.build(cfg)
+    # without the MIL loss, batch augments reach the data preprocessor, as in mmpretrain
+    model = MODELS.build(small(train_cfg=dict(augments=dict(type='Mixup', alpha=0.8))))
+    assert model.data_preprocessor.batch_augments is not None
+
+
+def test_instance_head_that_never_learns_and_clashing_loss_names():
+    with pytest.raises(ValueError, match='instance_head needs loss .* or mil_loss'):
+        MODELS.build(small(instance_head=dict(pool='mean')))
+    with pytest.raises(ValueError, match='negative_class=4 is not a class'):
+        MODELS.build(small(instance_head=dict(negative_class=4, mil_loss=dict(type='MILLoss'))))
+    with pytest.raises(ValueError, match=r"loss_name='loss_global' is already used"):
+        MODELS.build(small(attention_losses=[dict(type='AttentionEntropyLoss',
+                                                  loss_name='loss_global')]))
+    with pytest.raises(ValueError, match='must start with "loss"'):
+        MODELS.build(small(attention_losses=[dict(type='AttentionEntropyLoss',
+                                                  loss_name='entropy')]))

@@ -2,7 +2,12 @@ import pytest
 import torch
 
 import gattn_mm  # noqa: F401
-from gattn_mm.models import InstanceSampler
+from gattn_mm.models import (InstanceSampler, SampleSelector, Selection, ThresholdSelector,
+                             TopKSelector)
+from gattn_mm.models.selectors.sample_selector import unbiased_weights
+
+SELECTORS = {'topk': dict(type='TopKSelector'), 'sample': dict(type='SampleSelector'),
+             'threshold': dict(type='ThresholdSelector', threshold=0.9)}
 
 
 def one_hot_attention(B, h, w, cells):
@@ -12,59 +17,75 @@ def one_hot_attention(B, h, w, cells):
     return (attn / attn.sum(1, keepdim=True)).view(B, h, w)
 
 
-@pytest.mark.parametrize('strategy', ['topk', 'threshold', 'sample'])
-def test_crop_takes_the_bright_square(strategy):
+def sampler(n=1, selector='topk', **kwargs):
+    s = InstanceSampler(num_instances=n, crop_size=kwargs.pop('crop_size', 4),
+                        selector=SELECTORS[selector] if isinstance(selector, str) else selector,
+                        **kwargs)
+    s.eval()
+    return s
+
+
+@pytest.mark.parametrize('selector', list(SELECTORS))
+def test_crop_takes_the_bright_square(selector):
     # non-square images, batch 2, a 3x5 grid of 32 px cells; each image has one bright cell
     B, H, W, h, w = 2, 96, 160, 3, 5
     cells = [(1, 3), (2, 0)]
     images = torch.zeros(B, 3, H, W)
     for b, (r, c) in enumerate(cells):
         images[b, :, r * 32:(r + 1) * 32, c * 32:(c + 1) * 32] = 1.
-    sampler = InstanceSampler(num_instances=1, crop_size=(8, 16), box_size=32,
-                              train_strategy=strategy, test_strategy=strategy, threshold=0.9)
-    sampler.eval()
-    out = sampler(one_hot_attention(B, h, w, cells), (H, W))
+    s = sampler(1, selector, crop_size=(8, 16), box_size=32)
+    selection, boxes = s(one_hot_attention(B, h, w, cells), (H, W))
+    assert isinstance(selection, Selection) and selection.num_instances == 1
     for b, (r, c) in enumerate(cells):
-        assert out['boxes'][b, 0].tolist() == pytest.approx([c * 32, r * 32, (c + 1) * 32,
-                                                             (r + 1) * 32], abs=1.5)
-    crops = sampler.crop(images, out['boxes'])
+        assert boxes[b, 0].tolist() == pytest.approx([c * 32, r * 32, (c + 1) * 32,
+                                                      (r + 1) * 32], abs=1.5)
+    crops = s.crop(images, boxes)
     assert crops.shape == (2, 3, 8, 16)
     assert crops[:, :, 1:-1, 1:-1].min() > 0.95  # inside the square
-    # a box one cell to the left sees no square
-    shifted = out['boxes'].clone()
+    shifted = boxes.clone()  # a box one cell to the left sees no square
     shifted[..., [0, 2]] += 32 if cells[0][1] == 0 else -32
-    assert sampler.crop(images, shifted[:1])[:, :, 1:-1, 1:-1].max() < 0.05
+    assert s.crop(images, shifted[:1])[:, :, 1:-1, 1:-1].max() < 0.05
+
+
+def test_every_selector_returns_the_same_structure():
+    attn = torch.rand(2, 5, 6).flatten(1).softmax(1).view(2, 5, 6).requires_grad_()
+    for cfg in SELECTORS.values():
+        from mmpretrain.registry import MODELS
+        sel = MODELS.build(cfg)(attn, 7)
+        assert sel.centres.shape == (2, 7, 2) and not sel.centres.requires_grad
+        assert sel.scores.shape == sel.weights.shape == (2, 7)
+        assert torch.allclose(sel.weights.sum(1), torch.ones(2), atol=1e-5)
+        assert sel.weights.requires_grad
 
 
 def test_boxes_inside_and_image_smaller_than_box():
-    s = InstanceSampler(num_instances=4, crop_size=8, box_size=100, test_strategy='topk')
-    s.eval()
+    s = sampler(4, box_size=100, crop_size=8)
     attn = torch.rand(3, 4, 4).flatten(1).softmax(1).view(3, 4, 4)
-    out = s(attn, (40, 70))
-    b = out['boxes']
+    _, b = s(attn, (40, 70))
     assert (b[..., 0] >= 0).all() and (b[..., 1] >= 0).all()
     assert (b[..., 2] <= 70 + 1e-4).all() and (b[..., 3] <= 40 + 1e-4).all()
     assert torch.allclose(b[..., 3] - b[..., 1], torch.tensor(40.))  # shrunk to the image
     assert s.crop(torch.rand(3, 3, 40, 70), b).shape == (12, 3, 8, 8)
 
 
+def test_box_scale_is_in_cells():
+    s = sampler(1, box_scale=2.0)
+    _, b = s(one_hot_attention(1, 4, 4, [(1, 1)]), (64, 128))  # cells of 16 x 32 px
+    assert b[0, 0].tolist() == pytest.approx([16., 8., 80., 40.])
+
+
 def test_topk_min_distance_and_determinism():
-    s = InstanceSampler(num_instances=3, crop_size=4, test_strategy='topk', min_distance=2)
-    s.eval()
     attn = torch.zeros(1, 4, 4)
     attn[0, 0, 0], attn[0, 0, 1], attn[0, 3, 3], attn[0, 2, 0] = 0.4, 0.3, 0.2, 0.1
-    out = s(attn, (64, 64))
-    assert out['index'][0].tolist() == [0, 15, 8]  # (0,1) is next to (0,0): skipped
-    assert torch.equal(s(attn, (64, 64))['boxes'], out['boxes'])
-    plain = InstanceSampler(num_instances=2, crop_size=4, test_strategy='topk')
-    plain.eval()
-    assert plain(attn, (64, 64))['index'][0].tolist() == [0, 1]
+    sel = TopKSelector(min_distance=2)
+    assert sel(attn, 3).index[0].tolist() == [0, 15, 8]  # (0,1) is next to (0,0): skipped
+    assert torch.equal(sel(attn, 3).centres, sel(attn, 3).centres)
+    assert TopKSelector()(attn, 2).index[0].tolist() == [0, 1]
 
 
 def test_topk_more_instances_than_spaced_cells():
-    s = InstanceSampler(num_instances=4, crop_size=4, test_strategy='topk', min_distance=3)
-    s.eval()
-    idx = s(torch.rand(2, 2, 2).flatten(1).softmax(1).view(2, 2, 2), (8, 8))['index']
+    idx = TopKSelector(min_distance=3)(torch.rand(2, 2, 2).flatten(1).softmax(1).view(2, 2, 2),
+                                       4).index
     assert all(len(set(row.tolist())) == 4 for row in idx)
 
 
@@ -89,10 +110,8 @@ def greedy_topk(probs, w, n, min_distance):
                                       (9, 3, 3, 1), (3, 5, 5, 9)])
 def test_topk_matches_the_greedy_reference(n, h, w, md):
     torch.manual_seed(n + md)
-    s = InstanceSampler(num_instances=n, crop_size=4, test_strategy='topk', min_distance=md)
-    s.eval()
     attn = (torch.randn(3, h * w) * 3).softmax(1).view(3, h, w)
-    idx = s(attn, (64, 64))['index']
+    idx = TopKSelector(min_distance=md)(attn, n).index
     for b in range(3):
         ref = greedy_topk(attn[b].flatten().tolist(), w, n, md)
         if md <= 1:  # plain top-k, repeated when N > h*w
@@ -102,16 +121,16 @@ def test_topk_matches_the_greedy_reference(n, h, w, md):
 
 
 def test_sample_reproducible_with_seed_and_random_without():
-    s = InstanceSampler(num_instances=5, crop_size=4, train_strategy='sample')
+    s = SampleSelector()
     attn = torch.rand(2, 6, 6).flatten(1).softmax(1).view(2, 6, 6)
     torch.manual_seed(3)
-    a = s(attn, (96, 96))
+    a = s(attn, 5)
     torch.manual_seed(3)
-    b = s(attn, (96, 96))
-    assert torch.equal(a['boxes'], b['boxes']) and torch.equal(a['weights'], b['weights'])
-    draws = {tuple(s(attn, (96, 96))['index'][0].tolist()) for _ in range(10)}
+    b = s(attn, 5)
+    assert torch.equal(a.index, b.index) and torch.equal(a.weights, b.weights)
+    draws = {tuple(s(attn, 5).index[0].tolist()) for _ in range(10)}
     assert len(draws) > 1
-    assert all(len(set(row.tolist())) == 5 for row in a['index'])  # no replacement
+    assert all(len(set(row.tolist())) == 5 for row in a.index)  # no replacement
 
 
 def test_threshold_deterministic_and_ranked_by_mass():
@@ -119,85 +138,92 @@ def test_threshold_deterministic_and_ranked_by_mass():
     attn[0, 0:2, 0:2] = 0.05   # big region, mass 0.2
     attn[0, 4, 4] = 0.09       # small region, mass 0.09
     attn = attn / attn.sum()
-    s = InstanceSampler(num_instances=3, crop_size=4, box_size=8, test_strategy='threshold',
-                        threshold=0.4)
-    s.eval()
-    out = s(attn, (60, 60))
-    assert torch.equal(out['boxes'], s(attn, (60, 60))['boxes'])
-    first, second = out['boxes'][0, 0], out['boxes'][0, 1]
+    s = sampler(3, dict(type='ThresholdSelector', threshold=0.4), box_size=8)
+    sel, boxes = s(attn, (60, 60))
+    assert torch.equal(boxes, s(attn, (60, 60))[1])
+    first, second = boxes[0, 0], boxes[0, 1]
     assert first[0] < 5 and first[2] > 18  # the 2x2-cell region (20 px) comes first
     assert 38 < (second[0] + second[2]) / 2 < 50  # then the single hot cell
-    assert out['scores'][0, 0] > out['scores'][0, 1]
+    assert sel.scores[0, 0] > sel.scores[0, 1]
+    assert sel.extents is not None and float(sel.extents[0, 0].min()) > 1
+
+
+def test_threshold_weights_are_differentiable():
+    logits = torch.randn(1, 4, 4, requires_grad=True)
+    sel = ThresholdSelector()(logits.flatten(1).softmax(1).view(1, 4, 4), 2)
+    (sel.weights * torch.tensor([[1., 3.]])).sum().backward()
+    assert logits.grad.abs().sum() > 0
 
 
 def test_unbiased_weights_estimate_the_attention_mean():
     torch.manual_seed(0)
     attn = torch.rand(1, 20).softmax(1) ** 2
-    attn = attn / attn.sum()
+    attn = (attn / attn.sum()).view(1, 4, 5)
     f = torch.randn(20)
-    s = InstanceSampler(num_instances=4, crop_size=4)
     estimates = []
     for _ in range(4000):
-        idx = s._select_sample(attn)
-        w = s.unbiased_weights(attn.gather(1, idx))
-        assert torch.allclose(w.sum(1), torch.ones(1))
-        estimates.append((w * f[idx]).sum())
+        sel = SampleSelector()(attn, 4)
+        w = unbiased_weights(attn.flatten(1).gather(1, sel.index))
+        assert torch.allclose(w, sel.weights) and torch.allclose(w.sum(1), torch.ones(1))
+        estimates.append((w * f[sel.index]).sum())
     est = torch.stack(estimates)
-    assert abs(est.mean() - (attn[0] * f).sum()) < 4 * est.std() / 4000 ** 0.5 + 1e-3
+    assert abs(est.mean() - (attn.flatten() * f).sum()) < 4 * est.std() / 4000 ** 0.5 + 1e-3
 
 
-def test_bad_arguments():
-    with pytest.raises(ValueError, match='train_strategy'):
-        InstanceSampler(train_strategy='random')
+def test_bad_arguments_name_the_key():
+    with pytest.raises(KeyError, match='Random'):
+        InstanceSampler(selector=dict(type='RandomSelector'))
     with pytest.raises(ValueError, match='crop_size'):
         InstanceSampler(crop_size=(0, 4))
-    with pytest.raises(ValueError, match='num_instances'):
+    with pytest.raises(ValueError, match='sampler.num_instances'):
         InstanceSampler(num_instances=0)
+    with pytest.raises(ValueError, match='test_cfg.num_instances'):
+        InstanceSampler(test_cfg=dict(num_instances=0))
+    with pytest.raises(ValueError, match=r"unknown keys \['num_instance'\]"):
+        InstanceSampler(test_cfg=dict(num_instance=3))
+    with pytest.raises(ValueError, match='box_size .* or box_scale'):
+        InstanceSampler(box_size=32, box_scale=2.)
+    with pytest.raises(TypeError, match='min_distance'):  # not an option of sampling
+        SampleSelector(min_distance=2)
+    with pytest.raises(TypeError, match='centre'):  # not an option of regions
+        ThresholdSelector(centre='centroid')
+    with pytest.raises(ValueError, match='threshold'):
+        ThresholdSelector(threshold=2)
+    with pytest.raises(ValueError, match='min_distance'):
+        TopKSelector(min_distance=0)
+    with pytest.raises(TypeError, match='BaseSelector'):
+        InstanceSampler(selector=dict(type='GatedAttentionNeck', in_channels=4))
 
 
-def test_centroid_centres_a_structure_that_straddles_cells():
+def test_test_selector_and_count_come_from_test_cfg():
+    s = InstanceSampler(num_instances=2, crop_size=4, selector=dict(type='SampleSelector'),
+                        test_cfg=dict(num_instances=5, selector=dict(type='TopKSelector')))
+    attn = torch.rand(1, 4, 4).flatten(1).softmax(1).view(1, 4, 4)
+    s.train()
+    assert s.num_instances == 2 and isinstance(s.active_selector, SampleSelector)
+    s.eval()
+    sel, boxes = s(attn, (32, 32))
+    assert boxes.shape == (1, 5, 4) and isinstance(s.active_selector, TopKSelector)
+    assert sel.index[0].tolist() == attn.flatten().topk(5).indices.tolist()
+
+
+@pytest.mark.parametrize('selector', [TopKSelector, SampleSelector])
+def test_centroid_centres_a_structure_that_straddles_cells(selector):
     # attention split evenly between cells (1, 1) and (1, 2) of a 4x4 grid of 16 px
-    attn = torch.full((1, 4, 4), 1e-6)
+    attn = torch.full((1, 4, 4), 1e-9)
     attn[0, 1, 1] = attn[0, 1, 2] = 0.5
-    plain = InstanceSampler(num_instances=1, crop_size=4, box_size=16, test_strategy='topk')
-    cent = InstanceSampler(num_instances=1, crop_size=4, box_size=16, test_strategy='topk',
-                           centre='centroid')
-    plain.eval(), cent.eval()
-    cell = plain(attn, (64, 64))['boxes'][0, 0]
-    box = cent(attn, (64, 64))['boxes'][0, 0]
-    assert cell.tolist() == pytest.approx([16, 16, 32, 32])  # the first cell of the tie
+    plain = sampler(1, TopKSelector(), box_size=16)
+    cent = sampler(1, selector(centre='centroid'), box_size=16)
+    assert plain(attn, (64, 64))[1][0, 0].tolist() == pytest.approx([16, 16, 32, 32])
+    box = cent(attn, (64, 64))[1][0, 0]
     assert box.tolist() == pytest.approx([24, 16, 40, 32], abs=1e-3)  # the pair's middle
     # a lone peak keeps its cell centre; the offsets carry no gradient
     lone = one_hot_attention(1, 4, 4, [(2, 3)]).requires_grad_()
-    out = cent(lone, (64, 64))
-    assert out['boxes'][0, 0].tolist() == pytest.approx([48, 32, 64, 48], abs=0.01)
-    assert not out['boxes'].requires_grad
+    _, boxes = cent(lone, (64, 64))
+    assert boxes[0, 0].tolist() == pytest.approx([48, 32, 64, 48], abs=0.01)
+    assert not boxes.requires_grad
     with pytest.raises(ValueError, match='centre'):
-        InstanceSampler(centre='peak')
-
-
-def test_jitter_moves_boxes_in_training_only_and_keeps_them_inside():
-    s = InstanceSampler(num_instances=6, crop_size=8, box_size=20, train_strategy='topk',
-                        test_strategy='topk', min_distance=2, jitter=0.2, scale_jitter=0.3)
-    attn = (torch.randn(2, 8, 8) * 2).flatten(1).softmax(1).view(2, 8, 8)
-    s.eval()
-    plain = s(attn, (64, 80))['boxes']
-    assert torch.equal(plain, s(attn, (64, 80))['boxes'])  # deterministic at test time
-    s.train()
-    torch.manual_seed(0)
-    moved = s(attn, (64, 80))['boxes']
-    assert not torch.allclose(moved, plain)
-    assert (moved[..., :2] >= 0).all() and (moved[..., 2] <= 80).all() \
-        and (moved[..., 3] <= 64).all()
-    side = moved[..., 2] - moved[..., 0]
-    assert torch.allclose(side, moved[..., 3] - moved[..., 1])  # square stays square
-    assert (side >= 20 * 0.74 - 1e-4).all() and (side <= 20 * 1.35 + 1e-4).all()
-    centre_shift = ((moved[..., :2] + moved[..., 2:]) - (plain[..., :2] + plain[..., 2:])) / 2
-    assert (centre_shift.abs() <= 0.2 * 27 + 1e-4).all()
-    torch.manual_seed(0)
-    assert torch.equal(s(attn, (64, 80))['boxes'], moved)  # seeded: reproducible
-    with pytest.raises(ValueError, match='jitter'):
-        InstanceSampler(jitter=-0.1)
+        selector(centre='peak')
 
 
 def test_test_views_shift_the_crops_outside_training_only():
@@ -206,14 +232,14 @@ def test_test_views_shift_the_crops_outside_training_only():
     boxes = torch.tensor([[[10., 12., 42., 44.], [0., 0., 32., 32.]],
                           [[50., 20., 82., 52.], [64., 32., 96., 64.]]])  # (B, N=2, 4)
     views = [(0.25, 0), (0, -0.25)]
-    s = InstanceSampler(num_instances=2, crop_size=8, box_size=32, test_views=views)
+    s = InstanceSampler(num_instances=2, crop_size=8, box_size=32, test_cfg=dict(views=views))
     plain = InstanceSampler(num_instances=2, crop_size=8, box_size=32)
     s.train()
     assert s.num_views == 1 and torch.equal(s.crop(images, boxes), plain.crop(images, boxes))
     s.eval()
     assert s.num_views == 3
     crops = s.crop(images, boxes).view(B, 2, 3, 3, 8, 8)
-    vb = s.view_boxes(boxes, (H, W))  # (B, N, K, 4)
+    vb = s.view_boxes(boxes, (H, W))  # (B, N, V, 4)
     assert vb.shape == (B, 2, 3, 4)
     # view 0 is the box; view 1 is 8 px (a quarter of 32) to the right, view 2 8 px up,
     # each shifted back inside the image where it would leave it
@@ -225,7 +251,7 @@ def test_test_views_shift_the_crops_outside_training_only():
     for k in range(3):
         assert torch.allclose(crops[:, :, k].reshape(-1, 3, 8, 8),
                               plain.crop(images, vb[:, :, k]), atol=1e-6)
-    with pytest.raises(ValueError, match='test_views'):
-        InstanceSampler(test_views=[(1.5, 0)])
-    with pytest.raises(ValueError, match='test_views'):
-        InstanceSampler(test_views=[(0.1,)])
+    with pytest.raises(ValueError, match='test_cfg.views'):
+        InstanceSampler(test_cfg=dict(views=[(1.5, 0)]))
+    with pytest.raises(ValueError, match='test_cfg.views'):
+        InstanceSampler(test_cfg=dict(views=[(0.1,)]))

@@ -162,8 +162,9 @@ def test_user_backbone_by_config(tmp_path, tiny_digitbags):
         "custom_imports = dict(imports=['gattn_mm', 'my_backbones'], "
         "allow_failed_imports=False)\n"
         "model = dict(backbone=dict(_delete_=True, type='TinyUserNet', channels=24),\n"
-        "             local_backbone=dict(_delete_=True, type='TinyUserNet', channels=24),\n"
-        "             neck=dict(in_channels=24), head=dict(in_channels=24, local_channels=24))\n"
+        "             reader=dict(_delete_=True, type='TinyUserNet', channels=24),\n"
+        "             neck=dict(in_channels=24), head=dict(in_channels=24, instance_channels=24),\n"
+        "             instance_head=dict(in_channels=24))\n"
         "train_dataloader = dict(batch_size=8)\n")
     e = env()
     e['PYTHONPATH'] = str(tmp_path) + os.pathsep + e['PYTHONPATH']

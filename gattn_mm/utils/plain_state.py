@@ -21,6 +21,8 @@ def to_plain(value: Any, path: str = '', dropped: Optional[List[str]] = None) ->
     dropped and its key path (from ``path``) appended to ``dropped``.
     """
     dropped = [] if dropped is None else dropped
+    if isinstance(value, (np.ndarray, np.generic)):  # before PLAIN: np.float64 is a float
+        return to_plain(value.tolist(), path, dropped)
     if isinstance(value, PLAIN):
         return value
     if isinstance(value, torch.Tensor):
@@ -44,8 +46,6 @@ def to_plain(value: Any, path: str = '', dropped: Optional[List[str]] = None) ->
         items = [to_plain(v, f'{path}[{i}]', dropped) for i, v in enumerate(value)]
         kept = [v for v in items if v is not _DROP]
         return tuple(kept) if isinstance(value, tuple) else kept
-    if isinstance(value, (np.ndarray, np.generic)):
-        return to_plain(value.tolist(), path, dropped)
     if hasattr(value, '__dict__') and not callable(value):
         return to_plain(dict(vars(value)), path, dropped)
     dropped.append(f'{path} ({type(value).__module__}.{type(value).__qualname__})')

@@ -151,11 +151,11 @@ def sampler_share(model, x, samples, opt) -> float:
 def sampler_step(model, x):
     """A closure that runs the sampler and the crop of ``model`` on ``x``, with the
     attention the model's glance gives for it (autograd on, as in training)."""
-    attention, _ = model.neck(model.backbone(model.global_view(x)))
+    attention, _ = model.neck(model.backbone(model.glance(x)))
     size = tuple(x.shape[-2:])
 
     def run():
-        model.sampler.crop(x, model.sampler(attention, size)['boxes'])
+        model.sampler.crop(x, model.sampler(attention, size)[1])
     return run
 
 

@@ -2,9 +2,9 @@
 
 The graph takes the raw image batch (B, 3, H, W), float, 0-255, in the channel
 order of the config's pipeline (BGR for gattn-mm's loader), applies the config's
-normalisation, and returns the class logits (B, num_classes). The sampler must use a
-deterministic test strategy that traces to a static graph (``topk``); the instance
-crop becomes one ONNX ``RoiAlign`` node."""
+normalisation, and returns the class logits (B, num_classes). The sampler's test
+selector must trace to a static graph (its class says ``exportable = True``, e.g.
+``TopKSelector``); the instance crop becomes one ONNX ``RoiAlign`` node."""
 import argparse
 
 import torch
@@ -51,11 +51,13 @@ def build_export_model(config, checkpoint: str) -> nn.Module:
     from mmpretrain.apis import get_model
     model = get_model(config, pretrained=checkpoint, device='cpu')
     model.eval()
-    sampler = getattr(model, 'sampler', None)
-    if sampler is not None and sampler.test_strategy != 'topk':
-        raise ValueError(f'sampler.test_strategy={sampler.test_strategy!r} cannot be '
-                         f'exported to a static graph; pass --cfg-options '
-                         f'model.sampler.test_strategy=topk')
+    selector = getattr(getattr(model, 'sampler', None), 'test_selector', None)
+    if selector is not None and not getattr(selector, 'exportable', False):
+        name = type(selector).__name__
+        raise ValueError(f'the test selector {name} cannot be exported to a static ONNX '
+                         f'graph (it is random or its control flow depends on the data); '
+                         f'use an exportable one, e.g. model.sampler.test_cfg.selector='
+                         f"dict(type='TopKSelector')")
     return ExportWrapper(model).eval()
 
 

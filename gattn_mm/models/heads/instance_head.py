@@ -62,7 +62,8 @@ class InstanceHead(ClsHead):
         if loss is None and mil_loss is None:
             raise ValueError('instance_head needs loss (on the pooled logits) or mil_loss '
                              '(on the instances), else it never learns')
-        if loss is None:
+        if loss is None:  # no pooled loss: drop ClsHead's module, keep the attribute
+            del self.loss_module
             self.loss_module = None
         self.mil_loss = None if mil_loss is None else MODELS.build(mil_loss)
         self.num_classes = num_classes

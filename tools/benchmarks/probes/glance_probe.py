@@ -13,10 +13,11 @@ for i, l in enumerate(lines):
     for b in inst[l.split()[0]]['boxes']:
         cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
         mask[i, int(cy // 64) * 8 + int(cx // 64)] = 1
-from gattn_mm.models import InstanceSampler
-s = InstanceSampler(num_instances=64, crop_size=32, box_size=96, test_strategy='topk'); s.eval()
+from gattn_mm.models import InstanceSampler, Selection
+s = InstanceSampler(num_instances=64, crop_size=32, box_size=96); s.eval()
 idx = torch.arange(64).expand(len(lines), 64)
-boxes = s.cell_boxes(idx, (8, 8), (512, 512))
+centres = torch.stack([(idx // 8).float() + 0.5, (idx % 8).float() + 0.5], -1)
+boxes = s.boxes(Selection(centres, idx.float(), idx.float()), (8, 8), (512, 512))
 reader = MODELS.build(dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,))); reader.init_weights(); reader.eval()
 with torch.no_grad():
     feats = torch.cat([reader(s.crop(X[i:i+20], boxes[i:i+20]))[-1].mean((2, 3)).view(-1, 64, 128) for i in range(0, len(X), 20)])

@@ -19,9 +19,9 @@ def load(split, n):
         x = torch.stack([torch.from_numpy(np.asarray(Image.open('data/digitbags/' + l.split()[0]))).float() for l in chunk])
         x = ((x - 127.5) / 63.75)[:, None].expand(-1, 3, -1, -1)
         with torch.no_grad():
-            att, _ = model.neck(model.backbone(model.global_view(x)))
-            out = model.sampler(att, (512, 512))
-            c = model.sampler.crop(x, out['boxes'])[:, :1]
+            att, _ = model.neck(model.backbone(model.glance(x)))
+            _, boxes = model.sampler(att, (512, 512))
+            c = model.sampler.crop(x, boxes)[:, :1]
         crops.append(c.view(len(chunk), -1, 1, 32, 32)); labels += [int(l.split()[1]) for l in chunk]
     return torch.cat(crops), torch.tensor(labels)
 t0 = time.time()

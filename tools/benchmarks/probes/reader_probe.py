@@ -27,7 +27,7 @@ opts = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 torch.manual_seed(opts.get('seed', 0))
 torch.set_num_threads(opts.get('threads', 2))
 ROOT = Path('data/digitbags')
-CKPT = opts.get('ckpt', 'checkpoints/gattn_r18_digitbags_20261127-25e652e0.pth')
+CKPT = opts.get('ckpt', 'checkpoints/gattn_r18_digitbags_20261128-e4d68300.pth')
 CACHE = Path(opts.get('cache', '/tmp/reader_probe_cache.pt'))
 
 
@@ -47,8 +47,8 @@ def extract():
                 Image.open(ROOT / line.split()[0]))).float() for line in chunk])
             x = ((x - 127.5) / 63.75)[:, None]
             with torch.no_grad():
-                att, _ = model.neck(model.backbone(model.global_view(x.expand(-1, 3, -1, -1))))
-                boxes = model.sampler(att, (512, 512))['boxes']  # (B, N, 4)
+                att, _ = model.neck(model.backbone(model.glance(x.expand(-1, 3, -1, -1))))
+                _, boxes = model.sampler(att, (512, 512))  # (B, N, 4)
                 c = (boxes[..., :2] + boxes[..., 2:]) / 2
                 half = (boxes[..., 2:] - boxes[..., :2]) * 0.75
                 big = torch.cat([c - half, c + half], -1)
@@ -96,10 +96,10 @@ fc = torch.nn.Linear(128, 2)
 drop = torch.nn.Dropout(opts.get('drop', 0.))
 if opts.get('finetune'):  # start from the published reader and instance classifier
     sd = torch.load(CKPT, weights_only=True)['state_dict']
-    net.load_state_dict({k[len('local_backbone.'):]: v for k, v in sd.items()
-                         if k.startswith('local_backbone.')})
-    fc.load_state_dict({k[len('head.fc_local.'):]: v for k, v in sd.items()
-                        if k.startswith('head.fc_local.')})
+    net.load_state_dict({k[len('reader.'):]: v for k, v in sd.items()
+                         if k.startswith('reader.')})
+    fc.load_state_dict({k[len('instance_head.fc.'):]: v for k, v in sd.items()
+                        if k.startswith('instance_head.fc.')})
 params = list(net.parameters()) + list(fc.parameters())
 steps = opts.get('steps', 1250)
 opt = torch.optim.AdamW(params, lr=opts.get('lr', 1e-3), weight_decay=opts.get('wd', 1e-4))

@@ -14,13 +14,25 @@ c = dict(pool='max', fusion='attention', lw=1.0, gw=0.0, ent=0.0, N=24, Nt=12, t
 c.update(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})
 print(c, flush=True)
 w = c['width']; C = w * 8; lw_ = c['lwidth']
+sel = lambda t: dict(type='SampleSelector') if t == 'sample' else dict(type='TopKSelector')
+fusions = dict(attention=dict(type='AttentionFusion'), mean=dict(type='MeanFusion'),
+               concat=dict(type='ConcatFusion', num_instances=c['N']))
+losses = [dict(type='EvidenceDistillLoss', loss_weight=c['distill'], temperature=c.get('dT', 1.0),
+               with_contrast=c.get('dt', 'evidence') == 'both')] if c['distill'] else []
+losses += [dict(type='AttentionEntropyLoss', loss_weight=c['ent'])] if c['ent'] else []
 model = MODELS.build(dict(type='GatedAttentionClassifier',
   backbone=dict(type='ResNet', depth=18, base_channels=w, strides=(1,2,1,1), out_indices=(3,)),
-  local_backbone=dict(type='ResNet', depth=18, base_channels=lw_, out_indices=(3,)),
+  reader=dict(type='ResNet', depth=18, base_channels=lw_, out_indices=(3,)),
   neck=dict(type='GatedAttentionNeck', in_channels=C),
-  sampler=dict(type='InstanceSampler', num_instances=c['N'], test_num_instances=c['Nt'], crop_size=c['crop'], box_size=96, train_strategy=c['tr'], test_strategy='topk'),
-  head=dict(type='FusionHead', num_classes=2, in_channels=C, local_channels=lw_*8, num_instances=c['N'], fusion=c['fusion'], local_loss_weight=c['lw'], global_loss_weight=c['gw'], local_pool=c['pool'], instance_loss_weight=c.get('il', 0.0), instance_topk=c.get('itk', 0)),
-  global_size=64, train_cfg=dict(entropy_weight=c['ent'], distill_weight=c['distill'], distill_target=c.get('dt', 'evidence'), distill_temperature=c.get('dT', 1.0))))
+  sampler=dict(type='InstanceSampler', num_instances=c['N'], crop_size=c['crop'], box_size=96, selector=sel(c['tr']),
+               test_cfg=dict(num_instances=c['Nt'], selector=sel('topk'))),
+  head=dict(type='FusionHead', num_classes=2, in_channels=C, instance_channels=lw_*8, fusion=fusions[c['fusion']]),
+  instance_head=dict(type='InstanceHead', num_classes=2, in_channels=lw_*8, pool=c['pool'],
+                     loss=dict(type='CrossEntropyLoss', loss_weight=c['lw']) if c['lw'] else None,
+                     mil_loss=dict(type='MILLoss', topk=c.get('itk', 0), loss_weight=c['il']) if c.get('il') else None),
+  global_head=dict(type='LinearClsHead', num_classes=2, in_channels=C,
+                   loss=dict(type='CrossEntropyLoss', loss_weight=c['gw'])) if c['gw'] else None,
+  attention_losses=losses, global_size=64))
 model.init_weights()
 Xtr, ytr, _ = load('train'); Xte, yte, bte = load('test')
 print('loaded', flush=True)
@@ -30,11 +42,11 @@ def evaluate():
     model.eval(); correct = 0; cl = 0; cov = []; tcov = []
     with torch.no_grad():
         for i in range(0, len(Xte), 50):
-            parts = model.forward_parts(prep(Xte[i:i+50]))
-            logits = model.head(model.head_inputs(parts))
+            state = model.forward_state(prep(Xte[i:i+50]))
+            logits = model.head(state)
             correct += (logits.argmax(1) == yte[i:i+50]).sum().item()
-            cl += (model.head.local_logits(model.head_inputs(parts)).argmax(1) == yte[i:i+50]).sum().item()
-            for b, bx in zip(parts['boxes'], bte[i:i+50]):
+            cl += (model.instance_head.pooled(state.instance_logits, state.weights).argmax(1) == yte[i:i+50]).sum().item()
+            for b, bx in zip(state.boxes, bte[i:i+50]):
                 for box, d in zip(bx['boxes'], bx['digits']):
                     hit = ((b[:,0] <= box[0]) & (b[:,2] >= box[2]) & (b[:,1] <= box[1]) & (b[:,3] >= box[3])).any().item()
                     cov.append(hit); (tcov.append(hit) if d == 9 else None)

@@ -9,10 +9,10 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS, DATASETS
 import gattn_mm  # noqa
-from gattn_mm.models.classifiers.gated_attention_classifier import pool_feature
+from gattn_mm.models.utils import pool_feature
 torch.set_num_threads(2)
 cfg = Config.fromfile('configs/gattn_digitbags.py')
-cfg.model.sampler.test_views = None  # the probe makes its own views
+cfg.model.sampler.test_cfg.views = None  # the probe makes its own views
 SHIFTS = {
     'none': [(0, 0)],
     'plus4': [(0, 0), (4, 0), (-4, 0), (0, 4), (0, -4)],
@@ -30,8 +30,7 @@ def run(ckpt, split):
             batch = pseudo_collate([ds[i] for i in range(start, min(start + 50, len(ds)))])
             data = model.data_preprocessor(batch, False)
             x = data['inputs']; labels += [int(s.gt_label) for s in data['data_samples']]
-            parts = model.forward_parts(x)
-            boxes = parts['boxes']; B, N, _ = boxes.shape; H, W = x.shape[-2:]
+            boxes = model.forward_state(x).boxes; B, N, _ = boxes.shape; H, W = x.shape[-2:]
             for name, shifts in SHIFTS.items():
                 logits = 0
                 for dx, dy in shifts:
@@ -39,8 +38,8 @@ def run(ckpt, split):
                     b[..., 0::2] -= (b[..., 0].clamp(max=0) + (b[..., 2] - W).clamp(min=0))[..., None]
                     b[..., 1::2] -= (b[..., 1].clamp(max=0) + (b[..., 3] - H).clamp(min=0))[..., None]
                     crops = model.sampler.crop(x, b)
-                    f = pool_feature(model.crop_backbone(crops)).view(B, N, -1)
-                    logits = logits + model.head.fc_local(f).log_softmax(-1)
+                    f = pool_feature(model.reader_module(crops)).view(B, N, -1)
+                    logits = logits + model.instance_head.fc(f).log_softmax(-1)
                 logits = logits / len(shifts)
                 ev[name].append((logits[..., 1] - logits[..., 0]).max(1).values)
     y = torch.tensor(labels)
