@@ -1,9 +1,5 @@
-# Second stage for gattn on DigitBags: the published 20-epoch model
-# (configs/gattn_digitbags.py) with its glance frozen and its reader trained 8 more
-# epochs at a fifth of the learning rate. The reader (what limits accuracy,
-# model_zoo.md) was still improving on unseen handwriting when the first schedule
-# ended; letting the glance train on as well lowered the target recall of the
-# val boxes (97.4 -> 94.2 % in 8 epochs) and gained nothing.
+# Second stage for gattn on DigitBags (why: model_zoo.md): the published 20-epoch
+# model with its glance frozen and its reader trained 8 more epochs at lr 2e-4.
 #   python tools/train.py configs/gattn_digitbags_ft.py
 # load_from is the committed first-stage checkpoint; from an installed package use
 #   --cfg-options load_from=https://github.com/gattn-mm/gattn-mm/releases/download/v0.2.0/gattn_r18_digitbags_20261128-e4d68300.pth

@@ -1,7 +1,7 @@
 """gattn-mm: gated-attention instance sampling (Fan et al., MICCAI 2020) for mmpretrain.
 
-Importing the package registers its models, datasets, transforms, metrics, hooks and
-visualizers in mmpretrain's registries and installs the safe checkpoint loader.
+Importing the package registers its models, datasets, transforms, metrics and hooks
+in mmpretrain's registries and installs the safe checkpoint loader.
 """
 from . import compat  # noqa: F401  (safe checkpoint loading)
 from . import datasets, engine, evaluation, models, visualization  # noqa: F401

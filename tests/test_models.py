@@ -444,6 +444,34 @@ def test_instance_head_that_never_learns_and_clashing_loss_names():
     with pytest.raises(ValueError, match=r"loss_name='loss_global' is already used"):
         MODELS.build(small(attention_losses=[dict(type='AttentionEntropyLoss',
                                                   loss_name='loss_global')]))
+    with pytest.raises(TypeError, match=r'attention_losses\[0\] \(MILLoss\) is not an attention'):
+        MODELS.build(small(attention_losses=[dict(type='MILLoss')]))
     with pytest.raises(ValueError, match='must start with "loss"'):
         MODELS.build(small(attention_losses=[dict(type='AttentionEntropyLoss',
                                                   loss_name='entropy')]))
+
+
+def test_a_legacy_checkpoint_is_refused_with_the_upgrade_command(tmp_path):
+    """0.1 names (local_backbone.*, head.fc_local.*) would load non-strictly and leave
+    the reader random: refused, the upgrade tool named; the tool's output loads."""
+    from mmengine.runner import load_checkpoint
+
+    from tools.model_converters.upgrade_gattn_checkpoint import main as upgrade
+    cfg = small(instance_head=dict(mil_loss=dict(type='MILLoss')))
+    cfg['reader'] = dict(type='ResNet', depth=18, base_channels=8)
+    model = MODELS.build(cfg)
+    state = {k.replace('reader.', 'local_backbone.').replace('instance_head.fc.',
+                                                              'head.fc_local.'): v
+             for k, v in model.state_dict().items()}
+    old = tmp_path / 'old.pth'
+    torch.save({'state_dict': state, 'meta': {'cfg': 'old'}}, old)
+    fresh = MODELS.build(cfg)
+    with pytest.raises(ValueError, match='upgrade_gattn_checkpoint.py'):
+        load_checkpoint(fresh, str(old), map_location='cpu', logger='silent')
+    assert upgrade([str(old), str(tmp_path / 'new.pth')]) == 0
+    load_checkpoint(fresh, str(tmp_path / 'new.pth'), map_location='cpu', logger='silent')
+    for k, v in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[k], v), k
+    meta = torch.load(tmp_path / 'new.pth', weights_only=True)['meta']
+    assert 'cfg' not in meta and meta['upgraded_from'] == 'gattn-mm 0.1'
+    assert upgrade([str(tmp_path / 'new.pth'), str(tmp_path / 'again.pth')]) == 1

@@ -2,7 +2,7 @@ import os
 import os.path as osp
 from typing import List, Sequence
 
-IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
+from gattn_mm.datasets.transforms.loading import IMG_EXTENSIONS
 
 
 def expand_image_paths(paths: Sequence[str]) -> List[str]:

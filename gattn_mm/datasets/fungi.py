@@ -4,8 +4,7 @@ from typing import List, Optional
 
 from mmpretrain.registry import DATASETS
 from .base_microscopy import DataRootError, MicroscopyDataset
-
-IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
+from .transforms.loading import IMG_EXTENSIONS
 
 
 @DATASETS.register_module()

@@ -1,4 +1,3 @@
-from .attention_visualizer import (AttentionVisualizer, crop_strip, draw_attention,
-                                   heat_overlay)
+from .attention_visualizer import caption_of, crop_strip, draw_attention, heat_overlay
 
-__all__ = ['AttentionVisualizer', 'crop_strip', 'draw_attention', 'heat_overlay']
+__all__ = ['caption_of', 'crop_strip', 'draw_attention', 'heat_overlay']

@@ -4,8 +4,6 @@ import cv2
 import numpy as np
 import torch
 
-from mmpretrain.registry import VISUALIZERS
-from mmpretrain.visualization import UniversalVisualizer
 
 
 def _np(x) -> np.ndarray:
@@ -91,20 +89,3 @@ def caption_of(sample, classes: Optional[Sequence[str]] = None) -> str:
     score = float(_np(sample.pred_score).reshape(-1)[label])
     name = classes[label] if classes and label < len(classes) else str(label)
     return f'pred: {name} ({score:.2f})'
-
-
-@VISUALIZERS.register_module()
-class AttentionVisualizer(UniversalVisualizer):
-    """mmpretrain's visualizer plus :meth:`draw_attention` for gattn predictions."""
-
-    def draw_attention(self, image: np.ndarray, data_sample, classes=None, topk=None,
-                       show_crops: bool = True, name: Optional[str] = None,
-                       step: int = 0) -> np.ndarray:
-        """Draw one prediction; when ``name`` is given, send it to the backends."""
-        classes = classes or (self.dataset_meta or {}).get('classes')
-        drawn = draw_attention(image, data_sample.attention, data_sample.get('boxes'),
-                               data_sample.get('instance_scores'),
-                               caption_of(data_sample, classes), show_crops, topk)
-        if name is not None:
-            self.add_image(name, drawn, step=step)
-        return drawn

@@ -6,6 +6,8 @@ from mmcv.transforms import BaseTransform
 
 from mmpretrain.registry import TRANSFORMS
 
+IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')  # what read_image reads
+
 
 class ImageReadError(IOError):
     """An image file is missing, truncated or not an image."""

@@ -8,6 +8,7 @@ from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ..utils import GattnState, area_resize, pool_feature
+from .legacy_keys import refuse_legacy_keys
 from .part_checks import batch_augments_cfg, check_parts, glance_size
 
 HEADS = ('head', 'instance_head', 'global_head')
@@ -80,6 +81,7 @@ class GatedAttentionClassifier(BaseClassifier):
         self.attention_losses = nn.ModuleList(MODELS.build(c) for c in attention_losses)
         self.predict_from = predict_from
         check_parts(self, train_cfg)
+        self._register_load_state_dict_pre_hook(refuse_legacy_keys)
 
     @property
     def reader_module(self) -> nn.Module:

@@ -5,6 +5,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 
+from ..losses import BaseAttentionLoss
 from ..utils import pool_feature
 
 TRAIN_CFG_KEYS = ('augments', 'probs')  # mmpretrain's RandomBatchAugment
@@ -111,8 +112,9 @@ def check_losses(model, train_cfg: Optional[dict]) -> None:
     names = ['loss', 'loss_global', 'loss_local', 'loss_instance']
     for i, loss in enumerate(model.attention_losses):
         key = f'model.attention_losses[{i}] ({type(loss).__name__})'
-        if not hasattr(loss, "loss_name"):
-            raise TypeError(f'{key} has no loss_name; subclass BaseAttentionLoss')
+        if not isinstance(loss, BaseAttentionLoss):
+            raise TypeError(f'{key} is not an attention loss: subclass BaseAttentionLoss '
+                            f'(gattn_mm/models/losses)')
         if getattr(loss, 'needs_evidence', False) and (
                 model.instance_head is None or model.instance_head.negative_class is None):
             raise ValueError(f'{key} learns from the instance evidence: it needs '

@@ -31,10 +31,6 @@ class Selection:
     extents: Optional[torch.Tensor] = None
     index: Optional[torch.Tensor] = None
 
-    @property
-    def num_instances(self) -> int:
-        return self.scores.size(1)
-
 
 @dataclass
 class GattnState:
@@ -54,6 +50,12 @@ class GattnState:
         evidence (Tensor, optional): (B, N) log-odds of the instance head's other
             classes against its negative class.
     """
+
+    @property
+    def num_instances(self) -> int:
+        """N, the one source of the number of instances of this pass."""
+        return self.boxes.size(1)
+
     inputs: torch.Tensor
     attention: torch.Tensor
     global_feat: torch.Tensor
@@ -62,10 +64,6 @@ class GattnState:
     weights: torch.Tensor
     crops: torch.Tensor
     instance_feats: torch.Tensor
+    # filled by the classifier when the model has an instance head
     instance_logits: Optional[torch.Tensor] = None
     evidence: Optional[torch.Tensor] = None
-
-    @property
-    def num_instances(self) -> int:
-        """N, the one source of the number of instances of this pass."""
-        return self.boxes.size(1)
