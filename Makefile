@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DEMO_DIR ?= work_dirs/demo
+DEMO_CONFIG ?= configs/gattn_digitbags.py
 DATA_DIR ?= data/digitbags
 DEMO_OPTS ?=
 # pytest workers (pytest-xdist): one per core; each test file stays on one worker,
@@ -28,7 +29,7 @@ test: venv
 	$(PY) -m pytest -q -x -n $(TEST_WORKERS) --dist loadfile tests
 
 demo: venv
-	$(PY) tools/demo.py --data-root $(DATA_DIR) --work-dir $(DEMO_DIR) $(if $(DEMO_OPTS),--cfg-options $(DEMO_OPTS))
+	$(PY) tools/demo.py --config $(DEMO_CONFIG) --data-root $(DATA_DIR) --work-dir $(DEMO_DIR) $(if $(DEMO_OPTS),--cfg-options $(DEMO_OPTS))
 
 clean-venv:
 	rm -rf $(VENV)

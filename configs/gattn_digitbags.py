@@ -8,3 +8,7 @@ _base_ = [
 model = dict(data_preprocessor={{_base_.data_preprocessor}})
 val_evaluator = [dict(type='Accuracy', topk=(1,)), dict(type='InstanceLocalization')]
 test_evaluator = val_evaluator
+# the attention of 4 val bags drawn at every validation (<work_dir>/attention/, and
+# TensorBoard when configured), to watch it sharpen over the epochs
+custom_hooks = [dict(type='SafeCheckpointHook'),
+                dict(type='AttentionVisualizationHook', num_samples=4)]

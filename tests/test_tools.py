@@ -319,3 +319,33 @@ def test_publish_model_names_strips_and_stays_safe(tmp_path):
     torch.save({'weight': linear.weight}, tmp_path / 'bare.pth')
     with pytest.raises(KeyError, match='bare.pth'):
         publish([str(tmp_path / 'bare.pth'), str(tmp_path / 'out2' / 'x')])
+
+
+def test_make_demo_trains_tests_and_draws_the_attention(tmp_path, tiny_digitbags):
+    """``make demo`` (here on the tiny DigitBags, 1 epoch) ends with attention overlays
+    of test bags of both classes, and prints where they are."""
+    work = tmp_path / 'demo'
+    proc = subprocess.run(
+        ['make', '-s', 'demo', f'DEMO_CONFIG={CFG}', f'DATA_DIR={tiny_digitbags}',
+         f'DEMO_DIR={work}', 'DEMO_OPTS=train_cfg.max_epochs=1'],
+        cwd=ROOT, env=env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    out = proc.stdout
+    assert f'attention:   {work}/overlays/ (6 test bags' in out
+    assert 'loc/target_recall:' in out and 'accuracy/top1:' in out
+    overlays = sorted(os.listdir(work / 'overlays'))
+    labels = dict(line.split() for line in open(osp.join(tiny_digitbags, 'test.txt')))
+    drawn = {f'images/test/{name}': labels[f'images/test/{name}'] for name in overlays}
+    assert len(overlays) == 6 and sorted(drawn.values()) == ['0'] * 3 + ['1'] * 3
+    # the training config draws val bags at every validation
+    assert len(os.listdir(work / 'attention' / 'val_epoch_1')) == 4
+
+
+def test_tta_is_refused_without_a_tta_pipeline(tiny_checkpoint):
+    """No flip fallback: a flipped digit is another class."""
+    config, ckpt = tiny_checkpoint
+    proc = subprocess.run([sys.executable, 'tools/test.py', config, ckpt, '--tta'],
+                          cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'does not fall back to flip TTA' in proc.stderr and config in proc.stderr
+    assert 'Epoch(test)' not in proc.stdout + proc.stderr

@@ -1,6 +1,7 @@
 """The gattn-mm demo (``make demo``): build DigitBags if missing, train
-configs/gattn_digitbags.py with tools/train.py, evaluate with tools/test.py and print
-where everything is."""
+configs/gattn_digitbags.py with tools/train.py, evaluate with tools/test.py, draw the
+attention on a few test bags with tools/visualize_attention.py and print where
+everything is."""
 import argparse
 import json
 import os
@@ -16,6 +17,8 @@ def parse_args(argv=None):
     p.add_argument('--data-root', default='data/digitbags', help='DigitBags directory')
     p.add_argument('--work-dir', default='work_dirs/demo', help='training outputs')
     p.add_argument('--config', default='configs/gattn_digitbags.py')
+    p.add_argument('--num-overlays', type=int, default=3,
+                   help='test bags drawn of each class (default 3 with the target, 3 without)')
     p.add_argument('--cfg-options', nargs='*', default=[],
                    help='extra key=value overrides for training, e.g. '
                    'train_cfg.max_epochs=2')
@@ -41,13 +44,31 @@ def main(argv=None):
     run([sys.executable, 'tools/test.py', args.config, last, '--work-dir', args.work_dir,
          '--out', metrics_file, '--out-item', 'metrics', '--cfg-options', *data_opts])
     metrics = json.load(open(osp.join(ROOT, metrics_file)))
+    overlays = osp.join(args.work_dir, 'overlays')
+    bags = test_bags(osp.join(ROOT, args.data_root), args.num_overlays)
+    run([sys.executable, 'tools/visualize_attention.py', args.config, last, *bags,
+         '--out-dir', overlays])
     print('\n== gattn-mm demo finished ==')
     print(f'data:        {args.data_root}')
     print(f'checkpoint:  {last}')
     print(f'logs:        {args.work_dir}/<timestamp>/')
+    print(f'attention:   {overlays}/ ({len(bags)} test bags: attention heat map, boxes, '
+          f'crops, prediction)')
+    print(f'             {args.work_dir}/attention/ (val bags at every validation)')
     print(f'metrics:     {metrics_file}')
     for key, value in metrics.items():
         print(f'  {key}: {value:.2f}')
+
+
+def test_bags(data_root: str, per_class: int):
+    """Paths of the first ``per_class`` test bags of each label (1: has the target)."""
+    chosen = {}
+    with open(osp.join(data_root, 'test.txt')) as f:
+        for line in f:
+            path, label = line.split()
+            if len(chosen.setdefault(label, [])) < per_class:
+                chosen[label].append(osp.join(data_root, path))
+    return [p for label in sorted(chosen, reverse=True) for p in chosen[label]]
 
 
 if __name__ == '__main__':

@@ -2,7 +2,6 @@
 checkpoint loading and gloo distributed testing without a GPU."""
 import argparse
 import os
-from copy import deepcopy
 
 import mmengine
 from mmengine.config import Config, ConfigDict, DictAction
@@ -37,8 +36,8 @@ def parse_args(argv=None):
                         help='disable pin_memory in the dataloader')
     parser.add_argument(
         '--tta', action='store_true',
-        help='test-time augmentation: the config\'s tta_pipeline/tta_model, or flip TTA '
-        'averaging the class scores')
+        help='test-time augmentation with the config\'s tta_model and tta_pipeline '
+        '(refused when it has none: no flip fallback)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -64,16 +63,14 @@ def merge_args(cfg, args):
         vis.update(enable=True, show=args.show, wait_time=args.wait_time,
                    out_dir=args.show_dir, interval=args.interval)
     if args.tta:
-        if 'tta_model' not in cfg:
-            cfg.tta_model = dict(type='mmpretrain.AverageClsScoreTTA')
-        if 'tta_pipeline' not in cfg:
-            test_pipeline = cfg.test_dataloader.dataset.pipeline
-            cfg.tta_pipeline = deepcopy(test_pipeline)
-            cfg.tta_pipeline[-1] = dict(
-                type='TestTimeAug',
-                transforms=[[dict(type='RandomFlip', prob=1.),
-                             dict(type='RandomFlip', prob=0.)],
-                            [test_pipeline[-1]]])
+        missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
+        if missing:
+            raise SystemExit(
+                f'error: --tta needs {" and ".join(missing)} in {args.config}. gattn-mm does '
+                f'not fall back to flip TTA: a flipped digit or letter is another class. '
+                f'The gattn configs already read every instance in several views at test '
+                f'time (model.sampler.test_cfg.views); for another TTA define tta_model and '
+                f'tta_pipeline in the config.')
         cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     if args.cfg_options is not None:

@@ -1,7 +1,7 @@
 """Probe: instance-level shift TTA on the published DigitBags models (val and test): every
 one of the 24 test boxes also read shifted by a few canvas pixels, the per-instance log-
 probabilities averaged over the views (for two classes the same decision as averaging
-the reader features, which InstanceSampler(test_views) does). Run with the checkpoints
+the reader features, which InstanceSampler(test_cfg=dict(views=...)) does). Run with the checkpoints
 as arguments; SHIFTS below are the variants compared."""
 import sys, torch, itertools
 from mmengine.config import Config
