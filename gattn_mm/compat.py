@@ -22,19 +22,32 @@
    load later. :class:`AtomicLocalBackend` replaces it for local paths: every
    ``put`` writes a temporary file beside the target and renames it over the
    target only when the write has succeeded.
+4. **Checkpoints by URL are loaded safely and checked.** mmengine's ``http(s)://``
+   loader (also behind ``open-mmlab://``, ``mmcls://``, ``torchvision://``) goes
+   through ``torch.hub.load_state_dict_from_url``, which unpickles fully and trusts
+   whatever is in the download cache. :func:`load_from_http` downloads into the same
+   cache (``torch.hub.get_dir()/checkpoints``), checks the file's sha256 against the
+   hash prefix in its name (``NAME-<hex>.pth``, OpenMMLab's and PyTorch's convention)
+   on download and again on every load from the cache, and reads it with
+   :func:`safe_torch_load`.
 """
+import hashlib
 import os
 import os.path as osp
 import pickle
+import re
 import subprocess
 import uuid
 from pathlib import Path
 from typing import Any, Union
+from urllib.parse import urlparse
 
 import torch
 import torch.distributed as dist
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.fileio import io as mmengine_io
+from mmengine.dist import get_dist_info
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 
@@ -42,16 +55,18 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds objects outside PyTorch's ``weights_only`` allowlist."""
 
 
-def safe_torch_load(filename: str, map_location: Any = None) -> Any:
-    """``torch.load(filename, weights_only=True)`` with an error naming the file."""
+def safe_torch_load(filename: str, map_location: Any = None, source: str = None) -> Any:
+    """``torch.load(filename, weights_only=True)`` with an error naming the file (or
+    ``source``, e.g. the URL it was downloaded from)."""
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         reason = str(err).strip().splitlines()
         reason = next((line for line in reason if 'global' in line.lower()), reason[0]
                       if reason else 'unknown reason')
+        where = filename if source is None else f'{source} (cached as {filename})'
         raise UnsafeCheckpointError(
-            f'Refusing to load checkpoint {filename!r}: it holds objects that '
+            f'Refusing to load checkpoint {where!r}: it holds objects that '
             f'torch.load(weights_only=True) does not allow ({reason.strip()}). '
             f'gattn-mm never falls back to full unpickling, which can run arbitrary '
             f'code. If the file comes from a source you trust (e.g. an older toolkit), '
@@ -66,6 +81,54 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename!r} can not be found.')
     return safe_torch_load(filename, map_location=map_location)
+
+
+HASH_IN_NAME = re.compile(r'-([a-f0-9]{6,64})\.[^.]+$')  # NAME-<sha256 prefix>.pth
+
+
+def sha256_prefix_ok(path: str, prefix: str) -> bool:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest().startswith(prefix)
+
+
+def download_checked(url: str, model_dir: str = None, progress: bool = False) -> str:
+    """The cached file of ``url`` (downloaded first when absent), its sha256 checked
+    against the hash prefix in its name when it has one."""
+    from torch.hub import download_url_to_file, get_dir
+    model_dir = model_dir or osp.join(get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    name = osp.basename(urlparse(url).path)
+    cached = osp.join(model_dir, name)
+    match = HASH_IN_NAME.search(name)
+    if not osp.exists(cached):
+        # torch checks the prefix on download and deletes a mismatching file
+        download_url_to_file(url, cached, match.group(1) if match else None,
+                             progress=progress)
+    elif match and not sha256_prefix_ok(cached, match.group(1)):
+        raise UnsafeCheckpointError(
+            f'the cached checkpoint {cached!r} of {url} does not match the sha256 '
+            f'prefix {match.group(1)!r} in its name; delete it to download it again')
+    return cached
+
+
+def load_from_http(filename: str, map_location: Any = None, model_dir: str = None,
+                   progress: bool = False) -> Any:
+    """mmengine's URL checkpoint loader, safe and hash-checked (item 4 above); in a
+    distributed run local rank 0 downloads first."""
+    rank, world_size = get_dist_info()
+    path = download_checked(filename, model_dir, progress) if rank == 0 else None
+    if world_size > 1:
+        dist.barrier()
+        if rank > 0:
+            path = download_checked(filename, model_dir, progress)
+    return safe_torch_load(path, map_location=map_location, source=filename)
+
+
+CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), force=True)(load_from_http)
+mmengine_checkpoint.load_from_http = load_from_http  # used by open-mmlab://, mmcls://, ...
 
 
 class AtomicLocalBackend(LocalBackend):

@@ -1,0 +1,108 @@
+"""Checkpoints given by URL load with the safe unpickler and a hash check, through
+mmengine's loader and the tools and APIs built on it (served on loopback HTTP)."""
+import hashlib
+import http.server
+import os
+import os.path as osp
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+
+import gattn_mm  # noqa: F401
+from gattn_mm.compat import UnsafeCheckpointError
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PUBLISHED = 'gattn_r18_digitbags_20261128-e4d68300.pth'
+
+
+class Hostile:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))  # creates the marker file when unpickled
+
+
+@pytest.fixture()
+def served(tmp_path, monkeypatch):
+    """(folder served on http://127.0.0.1:PORT, base URL); the torch hub cache in tmp."""
+    folder = tmp_path / 'www'
+    folder.mkdir()
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+        *a, directory=str(folder), **k)
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    torch.hub.set_dir(str(tmp_path / 'torch_home' / 'hub'))
+    yield folder, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+
+
+def hostile_file(folder, marker, name='evil.pth'):
+    torch.save({'state_dict': {}, 'meta': Hostile(str(marker))}, folder / name)
+    return name
+
+
+def test_hostile_url_is_refused_by_the_loader_and_init_cfg(tmp_path, served):
+    from mmengine.runner import load_checkpoint
+
+    from mmpretrain.registry import MODELS
+    folder, base = served
+    marker = tmp_path / 'pwned'
+    url = f'{base}/{hostile_file(folder, marker)}'
+    with pytest.raises(UnsafeCheckpointError, match=url):
+        load_checkpoint(torch.nn.Linear(2, 2), url, map_location='cpu')
+    # a second time from the download cache: still refused
+    with pytest.raises(UnsafeCheckpointError, match='cached as'):
+        load_checkpoint(torch.nn.Linear(2, 2), url, map_location='cpu')
+    backbone = MODELS.build(dict(type='ResNet', depth=18, init_cfg=dict(
+        type='Pretrained', checkpoint=url, prefix='backbone')))
+    with pytest.raises(UnsafeCheckpointError):
+        backbone.init_weights()
+    assert not marker.exists()
+
+
+def test_hostile_url_is_refused_by_tools_test(tmp_path, served, tiny_checkpoint):
+    folder, base = served
+    marker = tmp_path / 'pwned'
+    url = f'{base}/{hostile_file(folder, marker)}'
+    config, _ = tiny_checkpoint
+    env = dict(os.environ, TORCH_HOME=str(tmp_path / 'torch_home'))
+    proc = subprocess.run([sys.executable, 'tools/test.py', config, url, '--work-dir',
+                           str(tmp_path / 'w')], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode != 0 and 'Refusing to load checkpoint' in proc.stderr
+    assert url in proc.stderr and not marker.exists()
+
+
+def test_hash_in_the_name_is_checked_on_download_and_in_the_cache(tmp_path, served):
+    from mmengine.runner import load_checkpoint
+    folder, base = served
+    model = torch.nn.Linear(2, 2)
+    torch.save({'state_dict': model.state_dict()}, folder / 'w.pth')
+    digest = hashlib.sha256((folder / 'w.pth').read_bytes()).hexdigest()
+    good, bad = f'w_1-{digest[:8]}.pth', 'w_1-deadbeef.pth'
+    for name in (good, bad):
+        (folder / name).write_bytes((folder / 'w.pth').read_bytes())
+    cache = tmp_path / 'torch_home' / 'hub' / 'checkpoints'
+    with pytest.raises(RuntimeError, match='hash'):
+        load_checkpoint(model, f'{base}/{bad}', map_location='cpu')
+    assert not (cache / bad).exists()  # nothing kept
+    load_checkpoint(model, f'{base}/{good}', map_location='cpu')  # good: loads
+    assert (cache / good).exists()
+    (cache / good).write_bytes(b'tampered' + (folder / 'w.pth').read_bytes())
+    with pytest.raises(UnsafeCheckpointError, match='does not match the sha256'):
+        load_checkpoint(model, f'{base}/{good}', map_location='cpu')
+
+
+def test_published_checkpoint_by_url_matches_the_local_file(served):
+    from mmengine.runner import CheckpointLoader
+    folder, base = served
+    (folder / PUBLISHED).write_bytes(open(osp.join(ROOT, 'checkpoints', PUBLISHED), 'rb').read())
+    remote = CheckpointLoader.load_checkpoint(f'{base}/{PUBLISHED}', map_location='cpu')
+    local = torch.load(osp.join(ROOT, 'checkpoints', PUBLISHED), weights_only=True)
+    assert remote['state_dict'].keys() == local['state_dict'].keys()
+    assert all(torch.equal(remote['state_dict'][k], v) for k, v in local['state_dict'].items())
