@@ -349,3 +349,41 @@ def test_tta_is_refused_without_a_tta_pipeline(tiny_checkpoint):
     assert proc.returncode != 0
     assert 'does not fall back to flip TTA' in proc.stderr and config in proc.stderr
     assert 'Epoch(test)' not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize('kind', ['foreign', 'empty', 'classes'])
+def test_a_checkpoint_of_another_model_is_refused_by_every_tool(tmp_path, tiny_checkpoint,
+                                                                kind):
+    """Non-strict loading would predict with random weights: test, infer, visualise,
+    export and load_from refuse the checkpoint, naming it and the mismatching keys."""
+    config, ckpt = tiny_checkpoint
+    good = torch.load(ckpt, weights_only=True)['state_dict']
+    bad = {'foreign': {'state_dict': {'foo.weight': torch.zeros(3)}}, 'empty': {},
+           'classes': {'state_dict': {k: (torch.zeros(5, *v.shape[1:]) if 'head.fc.' in k
+                                          else v) for k, v in good.items()}}}[kind]
+    path = tmp_path / f'{kind}.pth'
+    torch.save(bad, path)
+    image = osp.join(data_root_of(config), 'images', 'test', 'test_000000.png')
+    cmds = [['tools/test.py', config, str(path)],
+            ['tools/infer.py', config, str(path), image, '--out', str(tmp_path / 'r.json')],
+            ['tools/visualize_attention.py', config, str(path), image, '--out-dir',
+             str(tmp_path / 'v')],
+            ['tools/deployment/export_onnx.py', config, str(path), '--out',
+             str(tmp_path / 'm.onnx')],
+            ['tools/train.py', config, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+             f'load_from={path}', 'train_cfg.max_epochs=1']]
+    cmds = cmds if kind == 'classes' else cmds[:1]  # every tool once, every kind once
+    expected = {'foreign': '1 unexpected (foo.weight)', 'empty': 'missing',
+                'classes': 'of another shape'}[kind]
+    for cmd in cmds:
+        proc = subprocess.run([sys.executable, *cmd], cwd=ROOT, env=env(),
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode != 0, cmd
+        assert f'error: checkpoint {path}' in proc.stderr, (cmd, proc.stderr[-2000:])
+        assert expected in proc.stderr, (cmd, proc.stderr[-2000:])
+    assert not (tmp_path / 'r.json').exists() and not (tmp_path / 'm.onnx').exists()
+
+
+def data_root_of(config):
+    from mmengine.config import Config
+    return Config.fromfile(config).test_dataloader.dataset.data_root

@@ -13,6 +13,7 @@ from rich.progress import Progress
 import gattn_mm  # noqa: F401
 from gattn_mm.apis import GattnInferencer, expand_image_paths
 from gattn_mm.datasets.transforms import ImageReadError, read_image
+from gattn_mm.models import CheckpointMismatchError
 
 
 def parse_args(argv=None):
@@ -42,8 +43,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     console = Console(stderr=True)
     paths = expand_image_paths(args.images)
-    inferencer = GattnInferencer(args.config, pretrained=args.checkpoint,
-                                 device=args.device, topk=args.topk)
+    try:
+        inferencer = GattnInferencer(args.config, pretrained=args.checkpoint,
+                                     device=args.device, topk=args.topk)
+    except CheckpointMismatchError as err:
+        raise SystemExit(f'error: checkpoint {args.checkpoint}: {err}') from None
     results, failures = [], []
     with Progress(console=console) as progress:
         task = progress.add_task('inference', total=len(paths))

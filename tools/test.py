@@ -10,6 +10,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import gattn_mm  # noqa: F401
+from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.compat import setup_cpu_distributed
 from gattn_mm.utils import ensure_plugin_import, set_dataloader_defaults, set_default_work_dir
 
@@ -87,7 +88,10 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if args.out and args.out_item in ('pred', None):
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-    metrics = runner.test()
+    try:
+        metrics = runner.test()
+    except CheckpointMismatchError as err:
+        raise SystemExit(f'error: checkpoint {args.checkpoint}: {err}') from None
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)
     return metrics

@@ -10,6 +10,7 @@ from mmengine.runner import Runner
 
 import gattn_mm  # noqa: F401  (registers modules, safe checkpoint loader)
 from gattn_mm.compat import setup_cpu_distributed
+from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.utils import (ensure_plugin_import, ensure_safe_checkpoints,
                             set_dataloader_defaults, set_default_work_dir)
 
@@ -81,7 +82,10 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointMismatchError as err:
+        raise SystemExit(f'error: checkpoint {cfg.load_from}: {err}') from None
 
 
 if __name__ == '__main__':

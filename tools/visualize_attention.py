@@ -12,6 +12,7 @@ from rich.progress import Progress
 import gattn_mm  # noqa: F401
 from gattn_mm.apis import GattnInferencer, expand_image_paths
 from gattn_mm.datasets.transforms import read_image
+from gattn_mm.models import CheckpointMismatchError
 
 
 def parse_args(argv=None):
@@ -28,7 +29,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     paths = expand_image_paths(args.images)
-    inferencer = GattnInferencer(args.config, pretrained=args.checkpoint, device=args.device)
+    try:
+        inferencer = GattnInferencer(args.config, pretrained=args.checkpoint,
+                                     device=args.device)
+    except CheckpointMismatchError as err:
+        raise SystemExit(f'error: checkpoint {args.checkpoint}: {err}') from None
     os.makedirs(args.out_dir, exist_ok=True)
     written = []
     with Progress() as progress:

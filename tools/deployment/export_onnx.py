@@ -12,6 +12,7 @@ import torch.nn as nn
 from mmengine.config import Config, DictAction
 
 import gattn_mm  # noqa: F401
+from gattn_mm.models import CheckpointMismatchError
 
 
 class ExportWrapper(nn.Module):
@@ -68,7 +69,10 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    wrapper = build_export_model(cfg, args.checkpoint)
+    try:
+        wrapper = build_export_model(cfg, args.checkpoint)
+    except CheckpointMismatchError as err:
+        raise SystemExit(f'error: checkpoint {args.checkpoint}: {err}') from None
     if args.shape is None:
         canvas = cfg.get('canvas', 512)
         args.shape = (canvas, canvas) if isinstance(canvas, int) else tuple(canvas)

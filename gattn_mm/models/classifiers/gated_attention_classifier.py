@@ -8,7 +8,7 @@ from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ..utils import GattnState, area_resize, pool_feature
-from .legacy_keys import refuse_legacy_keys
+from .checkpoint_keys import check_checkpoint_keys
 from .part_checks import batch_augments_cfg, check_parts, glance_size
 
 HEADS = ('head', 'instance_head', 'global_head')
@@ -81,7 +81,7 @@ class GatedAttentionClassifier(BaseClassifier):
         self.attention_losses = nn.ModuleList(MODELS.build(c) for c in attention_losses)
         self.predict_from = predict_from
         check_parts(self, train_cfg)
-        self._register_load_state_dict_pre_hook(refuse_legacy_keys)
+        self._register_load_state_dict_pre_hook(check_checkpoint_keys, with_module=True)
 
     @property
     def reader_module(self) -> nn.Module:

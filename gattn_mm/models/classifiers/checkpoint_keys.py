@@ -1,0 +1,53 @@
+"""Checks of a checkpoint against the model it is loaded into.
+
+mmengine loads checkpoints non-strictly (``load_from``, ``tools/test.py``,
+``get_model``, the inferencers): a checkpoint of another model, of another class
+count, or an empty one would load silently and leave random weights that then
+predict with confidence. A gattn model refuses it: every parameter and buffer must be
+present with its shape, and no other key may be there. Partial loading is meant for
+a backbone's ``init_cfg=dict(type='Pretrained', prefix=...)``, which loads into the
+backbone alone and is not checked here.
+"""
+from typing import Dict, List
+
+import torch.nn as nn
+
+LEGACY_PREFIXES = ('local_backbone.', 'head.fc_local.')  # gattn-mm 0.1 names
+SHOWN = 5  # keys listed per kind of mismatch
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint does not hold the weights of the model it is loaded into."""
+
+
+def _first(keys: List[str]) -> str:
+    more = f' and {len(keys) - SHOWN} more' if len(keys) > SHOWN else ''
+    return ', '.join(keys[:SHOWN]) + more
+
+
+def check_checkpoint_keys(module: nn.Module, state_dict: Dict, prefix: str, *args) -> None:
+    """``load_state_dict`` pre-hook (``with_module=True``) of ``GatedAttentionClassifier``:
+    raises :class:`CheckpointMismatchError` listing the first mismatching keys."""
+    given = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    legacy = [k for k in given if k.startswith(LEGACY_PREFIXES)]
+    if legacy:
+        raise CheckpointMismatchError(
+            f'this checkpoint has gattn-mm 0.1 parameter names ({legacy[0]!r} and '
+            f'{len(legacy) - 1} more), which 0.2 renamed; upgrade it once with '
+            f'python tools/model_converters/upgrade_gattn_checkpoint.py OLD.pth NEW.pth')
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    shapes = [f'{k} {tuple(given[k].shape)} vs {tuple(v.shape)}' for k, v in expected.items()
+              if k in given and hasattr(given[k], 'shape') and given[k].shape != v.shape]
+    problems = [f'{len(missing)} missing ({_first(missing)})' if missing else '',
+                f'{len(unexpected)} unexpected ({_first(unexpected)})' if unexpected else '',
+                f'{len(shapes)} of another shape, checkpoint vs model ({_first(shapes)})'
+                if shapes else '']
+    problems = [p for p in problems if p]
+    if problems:
+        raise CheckpointMismatchError(
+            f'the checkpoint does not hold this model\'s weights: {"; ".join(problems)}. '
+            f'Is it the checkpoint of this config (same backbone, reader, heads and '
+            f'num_classes)? To start a backbone from other weights use its init_cfg='
+            f"dict(type='Pretrained', checkpoint=..., prefix='backbone').")
