@@ -29,7 +29,10 @@
    cache (``torch.hub.get_dir()/checkpoints``), checks the file's sha256 against the
    hash prefix in its name (``NAME-<hex>.pth``, OpenMMLab's and PyTorch's convention)
    on download and again on every load from the cache, and reads it with
-   :func:`safe_torch_load`.
+   :func:`safe_torch_load`. Offline first: a URL whose file name (with its hash)
+   is one of the published checkpoints that travel with the package
+   (``gattn_mm/.mim/checkpoints``, the repository's ``checkpoints/``) resolves to
+   that file, its hash checked, with no network.
 """
 import hashlib
 import os
@@ -83,6 +86,7 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
     return safe_torch_load(filename, map_location=map_location)
 
 
+BUNDLED_DIR = osp.join(osp.dirname(osp.abspath(__file__)), '.mim', 'checkpoints')
 HASH_IN_NAME = re.compile(r'-([a-f0-9]{6,64})\.[^.]+$')  # NAME-<sha256 prefix>.pth
 
 
@@ -103,6 +107,9 @@ def download_checked(url: str, model_dir: str = None, progress: bool = False) ->
     name = osp.basename(urlparse(url).path)
     cached = osp.join(model_dir, name)
     match = HASH_IN_NAME.search(name)
+    bundled = osp.join(BUNDLED_DIR, name)
+    if match and osp.isfile(bundled) and sha256_prefix_ok(bundled, match.group(1)):
+        return bundled
     if not osp.exists(cached):
         # torch checks the prefix on download and deletes a mismatching file
         download_url_to_file(url, cached, match.group(1) if match else None,

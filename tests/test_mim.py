@@ -129,27 +129,37 @@ def test_mim_train_and_test(tmp_path, tiny_digitbags):
     assert 'accuracy/top1' in proc.stdout + proc.stderr
 
 
-def test_model_hub_lists_and_builds_released_models(tmp_path, loopback_release, monkeypatch):
+def test_model_hub_lists_and_builds_released_models_offline(tmp_path, monkeypatch):
     """``import gattn_mm`` registers the model index with mmpretrain's ModelHub:
     ``list_models('gattn*')`` names every released model, mmpretrain's own models stay
-    listed, and ``get_model(NAME, pretrained=True)`` downloads the released weights
-    (``url_mapping`` sends the release URL to the loopback server) and loads them."""
+    listed, and ``get_model(NAME, pretrained=True)`` loads the released weights with
+    the network unreachable: the release URL resolves to the file that travels with
+    the package (hash checked), nothing is downloaded."""
+    import socket
+
     import torch
 
     import gattn_mm  # noqa: F401
+    from gattn_mm.apis import GattnInferencer
     from mmpretrain.apis import get_model, list_models
     names = [m['Name'] for m in metafile_models()]
     assert sorted(list_models('gattn*')) == sorted(names)
     assert 'resnet18_8xb32_in1k' in list_models('resnet18*')
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
-    model_meta = metafile_models()[0]
-    model = get_model(model_meta['Name'], pretrained=True, device='cpu',
-                      url_mapping=(r'https://github\.com/\S+?/releases/download/[^/\s]+',
-                                   loopback_release))
-    ckpt = torch.load(osp.join(ROOT, 'checkpoints', model_meta['Weights'].split('/')[-1]),
-                      map_location='cpu', weights_only=True)['state_dict']
-    state = model.state_dict()
-    assert set(ckpt) == set(state)
-    for key, value in ckpt.items():
-        assert torch.equal(state[key], value), key
-    assert any((tmp_path / 'torch_home').rglob('*.pth'))  # it came over HTTP
+    torch.hub.set_dir(str(tmp_path / 'torch_home' / 'hub'))
+
+    def no_network(*args, **kwargs):
+        raise OSError('network unreachable (test)')
+    monkeypatch.setattr(socket, 'create_connection', no_network)
+    monkeypatch.setattr(socket.socket, 'connect', no_network)
+    for model_meta in metafile_models():
+        model = get_model(model_meta['Name'], pretrained=True, device='cpu')
+        ckpt = torch.load(osp.join(ROOT, 'checkpoints', model_meta['Weights'].split('/')[-1]),
+                          map_location='cpu', weights_only=True)['state_dict']
+        state = model.state_dict()
+        assert set(ckpt) == set(state)
+        for key, value in ckpt.items():
+            assert torch.equal(state[key], value), key
+    inferencer = GattnInferencer(names[0], pretrained=True, device='cpu')
+    assert inferencer.model.instance_head is not None
+    assert not list((tmp_path / 'torch_home').rglob('*.pth'))  # nothing downloaded
