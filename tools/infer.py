@@ -1,8 +1,12 @@
 """Predict any number of images with a gattn model and write JSON: per image the
 class, score, top-k, instance boxes (original image pixels) and instance scores.
-Unreadable images are named and skipped; the exit code is then non-zero."""
+Unreadable or too large images are named and skipped (the exit code is then
+non-zero); the JSON is rewritten atomically after every batch, so the results so far
+survive an interruption."""
 import argparse
 import json
+import os
+import os.path as osp
 import sys
 
 import numpy as np
@@ -12,7 +16,9 @@ from rich.progress import Progress
 
 import gattn_mm  # noqa: F401
 from gattn_mm.apis import GattnInferencer, expand_image_paths
+from gattn_mm.compat import AtomicLocalBackend
 from gattn_mm.datasets.transforms import ImageReadError, read_image
+from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
 from gattn_mm.models import CheckpointMismatchError
 
 
@@ -22,10 +28,25 @@ def parse_args(argv=None):
     p.add_argument('checkpoint', help='checkpoint file')
     p.add_argument('images', nargs='+', help='image files and/or folders of images')
     p.add_argument('--out', default='results.json', help='JSON file (default results.json)')
-    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--batch-size', type=int, default=4, help='images per forward (>= 1)')
     p.add_argument('--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
-    p.add_argument('--topk', type=int, default=3, help='classes listed per image')
-    return p.parse_args(argv)
+    p.add_argument('--topk', type=int, default=3, help='classes listed per image (>= 1)')
+    p.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+                   help=f'refuse images of more pixels, checked before decoding '
+                   f'(default {DEFAULT_MAX_PIXELS:,})')
+    args = p.parse_args(argv)
+    for name in ('batch_size', 'topk', 'max_pixels'):
+        if getattr(args, name) < 1:
+            p.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
+    out_dir = osp.dirname(osp.abspath(args.out))
+    if osp.isdir(args.out) or not osp.isdir(out_dir) or not os.access(out_dir, os.W_OK):
+        p.error(f'--out {args.out}: not a writable file path (its folder must exist)')
+    return args
+
+
+def save(path: str, results: list, failures: list) -> None:
+    text = json.dumps(dict(results=results, failures=failures), indent=1)
+    AtomicLocalBackend().put_text(text, path)
 
 
 def to_json(path: str, result: dict) -> dict:
@@ -43,6 +64,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     console = Console(stderr=True)
     paths = expand_image_paths(args.images)
+    if not paths:
+        console.print(f'[red]error[/red]: no images in {escape(" ".join(args.images))}',
+                      soft_wrap=True)
+        return 2
     try:
         inferencer = GattnInferencer(args.config, pretrained=args.checkpoint,
                                      device=args.device, topk=args.topk)
@@ -55,19 +80,21 @@ def main(argv=None) -> int:
             batch, arrays = [], []
             for path in paths[start:start + args.batch_size]:
                 try:
-                    arrays.append(np.ascontiguousarray(read_image(path)[..., ::-1]))  # BGR
+                    image = read_image(path, args.max_pixels)
+                    arrays.append(np.ascontiguousarray(image[..., ::-1]))  # BGR
                     batch.append(path)
-                except ImageReadError as err:
-                    failures.append(dict(image=path, error=str(err)))
+                except (ImageReadError, MemoryError) as err:
+                    error = str(err) if isinstance(err, ImageReadError) else \
+                        f'{path}: out of memory while reading it'
+                    failures.append(dict(image=path, error=error))
                     # paths are printed whole (no wrapping) and never read as markup
-                    console.print(f'[red]error[/red]: {escape(str(err))}', soft_wrap=True)
+                    console.print(f'[red]error[/red]: {escape(error)}', soft_wrap=True)
                     progress.advance(task)
             if arrays:
                 for path, res in zip(batch, inferencer(arrays, batch_size=len(arrays))):
                     results.append(to_json(path, res))
                     progress.advance(task)
-    with open(args.out, 'w') as f:
-        json.dump(dict(results=results, failures=failures), f, indent=1)
+            save(args.out, results, failures)
     console.print(f'{len(results)} predictions written to {escape(args.out)}',
                   soft_wrap=True)
     if failures:

@@ -1,9 +1,11 @@
 """Draw where a gattn model looks: for each image one PNG with the attention heat
 overlay, the sampled boxes with rank and score, the predicted class and probability
-in a caption, and a strip of the crops."""
+in a caption, and a strip of the crops. Unreadable images are named and skipped (the
+exit code is then non-zero); two inputs never share an output file."""
 import argparse
 import os
 import os.path as osp
+import sys
 
 import cv2
 import numpy as np
@@ -11,7 +13,8 @@ from rich.progress import Progress
 
 import gattn_mm  # noqa: F401
 from gattn_mm.apis import GattnInferencer, expand_image_paths
-from gattn_mm.datasets.transforms import read_image
+from gattn_mm.datasets.transforms import ImageReadError, read_image
+from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
 from gattn_mm.models import CheckpointMismatchError
 
 
@@ -23,7 +26,24 @@ def parse_args(argv=None):
     p.add_argument('--out-dir', required=True, help='folder for the PNGs')
     p.add_argument('--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
     p.add_argument('--topk', type=int, default=None, help='draw only the first K boxes')
+    p.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+                   help='refuse images of more pixels, checked before decoding')
     return p.parse_args(argv)
+
+
+def output_names(paths, out_dir):
+    """One PNG per input: ``<stem>.png``, or ``<stem>.<ext>.png`` where two inputs
+    share a stem (``x.png`` and ``x.tif``), or a numbered name where they still clash."""
+    stems = [osp.splitext(osp.basename(p))[0] for p in paths]
+    names, taken = [], set()
+    for path, stem in zip(paths, stems):
+        name = stem if stems.count(stem) == 1 else osp.basename(path)
+        candidate, i = name, 1
+        while candidate in taken:
+            candidate, i = f'{name}_{i}', i + 1
+        taken.add(candidate)
+        names.append(osp.join(out_dir, candidate + '.png'))
+    return names
 
 
 def main(argv=None):
@@ -35,19 +55,25 @@ def main(argv=None):
     except CheckpointMismatchError as err:
         raise SystemExit(f'error: checkpoint {args.checkpoint}: {err}') from None
     os.makedirs(args.out_dir, exist_ok=True)
-    written = []
+    written, failed = [], []
     with Progress() as progress:
         task = progress.add_task('attention', total=len(paths))
-        for path in paths:
-            image = read_image(path)
+        for path, out in zip(paths, output_names(paths, args.out_dir)):
+            try:
+                image = read_image(path, args.max_pixels)
+            except ImageReadError as err:
+                print(f'error: {err}', file=sys.stderr)
+                failed.append(path)
+                progress.advance(task)
+                continue
             sample = inferencer([np.ascontiguousarray(image[..., ::-1])],
                                 return_datasamples=True)[0]
-            drawn = inferencer.draw(image, sample, args.topk)
-            out = osp.join(args.out_dir, osp.splitext(osp.basename(path))[0] + '.png')
-            cv2.imwrite(out, drawn[..., ::-1])
+            cv2.imwrite(out, inferencer.draw(image, sample, args.topk)[..., ::-1])
             written.append(out)
             progress.advance(task)
     print(f'{len(written)} drawings written to {args.out_dir}')
+    if failed:
+        raise SystemExit(f'{len(failed)} image(s) could not be read: {", ".join(failed)}')
     return written
 
 

@@ -9,45 +9,97 @@ from mmpretrain.registry import TRANSFORMS
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')  # what read_image reads
 
 
+# Pixel budget of one image, checked from the file header before decoding: Pillow's
+# own decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS), about 13,400^2 pixels.
+DEFAULT_MAX_PIXELS = 178_956_970
+
+
 class ImageReadError(IOError):
-    """An image file is missing, truncated or not an image."""
+    """An image file is missing, truncated, too large or not a 2-D image."""
 
 
-def read_image(path: str) -> np.ndarray:
+def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read a microscopy image as (H, W, 3) uint8 RGB at full resolution.
 
-    8- and 16-bit PNG/JPEG/TIFF (TIFF through tifffile); gray becomes 3 channels,
-    RGBA drops alpha; 16-bit (and float) images are scaled to 8 bits by their
-    dtype range (16-bit: / 257).
+    PNG/JPEG/BMP (Pillow) and TIFF (tifffile). One 2-D image per file: gray, RGB or
+    RGBA (alpha dropped), channels last or first; a TIFF holding a stack (several
+    pages, z, time or channel axes) is refused, never guessed as colour.
+    Intensities: see :func:`to_rgb_uint8`.
+
+    Args:
+        path (str): the file.
+        max_pixels (int): refuse images of more pixels (H x W), checked from the
+            header before anything is decoded.
 
     Raises:
-        ImageReadError: naming ``path`` when it cannot be read completely.
+        ImageReadError: naming ``path`` when it cannot be read completely, is over
+            ``max_pixels``, holds a stack or non-finite values.
     """
     if not osp.isfile(path):
         raise ImageReadError(f'image file not found: {path}')
     try:
         if path.lower().endswith(('.tif', '.tiff')):
-            import tifffile
-            img = np.asarray(tifffile.imread(path))
+            img = _read_tiff(path, max_pixels)
         else:
-            from PIL import Image
-            with Image.open(path) as im:
-                im.load()  # raises on truncated data
-                if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
-                    img = np.asarray(im).astype(np.uint16 if im.mode != 'I' else np.int32)
-                elif im.mode in ('L', 'RGB', 'RGBA'):
-                    img = np.asarray(im)
-                else:
-                    img = np.asarray(im.convert('RGB'))
+            img = _read_pillow(path, max_pixels)
+    except ImageReadError:
+        raise
     except Exception as err:  # noqa: BLE001  (PIL/tifffile raise many types)
         raise ImageReadError(f'cannot read image {path}: {type(err).__name__}: {err}') from err
     return to_rgb_uint8(img, path)
 
 
+def _check_pixels(path: str, h: int, w: int, max_pixels: int) -> None:
+    if h * w > max_pixels:
+        raise ImageReadError(
+            f'{path}: {w} x {h} = {h * w:,} pixels is over the limit of {max_pixels:,} '
+            f'(checked before decoding); raise it with LoadMicroscopyImage(max_pixels=...) '
+            f'or --max-pixels if the file is trusted and fits in memory')
+
+
+def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
+    import tifffile
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes, shape = series.axes, series.shape
+        kept = ''.join(a for a, n in zip(axes, shape) if n > 1 or a in 'YX')
+        if kept not in ('YX', 'YXS', 'SYX'):
+            raise ImageReadError(
+                f'{path}: a TIFF stack (axes {axes}, shape {shape}, {len(tif.pages)} '
+                f'pages); gattn-mm reads one 2-D gray/RGB/RGBA image per file: save one '
+                f'plane or a projection (e.g. tifffile.imwrite(out, stack.max(axis=0)))')
+        _check_pixels(path, shape[axes.index('Y')], shape[axes.index('X')], max_pixels)
+        return np.asarray(series.asarray()).reshape(
+            [n for a, n in zip(axes, shape) if a in kept])
+
+
+def _read_pillow(path: str, max_pixels: int) -> np.ndarray:
+    from PIL import Image
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(max_pixels // 2, limit or 0)  # our check comes first
+    try:
+        with Image.open(path) as im:
+            _check_pixels(path, im.size[1], im.size[0], max_pixels)
+            im.load()  # raises on truncated data
+            if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
+                return np.asarray(im).astype(np.uint16 if im.mode != 'I' else np.int32)
+            if im.mode in ('L', 'RGB', 'RGBA'):
+                return np.asarray(im)
+            return np.asarray(im.convert('RGB'))
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
 def to_rgb_uint8(img: np.ndarray, path: str = '<array>') -> np.ndarray:
-    """(H, W), (H, W, 1|3|4) of any integer/float dtype -> (H, W, 3) uint8."""
+    """(H, W), (H, W, 1|3|4) or (1|3|4, H, W) of any integer/float dtype -> (H, W, 3) uint8.
+
+    Intensity rules: uint8 as is; other integer types scaled by their dtype range
+    (uint16: / 257), except signed/32-bit integers above 255, scaled by the image's
+    maximum; floats in [0, 1] scaled by 255, other floats (raw intensities) mapped
+    linearly from the image's own [min, max] to [0, 255]; NaN or infinity is refused.
+    """
     if img.ndim == 3 and img.shape[0] in (1, 3, 4) and img.shape[-1] not in (1, 3, 4):
-        img = img.transpose(1, 2, 0)  # channel-first TIFF
+        img = img.transpose(1, 2, 0)  # channel-first
     if img.ndim == 2:
         img = img[..., None]
     if img.ndim != 3 or img.shape[-1] not in (1, 3, 4):
@@ -61,7 +113,14 @@ def to_rgb_uint8(img: np.ndarray, path: str = '<array>') -> np.ndarray:
     if img.dtype == np.uint16:
         return (img.astype(np.float32) / 257.0).round().astype(np.uint8)
     if np.issubdtype(img.dtype, np.floating):
-        return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+        if not np.isfinite(img).all():
+            raise ImageReadError(f'{path}: the image holds NaN or infinite values')
+        lo, hi = float(img.min()), float(img.max())
+        if lo < 0 or hi > 1:  # raw intensities: the image's own range
+            img = (img - lo) / max(hi - lo, 1e-12)
+        return (img * 255).round().astype(np.uint8)
+    if img.dtype == np.bool_:
+        return img.astype(np.uint8) * 255
     info = np.iinfo(img.dtype)
     scale = 255.0 / max(int(img.max()), 1) if img.max() > 255 else 1.0
     return (np.clip(img, 0, info.max) * scale).round().astype(np.uint8)
@@ -83,19 +142,24 @@ class LoadMicroscopyImage(BaseTransform):
     Args:
         to_float32 (bool): return float32 instead of uint8. Defaults to False.
         channel_order (str): ``bgr`` (default) or ``rgb``.
+        max_pixels (int): pixel budget of one image (see :func:`read_image`).
     """
 
-    def __init__(self, to_float32: bool = False, channel_order: str = 'bgr'):
+    def __init__(self, to_float32: bool = False, channel_order: str = 'bgr',
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
         if channel_order not in ('bgr', 'rgb'):
             raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
+        if int(max_pixels) != max_pixels or max_pixels < 1:
+            raise ValueError(f'max_pixels must be a positive int, got {max_pixels!r}')
         self.to_float32 = to_float32
         self.channel_order = channel_order
+        self.max_pixels = int(max_pixels)
 
     def transform(self, results: dict) -> Optional[dict]:
         if results.get('img_path') is None and results.get('img') is not None:
             img = to_rgb_uint8(np.asarray(results['img']))  # already in the caller's order
         else:
-            img = read_image(results['img_path'])
+            img = read_image(results['img_path'], self.max_pixels)
             if self.channel_order == 'bgr':
                 img = np.ascontiguousarray(img[..., ::-1])
         if self.to_float32:
