@@ -202,3 +202,63 @@ def test_geometric_transforms_keep_boxes(flip, k):
     assert resized['img'].shape == (50, 50, 3)
     sx, sy = resized['scale_factor']
     assert sx == pytest.approx(sy, rel=0.05)
+
+
+def copy_digitbags(src, dst):
+    import shutil
+    shutil.copytree(src, dst)
+    return str(dst)
+
+
+@pytest.mark.parametrize('line,message', [
+    ('../../../etc/passwd 1', 'is outside data_root'),
+    ('/etc/passwd 0', 'is outside data_root'),
+    ('images/test/test_000000.png 7', r'label 7 is not a class index in \[0, 2\)'),
+    ('images/test/test_000000.png -1', 'label -1 is not a class index'),
+    ('images/test/test_000000.png yes', "label 'yes' is not an integer"),
+    ('images/test/test_000000.png', 'expected "path label"'),
+])
+def test_annotation_lines_are_checked_with_file_and_line(tmp_path, tiny_digitbags, line,
+                                                         message):
+    from gattn_mm.datasets import AnnotationError
+    root = copy_digitbags(tiny_digitbags, tmp_path / 'db')
+    ann = osp.join(root, 'test.txt')
+    lines = open(ann).read().splitlines()
+    lines[2] = line
+    open(ann, 'w').write('\n'.join(lines) + '\n')
+    with pytest.raises(AnnotationError, match=f'test.txt:3: .*{message}'):
+        DigitBags(root, split='test')
+
+
+def test_outside_root_only_by_the_explicit_option(tmp_path):
+    from gattn_mm.datasets import AnnotationError
+    outside = tmp_path / 'elsewhere.png'
+    Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(outside)
+    root = tmp_path / 'fungi'
+    root.mkdir()
+    (root / 'list.txt').write_text(f'{outside} 1\n')
+    with pytest.raises(AnnotationError, match='list.txt:1: .*allow_outside_root=True'):
+        Fungi(str(root), ann_file='list.txt', classes=['a', 'b'])
+    ds = Fungi(str(root), ann_file='list.txt', classes=['a', 'b'], allow_outside_root=True)
+    assert ds.get_data_info(0)['img_path'] == str(outside)
+
+
+def test_fungi_class_folders_must_be_consistent(tmp_path):
+    for split in ('train', 'val'):
+        for species in ('candida', 'aspergillus'):
+            os.makedirs(tmp_path / split / species)
+            Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(tmp_path / split / species / 'a.png')
+    os.makedirs(tmp_path / 'val' / 'trichophyton')  # a species train does not know
+    with pytest.raises(DataRootError, match=r"\['trichophyton'\] .* not classes of train"):
+        Fungi(str(tmp_path), split='val')
+    os.makedirs(tmp_path / 'train' / 'empty_species')
+    with pytest.raises(DataRootError, match=r"\['empty_species'\] .* hold no image"):
+        Fungi(str(tmp_path), split='train')
+
+
+def test_breakhis_infeasible_selection_is_named(tmp_path):
+    make_breakhis(str(tmp_path), patients_per_subtype=1, mags=(40,))
+    with pytest.raises(DataRootError, match=r'no images at magnification \(200,\)'):
+        BreakHis(str(tmp_path), magnification=200)
+    with pytest.raises(DataRootError, match='4 patient.*fewer than num_folds=5'):
+        BreakHis(str(tmp_path), magnification=40, num_folds=5)

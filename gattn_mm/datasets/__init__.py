@@ -1,6 +1,8 @@
+from .base_microscopy import AnnotationError, DataRootError
 from .breakhis import BreakHis, parse_breakhis_name, patient_folds
 from .digitbags import DigitBags
 from .fungi import Fungi
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['BreakHis', 'DigitBags', 'Fungi', 'parse_breakhis_name', 'patient_folds']
+__all__ = ['AnnotationError', 'BreakHis', 'DataRootError', 'DigitBags', 'Fungi',
+           'parse_breakhis_name', 'patient_folds']

@@ -1,7 +1,7 @@
 import os.path as osp
 
 import numpy as np
-from typing import List
+from typing import List, Tuple
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
@@ -15,6 +15,11 @@ class DataRootError(FileNotFoundError):
     """The data root is missing or does not have the expected layout."""
 
 
+class AnnotationError(ValueError):
+    """A line of an annotation file is malformed, points outside the data root or
+    holds a label that is not a class."""
+
+
 class MicroscopyDataset(BaseDataset):
     """Base of gattn-mm's datasets: layout checks and optional skipping of bad files.
 
@@ -23,12 +28,17 @@ class MicroscopyDataset(BaseDataset):
             list is built; unreadable ones are left out, counted and named in the
             log. When False (default), a bad image raises ``ImageReadError`` naming
             it when it is loaded.
+        allow_outside_root (bool): let annotation files name images outside
+            ``data_root`` (absolute paths, ``..``). Defaults to False: such a line is
+            refused with its file and line.
         **kwargs: see ``mmengine.dataset.BaseDataset``.
     """
     LAYOUT = ''  # a human-readable description of the expected layout
 
-    def __init__(self, *args, skip_invalid: bool = False, pipeline=(), **kwargs):
+    def __init__(self, *args, skip_invalid: bool = False, allow_outside_root: bool = False,
+                 pipeline=(), **kwargs):
         self.skip_invalid = skip_invalid
+        self.allow_outside_root = allow_outside_root
         self.num_skipped = 0
         self.skipped: List[str] = []
         # build transforms from mmpretrain's registry, as mmpretrain's datasets do
@@ -46,6 +56,31 @@ class MicroscopyDataset(BaseDataset):
             raise DataRootError(
                 f'{type(self).__name__}: {what} {path!r} does not exist. Expected layout:\n'
                 f'{self.LAYOUT}')
+
+    def annotation_item(self, line: str, line_no: int) -> Tuple[str, int]:
+        """(image path, label) of a ``relative/path label`` line of ``ann_file``:
+        the path must stay inside ``data_root`` (see ``allow_outside_root``), the
+        label must be an integer class index."""
+        where = f'{self.ann_file}:{line_no}'
+        parts = line.strip().rsplit(maxsplit=1)
+        if len(parts) != 2:
+            raise AnnotationError(f'{where}: expected "path label", got {line.strip()!r}')
+        rel, label = parts
+        try:
+            label = int(label)
+        except ValueError:
+            raise AnnotationError(f'{where}: label {label!r} is not an integer') from None
+        classes = self.metainfo.get('classes') or ()
+        if not 0 <= label < len(classes):
+            raise AnnotationError(f'{where}: label {label} is not a class index in '
+                                  f'[0, {len(classes)}) (classes {tuple(classes)})')
+        path = osp.join(self.data_root, rel)
+        root = osp.realpath(self.data_root)
+        inside = osp.commonpath([osp.realpath(path), root]) == root and not osp.isabs(rel)
+        if not inside and not self.allow_outside_root:
+            raise AnnotationError(f'{where}: {rel!r} is outside data_root {root!r}; '
+                                  f'set allow_outside_root=True on the dataset to allow it')
+        return path, label
 
     def filter_readable(self, data_list: List[dict]) -> List[dict]:
         """Drop unreadable images when ``skip_invalid``; log how many and which."""

@@ -164,6 +164,14 @@ class BreakHis(MicroscopyDataset):
 
     def load_data_list(self) -> List[dict]:
         items = [i for i in self.scan() if i['magnification'] in self.magnifications]
+        if not items:
+            raise DataRootError(f'BreakHis: no images at magnification '
+                                f'{self.magnifications} under {self.breast_dir()!r}')
+        patients = len({i['patient_id'] for i in items})
+        if not self.folds_file and patients < self.num_folds:
+            raise DataRootError(f'BreakHis: {patients} patient(s) at magnification '
+                                f'{self.magnifications}, fewer than num_folds='
+                                f'{self.num_folds}: lower num_folds or add data')
         data_list = []
         for info in self._select_split(items):
             label = info['malignant'] if self.task == 'binary' else \

@@ -5,7 +5,7 @@ from typing import List
 import numpy as np
 
 from mmpretrain.registry import DATASETS
-from .base_microscopy import MicroscopyDataset
+from .base_microscopy import AnnotationError, MicroscopyDataset
 
 
 @DATASETS.register_module()
@@ -49,14 +49,13 @@ class DigitBags(MicroscopyDataset):
             for line_no, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                try:
-                    rel, label = line.split()
-                except ValueError:
-                    raise ValueError(f'{self.ann_file}:{line_no}: expected "path label", '
-                                     f'got {line.strip()!r}') from None
-                inst = instances[rel]
+                path, label = self.annotation_item(line, line_no)
+                inst = instances.get(line.split()[0])
+                if inst is None:
+                    raise AnnotationError(f'{self.ann_file}:{line_no}: {line.split()[0]!r} '
+                                          f'has no entry in {inst_file}')
                 data_list.append(dict(
-                    img_path=osp.join(self.data_root, rel), gt_label=int(label),
+                    img_path=path, gt_label=label,
                     gt_bboxes=np.asarray(inst['boxes'], np.float32).reshape(-1, 4),
                     gt_digits=np.asarray(inst['digits'], np.int64),
                     target_digit=int(self.spec['target'])))

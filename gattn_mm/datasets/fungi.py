@@ -40,6 +40,12 @@ class Fungi(MicroscopyDataset):
         train = osp.join(data_root, 'train')
         self.require_dir(train, 'train folder')
         classes = sorted(d for d in os.listdir(train) if osp.isdir(osp.join(train, d)))
+        empty = [d for d in classes if not any(n.lower().endswith(IMG_EXTENSIONS)
+                                               for n in os.listdir(osp.join(train, d)))]
+        if empty:
+            raise DataRootError(f'Fungi: species folder(s) {empty} in {train!r} hold no '
+                                f'image ({", ".join(IMG_EXTENSIONS)}): add images or '
+                                f'remove the folder (it would be a class never seen)')
         if not classes:
             raise DataRootError(f'Fungi: no species folders in {train!r}. Expected '
                                 f'layout:\n{self.LAYOUT}')
@@ -50,14 +56,18 @@ class Fungi(MicroscopyDataset):
             self.require_file(self.ann_file, 'annotation file')
             data_list = []
             with open(self.ann_file) as f:
-                for line in f:
+                for line_no, line in enumerate(f, 1):
                     if line.strip():
-                        rel, label = line.rsplit(maxsplit=1)
-                        data_list.append(dict(img_path=osp.join(self.data_root, rel),
-                                              gt_label=int(label)))
+                        path, label = self.annotation_item(line, line_no)
+                        data_list.append(dict(img_path=path, gt_label=label))
             return self.filter_readable(data_list)
         split_dir = osp.join(self.data_root, self.split)
         self.require_dir(split_dir, f'{self.split} folder')
+        unknown = sorted(d for d in os.listdir(split_dir) if osp.isdir(osp.join(split_dir, d))
+                         and d not in self.metainfo['classes'])
+        if unknown:
+            raise DataRootError(f'Fungi: species folder(s) {unknown} in {split_dir!r} are '
+                                f'not classes of train/ {list(self.metainfo["classes"])}')
         data_list = []
         for label, species in enumerate(self.metainfo['classes']):
             folder = osp.join(split_dir, species)
