@@ -58,6 +58,10 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds objects outside PyTorch's ``weights_only`` allowlist."""
 
 
+class CheckpointReadError(IOError):
+    """A checkpoint file is empty, truncated or not a PyTorch checkpoint."""
+
+
 def safe_torch_load(filename: str, map_location: Any = None, source: str = None) -> Any:
     """``torch.load(filename, weights_only=True)`` with an error naming the file (or
     ``source``, e.g. the URL it was downloaded from)."""
@@ -75,6 +79,11 @@ def safe_torch_load(filename: str, map_location: Any = None, source: str = None)
             f'code. If the file comes from a source you trust (e.g. an older toolkit), '
             f'convert it once with the explicit opt-in: python tools/model_converters/'
             f'convert_legacy_checkpoint.py {filename} OUT.pth --trust-pickle') from None
+    except (EOFError, RuntimeError, KeyError, ValueError, OSError) as err:
+        where = filename if source is None else f'{source} (cached as {filename})'
+        raise CheckpointReadError(
+            f'cannot read checkpoint {where!r}: it is empty, truncated or not a PyTorch '
+            f'checkpoint ({type(err).__name__}: {str(err)[:200]})') from None
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)

@@ -475,3 +475,10 @@ def test_a_legacy_checkpoint_is_refused_with_the_upgrade_command(tmp_path):
     meta = torch.load(tmp_path / 'new.pth', weights_only=True)['meta']
     assert 'cfg' not in meta and meta['upgraded_from'] == 'gattn-mm 0.1'
     assert upgrade([str(tmp_path / 'new.pth'), str(tmp_path / 'again.pth')]) == 1
+
+
+def test_glance_larger_than_the_input_is_refused():
+    model = MODELS.build(small())
+    with pytest.raises(ValueError, match=r'global_size=\(64, 64\) is larger than the input '
+                                         r'\(48, 96\)'):
+        model(torch.rand(1, 3, 48, 96))

@@ -106,3 +106,17 @@ def test_published_checkpoint_by_url_matches_the_local_file(served):
     local = torch.load(osp.join(ROOT, 'checkpoints', PUBLISHED), weights_only=True)
     assert remote['state_dict'].keys() == local['state_dict'].keys()
     assert all(torch.equal(remote['state_dict'][k], v) for k, v in local['state_dict'].items())
+
+
+@pytest.mark.parametrize('content', [b'', b'hello world', 'half'])
+def test_unreadable_checkpoint_names_the_file(tmp_path, content):
+    from mmengine.runner import load_checkpoint
+
+    from gattn_mm.compat import CheckpointReadError
+    path = tmp_path / 'bad.pth'
+    if content == 'half':
+        data = open(osp.join(ROOT, 'checkpoints', PUBLISHED), 'rb').read()
+        content = data[:len(data) // 2]
+    path.write_bytes(content)
+    with pytest.raises(CheckpointReadError, match=f"cannot read checkpoint '{path}'"):
+        load_checkpoint(torch.nn.Linear(2, 2), str(path), map_location='cpu')

@@ -66,6 +66,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.opset < 16:
         raise SystemExit('--opset must be >= 16 (aligned RoiAlign)')
+    if args.shape is not None and min(args.shape) < 1:
+        raise SystemExit(f'--shape must be two positive sides H W, got {args.shape}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)

@@ -92,6 +92,9 @@ class GatedAttentionClassifier(BaseClassifier):
         """The downsampled global view (B, 3, h0, w0) of the input (B, 3, H, W)."""
         if tuple(inputs.shape[-2:]) == self.global_size:
             return inputs
+        if any(g > s for g, s in zip(self.global_size, inputs.shape[-2:])):
+            raise ValueError(f'model.global_size={self.global_size} is larger than the input '
+                             f'{tuple(inputs.shape[-2:])}: the glance is a downsampled view')
         if self.global_resize == 'area':
             return area_resize(inputs, self.global_size)
         return nn.functional.interpolate(inputs, size=self.global_size, mode='bilinear',
