@@ -188,3 +188,33 @@ def test_onnx_export_refuses_a_selector_by_name(tiny_checkpoint, selector):
     cfg.model.sampler.test_cfg.selector = dict(type=selector)
     with pytest.raises(ValueError, match=f'test selector {selector} cannot be exported'):
         build_export_model(cfg, ckpt)
+
+
+@pytest.mark.parametrize('shape', [(128, 512), (4000, 16), (512, 128)])
+def test_boxes_stay_inside_non_square_images(tiny_checkpoint, shape):
+    """Padding added by ResizeToCanvas is never chosen and never boxed: every box, in
+    original pixels, lies inside the image."""
+    from gattn_mm.apis import GattnInferencer
+    config, ckpt = tiny_checkpoint
+    inferencer = GattnInferencer(config, pretrained=ckpt, device='cpu')
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (*shape, 3), dtype=np.uint8)
+    result = inferencer([image])[0]
+    boxes = np.asarray(result['boxes'])
+    H, W = shape
+    assert boxes.shape == (4, 4)
+    assert (boxes[:, [0, 1]] >= -1e-3).all()
+    assert (boxes[:, 2] <= W + 1e-3).all() and (boxes[:, 3] <= H + 1e-3).all(), boxes
+
+
+def test_sampler_masks_padding_cells_and_clamps_to_the_extent():
+    from gattn_mm.models import InstanceSampler
+    s = InstanceSampler(num_instances=3, crop_size=4, box_size=40)
+    s.eval()
+    attn = torch.zeros(1, 4, 4)
+    attn[0, 3, 3] = 0.9  # a padding cell (the image covers 50 x 30 of 64 x 64)
+    attn[0, 0, 0] = attn[0, 1, 1] = attn[0, 2, 0] = 0.1 / 3
+    sel, boxes = s(attn, (64, 64), torch.tensor([[50., 30.]]))
+    assert sorted(sel.index[0].tolist()) == [0, 5, 8]  # never cell (3, 3)
+    assert (boxes[0, :, 2] <= 30 + 1e-4).all() and (boxes[0, :, 3] <= 50 + 1e-4).all()
+    assert torch.allclose(boxes[0, :, 2] - boxes[0, :, 0], torch.tensor(30.))  # shrunk

@@ -7,7 +7,7 @@ from torch.profiler import record_function
 from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..utils import GattnState, area_resize, pool_feature
+from ..utils import GattnState, area_resize, image_extents, pool_feature
 from .checkpoint_keys import check_checkpoint_keys
 from .part_checks import batch_augments_cfg, check_parts, glance_size
 
@@ -100,14 +100,16 @@ class GatedAttentionClassifier(BaseClassifier):
         return nn.functional.interpolate(inputs, size=self.global_size, mode='bilinear',
                                          align_corners=False, antialias=True)
 
-    def forward_state(self, inputs: torch.Tensor) -> GattnState:
+    def forward_state(self, inputs: torch.Tensor,
+                      extents: Optional[torch.Tensor] = None) -> GattnState:
         """Run the glance, the sampler, the reader and the instance head's per-instance
-        logits; every intermediate is kept in the returned :class:`GattnState`."""
+        logits; every intermediate is kept in the returned :class:`GattnState`.
+        ``extents`` (B, 2): the (h, w) each padded image covers (see the sampler)."""
         B = inputs.size(0)
         with record_function('gattn.glance'):
             attention, global_feat = self.neck(self.backbone(self.glance(inputs)))
         with record_function('gattn.sampler'):
-            selection, boxes = self.sampler(attention, tuple(inputs.shape[-2:]))
+            selection, boxes = self.sampler(attention, tuple(inputs.shape[-2:]), extents)
             crops = self.sampler.crop(inputs, boxes)  # (B*N*V, 3, s, s)
         N, V = boxes.size(1), self.sampler.num_views
         with record_function('gattn.local'):
@@ -186,7 +188,7 @@ class GatedAttentionClassifier(BaseClassifier):
         ``instance_evidence`` (N,) where the instance head gives it and, when the
         metainfo has a resize's ``scale_factor`` (w, h), ``ori_boxes`` (N, 4) in the
         original image's pixels."""
-        state = self.forward_state(inputs)
+        state = self.forward_state(inputs, image_extents(data_samples, inputs.shape[-2:]))
         head = getattr(self, self.predict_from)
         samples = head.predict(self._head_input(self.predict_from, state), data_samples)
         for i, sample in enumerate(samples):

@@ -35,11 +35,15 @@ def _views(views: Optional[Sequence[Sequence[float]]]) -> Tuple[Tuple[float, flo
 
 
 def clamp_boxes(cy: torch.Tensor, cx: torch.Tensor, bh: torch.Tensor, bw: torch.Tensor,
-                image_size: Tuple[int, int]) -> torch.Tensor:
+                image_size) -> torch.Tensor:
     """Boxes (..., 4) xyxy of size (bh, bw) around (cy, cx), shifted inside the image;
-    a box larger than the image shrinks to the image in that dimension."""
+    a box larger than the image shrinks to the image in that dimension.
+    ``image_size`` is (H, W), or a pair of tensors broadcastable to ``cy``."""
     H, W = image_size
-    bh, bw = bh.clamp(max=H), bw.clamp(max=W)
+    if isinstance(H, torch.Tensor):
+        bh, bw = torch.minimum(bh, H), torch.minimum(bw, W)
+    else:
+        bh, bw = bh.clamp(max=H), bw.clamp(max=W)
     x1 = torch.minimum((cx - bw / 2).clamp(min=0), W - bw)
     y1 = torch.minimum((cy - bh / 2).clamp(min=0), H - bh)
     return torch.stack([x1, y1, x1 + bw, y1 + bh], dim=-1)
@@ -128,24 +132,46 @@ class InstanceSampler(BaseModule):
     def active_selector(self) -> BaseSelector:
         return self.selector if self.training else self.test_selector
 
-    def forward(self, attention: torch.Tensor,
-                image_size: Tuple[int, int]) -> Tuple[Selection, torch.Tensor]:
+    def forward(self, attention: torch.Tensor, image_size: Tuple[int, int],
+                extents: Optional[torch.Tensor] = None) -> Tuple[Selection, torch.Tensor]:
         """Choose N instances of each image and place their boxes.
 
         Args:
             attention (Tensor): (B, h, w), sums to 1 over the cells of each image.
             image_size (tuple): (H, W) of the full-resolution input.
+            extents (Tensor, optional): (B, 2) the (h, w) in input pixels each image
+                covers when it was padded to (H, W): cells that are only padding are
+                never chosen and the boxes stay inside the image.
 
         Returns:
             tuple: the selector's :class:`Selection` and the boxes (B, N, 4) xyxy in
             input pixels (no gradient).
         """
+        if extents is not None:
+            attention = self.mask_padding(attention, image_size, extents)
         selection = self.active_selector(attention, self.num_instances)
-        return selection, self.boxes(selection, tuple(attention.shape[-2:]), image_size)
+        return selection, self.boxes(selection, tuple(attention.shape[-2:]), image_size,
+                                     extents)
+
+    @staticmethod
+    def mask_padding(attention: torch.Tensor, image_size: Tuple[int, int],
+                     extents: torch.Tensor) -> torch.Tensor:
+        """The attention (B, h, w) with the cells that start beyond each image's
+        extent (B, 2) set to zero, renormalised."""
+        B, h, w = attention.shape
+        extents = extents.to(attention.device)
+        rows = torch.arange(h, device=attention.device) * (image_size[0] / h)  # cell tops
+        cols = torch.arange(w, device=attention.device) * (image_size[1] / w)
+        keep = (rows[None, :, None] < extents[:, 0, None, None]) & \
+            (cols[None, None, :] < extents[:, 1, None, None])  # (B, h, w)
+        masked = attention * keep
+        return masked / masked.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
 
     def boxes(self, selection: Selection, grid: Tuple[int, int],
-              image_size: Tuple[int, int]) -> torch.Tensor:
-        """Boxes (B, N, 4) in input pixels of a selection over a (h, w) grid."""
+              image_size: Tuple[int, int], extents: Optional[torch.Tensor] = None
+              ) -> torch.Tensor:
+        """Boxes (B, N, 4) in input pixels of a selection over a (h, w) grid, inside
+        each image's extent (B, 2) when given."""
         sy, sx = image_size[0] / grid[0], image_size[1] / grid[1]  # cell size in px
         cy, cx = selection.centres[..., 0] * sy, selection.centres[..., 1] * sx
         bh, bw = ((float(self.box_size[0]), float(self.box_size[1])) if self.box_size
@@ -154,6 +180,9 @@ class InstanceSampler(BaseModule):
         if selection.extents is not None:
             bh = torch.maximum(bh, selection.extents[..., 0] * sy)
             bw = torch.maximum(bw, selection.extents[..., 1] * sx)
+        if extents is not None:
+            extents = extents.to(cy)
+            image_size = (extents[:, :1], extents[:, 1:])  # (B, 1) each
         return clamp_boxes(cy, cx, bh, bw, image_size).detach()
 
     def view_boxes(self, boxes: torch.Tensor, image_size: Tuple[int, int]) -> torch.Tensor:

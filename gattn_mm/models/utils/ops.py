@@ -1,5 +1,5 @@
 """Small tensor operations shared by the parts."""
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +27,25 @@ def area_resize(inputs: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
         return F.adaptive_avg_pool2d(inputs, size)
     rows = inputs.unflatten(-2, (h, H // h)).mean(dim=-2)  # (B, 3, h, W)
     return rows.unflatten(-1, (w, W // w)).mean(dim=-1)  # (B, 3, h, w)
+
+
+def image_extents(data_samples, size: Tuple[int, int]) -> Optional[torch.Tensor]:
+    """(B, 2) float: the (h, w) in input pixels that each image covers, from its
+    ``ori_shape`` and the ``scale_factor`` (w, h) of a resize that padded it to the
+    input size (``ResizeToCanvas``); None when no image is padded or the metainfo
+    lacks either key."""
+    if not data_samples:
+        return None
+    extents = []
+    for sample in data_samples:
+        ori, scale = sample.get('ori_shape'), sample.get('scale_factor')
+        if ori is None or scale is None:
+            return None
+        extents.append((min(size[0], ori[0] * float(scale[1])),
+                        min(size[1], ori[1] * float(scale[0]))))
+    if all(h >= size[0] - 0.5 and w >= size[1] - 0.5 for h, w in extents):
+        return None
+    return torch.tensor(extents, dtype=torch.float32)
 
 
 def zscore(x: torch.Tensor) -> torch.Tensor:
