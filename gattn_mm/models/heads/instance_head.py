@@ -96,7 +96,7 @@ class InstanceHead(ClsHead):
         if self.negative_class is None:
             return logits.max(dim=1).values
         best = self.evidence(logits).argmax(dim=1)  # (B,)
-        return logits[torch.arange(logits.size(0)), best]
+        return logits[torch.arange(logits.size(0), device=logits.device), best]
 
     def loss(self, state: GattnState, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
