@@ -19,11 +19,12 @@ def test_gpu_check_dry_run_writes_its_table(tmp_path):
     assert result['dry_run'] and result['environment']['device'] == 'cpu'
     steps = {s['step']: s['status'] for s in result['steps']}
     assert list(steps) == ['tests on cuda', 'data digitbags_short', 'train',
-                           'dist_train.sh, 1 process', 'resolution benchmark --quick']
+                           'dist_train.sh, 1 process',
+                           'resolution benchmark --quick --sizes 128']
     assert set(steps.values()) == {'ok'}, steps
     table = (tmp_path / 'gpu_check.md').read_text()
     assert table.startswith('GPU check on cpu') and '| dist_train.sh, 1 process | ok |' in table
-    assert (tmp_path / 'resolution_cpu_dry_0.json').exists()
+    assert (tmp_path / 'resolution_cpu_dry_0_quick.json').exists()
 
 
 def test_prepare_wheels_lists_what_the_device_lacks():

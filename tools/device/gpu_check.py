@@ -50,7 +50,7 @@ class Check:
     def left(self) -> float:
         return self.args.budget - (time.time() - self.start)
 
-    def run(self, name, cmd, timeout, keep=r'accuracy/top1|passed|failed|skipped|error',
+    def run(self, name, cmd, timeout, keep=r'accuracy/top1|\d+ (passed|failed|skipped)|Error',
             need=60.):
         """Run ``cmd``; record it as ``name``. Skipped when less than ``need`` s are left."""
         if self.left() < need:
@@ -67,7 +67,7 @@ class Check:
         except subprocess.TimeoutExpired:
             status = 'failed (timeout)'
         text = open(log).read()
-        lines = [ln.strip()[-300:] for ln in text.splitlines() if re.search(keep, ln)][-3:]
+        lines = [ln.strip()[:300] for ln in text.splitlines() if re.search(keep, ln)][-3:]
         tail = text.splitlines()[-15:] if status != 'ok' else []  # what went wrong
         self.steps.append(dict(step=name, status=status, seconds=round(time.time() - t, 1),
                                detail=lines, tail=tail, log=log))
@@ -127,14 +127,14 @@ def main(argv=None) -> int:
     c.run('dist_train.sh, 1 process', ['bash', 'tools/dist_train.sh', config, '1',
                                         '--work-dir', osp.join(c.work, 'dist'), '--cfg-options',
                                         *roots, 'train_cfg.max_epochs=1'], timeout=180)
-    sizes = [['--quick']] if dry else [['--sizes', '512', '1024', '2048', '4096', '8192',
-                                        '--batch-size', '1'],
-                                       ['--sizes', '512', '1024', '2048', '--batch-size', '32']]
+    sizes = [['--quick', '--sizes', '128']] if dry else [
+        ['--sizes', '512', '1024', '2048', '4096', '8192', '--batch-size', '1'],
+        ['--sizes', '512', '1024', '2048', '--batch-size', '32']]
     for i, extra in enumerate(sizes):
         c.run(f'resolution benchmark {" ".join(extra)}', c.py(
             'tools/benchmarks/resolution.py', '--device', device, '--repeats', '5',
             '--out-dir', args.out_dir, '--tag', f'{"cpu_dry" if dry else "gpu"}_{i}', *extra),
-            timeout=300, keep=r'^\{"size"')
+            timeout=300, keep=r'^wrote ')
     if not dry:
         full = data_step(c, 'digitbags', False, full=True)
         roots = [f'{k}_dataloader.dataset.data_root={full}' for k in ('train', 'val', 'test')]
