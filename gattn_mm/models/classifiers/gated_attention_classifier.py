@@ -7,7 +7,7 @@ from torch.profiler import record_function
 from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..utils import GattnState, area_resize, image_extents, pool_feature
+from ..utils import GattnState, downsample, image_extents, pool_feature
 from .checkpoint_keys import check_checkpoint_keys
 from .part_checks import batch_augments_cfg, check_parts, glance_size
 
@@ -90,15 +90,7 @@ class GatedAttentionClassifier(BaseClassifier):
 
     def glance(self, inputs: torch.Tensor) -> torch.Tensor:
         """The downsampled global view (B, 3, h0, w0) of the input (B, 3, H, W)."""
-        if tuple(inputs.shape[-2:]) == self.global_size:
-            return inputs
-        if any(g > s for g, s in zip(self.global_size, inputs.shape[-2:])):
-            raise ValueError(f'model.global_size={self.global_size} is larger than the input '
-                             f'{tuple(inputs.shape[-2:])}: the glance is a downsampled view')
-        if self.global_resize == 'area':
-            return area_resize(inputs, self.global_size)
-        return nn.functional.interpolate(inputs, size=self.global_size, mode='bilinear',
-                                         align_corners=False, antialias=True)
+        return downsample(inputs, self.global_size, self.global_resize)
 
     def forward_state(self, inputs: torch.Tensor,
                       extents: Optional[torch.Tensor] = None) -> GattnState:

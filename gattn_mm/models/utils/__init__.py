@@ -1,5 +1,5 @@
 from .gattn_state import GattnState, Selection
-from .ops import area_resize, gray_std, image_extents, pool_feature, zscore
+from .ops import area_resize, downsample, gray_std, image_extents, pool_feature, zscore
 
-__all__ = ['GattnState', 'Selection', 'area_resize', 'gray_std', 'image_extents', 'pool_feature',
+__all__ = ['GattnState', 'Selection', 'area_resize', 'downsample', 'gray_std', 'image_extents', 'pool_feature',
            'zscore']

@@ -48,6 +48,20 @@ def image_extents(data_samples, size: Tuple[int, int]) -> Optional[torch.Tensor]
     return torch.tensor(extents, dtype=torch.float32)
 
 
+def downsample(inputs: torch.Tensor, size: Tuple[int, int], mode: str) -> torch.Tensor:
+    """The glance: (B, 3, H, W) -> (B, 3, h0, w0) by ``area`` (:func:`area_resize`) or
+    antialiased ``bilinear`` interpolation; refuses to enlarge."""
+    if tuple(inputs.shape[-2:]) == tuple(size):
+        return inputs
+    if any(g > s for g, s in zip(size, inputs.shape[-2:])):
+        raise ValueError(f'model.global_size={tuple(size)} is larger than the input '
+                         f'{tuple(inputs.shape[-2:])}: the glance is a downsampled view')
+    if mode == 'area':
+        return area_resize(inputs, size)
+    return F.interpolate(inputs, size=size, mode='bilinear', align_corners=False,
+                         antialias=True)
+
+
 def zscore(x: torch.Tensor) -> torch.Tensor:
     """(B, M) standardised along dim 1 (the cells or instances of each image)."""
     return (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, keepdim=True).clamp_min(1e-6)
