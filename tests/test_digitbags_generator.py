@@ -80,3 +80,78 @@ def test_cli(tmp_path):
     meta = json.load(open(tmp_path / 'meta.json'))
     assert meta['canvas'] == 96 and meta['num'] == dict(train=4, val=2, test=2)
     assert len(open(tmp_path / 'train.txt').read().split()) == 8
+
+
+def make_megapixel(out, task='majority', seed=0):
+    from tools.dataset_converters.make_digitbags import main
+    main(['--preset', 'megapixel', '--task', task, '--out', str(out), '--num-train', '6',
+          '--num-val', '3', '--num-test', '3', '--seed', str(seed), '--no-progress'])
+    return str(out)
+
+
+def test_megapixel_preset_is_deterministic(tmp_path):
+    a, b = make_megapixel(tmp_path / 'a'), make_megapixel(tmp_path / 'b')
+    c = make_megapixel(tmp_path / 'c', seed=1)
+    names = sorted(os.listdir(osp.join(a, 'images', 'train')))
+    assert len(names) == 6
+    for name in names:
+        pa, pb, pc = (open(osp.join(r, 'images', 'train', name), 'rb').read() for r in (a, b, c))
+        assert pa == pb and pa != pc
+    assert open(osp.join(a, 'test.txt')).read() == open(osp.join(b, 'test.txt')).read()
+
+
+@pytest.mark.parametrize('task', ['majority', 'max', 'multi'])
+def test_megapixel_labels_and_boxes(tmp_path, task):
+    from sklearn.datasets import load_digits
+    root = make_megapixel(tmp_path / task, task)
+    meta = json.load(open(osp.join(root, 'meta.json')))
+    assert meta['classes'] == [str(c) for c in range(10)] and meta['task'] == task
+    import cv2
+    uci = load_digits()
+    pools = {k: set(v) for k, v in meta['pools'].items()}
+    glyph_match = []
+    for split in ('train', 'val', 'test'):
+        inst = json.load(open(osp.join(root, f'{split}_instances.json')))
+        for line in open(osp.join(root, f'{split}.txt')).read().splitlines():
+            rel, text = line.split()
+            info = inst[rel]
+            digits = info['digits']
+            assert len(digits) == 5 and set(info['uci_index']) <= pools[split]
+            assert [int(uci.target[i]) for i in info['uci_index']] == digits
+            majority = max(set(digits), key=digits.count)
+            assert digits.count(majority) == 3 and digits[:3] == [majority] * 3
+            label = [int(v) for v in text.split(',')]
+            expected = {'majority': [majority], 'max': [max(digits)],
+                        'multi': sorted(set(digits))}[task]
+            assert label == expected == info['targets']
+            image = np.asarray(Image.open(osp.join(root, rel)))
+            assert image.shape == (1500, 1500)
+            for (x1, y1, x2, y2), idx in zip(info['boxes'], info['uci_index']):
+                assert x2 - x1 == y2 - y1 == 28
+                glyph = cv2.resize((uci.images[idx] / 16).astype(np.float32), (28, 28),
+                                   interpolation=cv2.INTER_LINEAR)
+                glyph = (glyph.clip(0, 1) * 255).round().astype(np.uint8)
+                glyph_match.append(float((image[y1:y2, x1:x2] == glyph).mean()))
+    # every box holds its digit, but where a scribble was drawn over it (rare)
+    assert np.mean(np.array(glyph_match) >= 0.9) >= 0.95, sorted(glyph_match)[:5]
+
+
+def test_megapixel_dataset_reads_every_task(tmp_path):
+    from gattn_mm.datasets import DigitBags
+    for task in ('majority', 'multi'):
+        root = make_megapixel(tmp_path / task, task)
+        ds = DigitBags(root, split='train')
+        assert ds.metainfo['classes'] == tuple(str(c) for c in range(10))
+        info = ds.get_data_info(0)
+        inst = json.load(open(osp.join(root, 'train_instances.json')))
+        expected = inst[osp.relpath(info['img_path'], root)]['targets']
+        assert list(np.atleast_1d(info['gt_label'])) == expected
+        assert info['target_digit'].tolist() == expected and info['gt_bboxes'].shape == (5, 4)
+
+
+def test_megapixel_flags_are_checked(tmp_path):
+    from tools.dataset_converters.make_digitbags import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(['--out', str(tmp_path), '--preset', 'megapixel', '--target', '3'])
+    with pytest.raises(SystemExit):
+        parse_args(['--out', str(tmp_path), '--task', 'max'])  # presence has no task

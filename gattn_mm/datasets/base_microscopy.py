@@ -1,7 +1,7 @@
 import os.path as osp
 
 import numpy as np
-from typing import List, Tuple
+from typing import List, Tuple, Union
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
@@ -57,23 +57,28 @@ class MicroscopyDataset(BaseDataset):
                 f'{type(self).__name__}: {what} {path!r} does not exist. Expected layout:\n'
                 f'{self.LAYOUT}')
 
-    def annotation_item(self, line: str, line_no: int) -> Tuple[str, int]:
+    def annotation_item(self, line: str, line_no: int,
+                        multi_label: bool = False) -> Tuple[str, Union[int, List[int]]]:
         """(image path, label) of a ``relative/path label`` line of ``ann_file``:
         the path must stay inside ``data_root`` (see ``allow_outside_root``), the
-        label must be an integer class index."""
+        label must be an integer class index (``multi_label``: comma-separated
+        indices, e.g. ``1,3,7``)."""
         where = f'{self.ann_file}:{line_no}'
         parts = line.strip().rsplit(maxsplit=1)
         if len(parts) != 2:
             raise AnnotationError(f'{where}: expected "path label", got {line.strip()!r}')
-        rel, label = parts
+        rel, text = parts
         try:
-            label = int(label)
+            labels = [int(v) for v in text.split(',')] if multi_label else [int(text)]
         except ValueError:
-            raise AnnotationError(f'{where}: label {label!r} is not an integer') from None
+            raise AnnotationError(f'{where}: label {text!r} is not an integer'
+                                  f'{" list" if multi_label else ""}') from None
         classes = self.metainfo.get('classes') or ()
-        if not 0 <= label < len(classes):
-            raise AnnotationError(f'{where}: label {label} is not a class index in '
-                                  f'[0, {len(classes)}) (classes {tuple(classes)})')
+        for label in labels:
+            if not 0 <= label < len(classes):
+                raise AnnotationError(f'{where}: label {label} is not a class index in '
+                                      f'[0, {len(classes)}) (classes {tuple(classes)})')
+        label = labels if multi_label else labels[0]
         path = osp.join(self.data_root, rel)
         root = osp.realpath(self.data_root)
         inside = osp.commonpath([osp.realpath(path), root]) == root and not osp.isabs(rel)
@@ -106,5 +111,5 @@ class MicroscopyDataset(BaseDataset):
         return np.array([self.get_data_info(i)['gt_label'] for i in range(len(self))])
 
     def get_cat_ids(self, idx: int) -> List[int]:
-        return [int(self.get_data_info(idx)['gt_label'])]
+        return [int(v) for v in np.atleast_1d(self.get_data_info(idx)['gt_label'])]
 

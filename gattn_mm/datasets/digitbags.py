@@ -10,11 +10,14 @@ from .base_microscopy import AnnotationError, MicroscopyDataset
 
 @DATASETS.register_module()
 class DigitBags(MicroscopyDataset):
-    """The DigitBags benchmark written by ``tools/dataset_converters/make_digitbags.py``.
+    """The DigitBags benchmark written by ``tools/dataset_converters/make_digitbags.py``
+    (either preset: presence bags, or Megapixel digits with its ``majority``, ``max``
+    or multi-label ``multi`` task, as ``meta.json`` says).
 
     Every sample carries its digits' boxes ``gt_bboxes`` (n, 4, xyxy canvas pixels),
-    their classes ``gt_digits`` (n,) and ``target_digit``, which the geometric
-    transforms keep consistent and ``InstanceLocalization`` scores.
+    their classes ``gt_digits`` (n,) and ``target_digit`` (the classes that decide its
+    label), which the geometric transforms keep consistent and
+    ``InstanceLocalization`` scores.
 
     Args:
         data_root (str): the generator's ``--out`` directory.
@@ -49,7 +52,8 @@ class DigitBags(MicroscopyDataset):
             for line_no, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                path, label = self.annotation_item(line, line_no)
+                path, label = self.annotation_item(line, line_no,
+                                                   self.spec.get('multi_label', False))
                 inst = instances.get(line.split()[0])
                 if inst is None:
                     raise AnnotationError(f'{self.ann_file}:{line_no}: {line.split()[0]!r} '
@@ -58,5 +62,6 @@ class DigitBags(MicroscopyDataset):
                     img_path=path, gt_label=label,
                     gt_bboxes=np.asarray(inst['boxes'], np.float32).reshape(-1, 4),
                     gt_digits=np.asarray(inst['digits'], np.int64),
-                    target_digit=int(self.spec['target'])))
+                    target_digit=np.asarray(inst.get('targets', [self.spec.get('target')]),
+                                            np.int64)))
         return self.filter_readable(data_list)

@@ -1,36 +1,68 @@
-"""Generate the DigitBags benchmark: large canvases with a few small UCI digits;
-label 1 iff the target digit is present. Same arguments and seed -> same bytes."""
+"""Generate a digits benchmark from the UCI digits that scikit-learn ships (no
+download). Same arguments and seed -> same bytes.
+
+--preset digitbags (default): 512 px canvases with 3-8 digits of 24 px on a textured
+background; label 1 iff the target digit is present.
+--preset megapixel: Megapixel digits, the public Megapixel MNIST definition: 1500 px
+black canvases, 5 digits of 28 px (3 of the majority class), 50 line scribbles;
+--task majority (the majority class, default), max (the largest digit) or multi
+(multi-label: the classes present); 5,000 / 1,000 / 1,000 images."""
 import argparse
 
 from gattn_mm.datasets.digitbags_generator import DigitBagsSpec, generate
+from gattn_mm.datasets.megapixel_generator import TASKS, MegapixelSpec, generate_megapixel
+
+DEFAULTS = dict(
+    digitbags=dict(canvas=512, digit_size=24, num=(2000, 400, 400)),
+    megapixel=dict(canvas=1500, digit_size=28, num=(5000, 1000, 1000)))
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', required=True, help='output directory')
-    p.add_argument('--canvas', type=int, default=512, help='canvas side in px (default 512)')
-    p.add_argument('--digit-size', type=int, default=24,
-                   help='side of one digit on the canvas in px (default 24)')
-    p.add_argument('--instances', type=int, nargs=2, default=(3, 8), metavar=('MIN', 'MAX'),
-                   help='digits per image (default 3 8)')
-    p.add_argument('--target', type=int, default=9,
-                   help='the digit whose presence is the label (default 9)')
-    p.add_argument('--num-train', type=int, default=2000)
-    p.add_argument('--num-val', type=int, default=400)
-    p.add_argument('--num-test', type=int, default=400)
+    p.add_argument('--preset', choices=list(DEFAULTS), default='digitbags',
+                   help='the benchmark (default digitbags)')
+    p.add_argument('--task', choices=TASKS, default=None,
+                   help='megapixel only: the label (default majority)')
+    p.add_argument('--canvas', type=int, default=None,
+                   help='canvas side in px (default 512; megapixel 1500)')
+    p.add_argument('--digit-size', type=int, default=None,
+                   help='side of one digit in px (default 24; megapixel 28)')
+    p.add_argument('--instances', type=int, nargs=2, default=None, metavar=('MIN', 'MAX'),
+                   help='digitbags only: digits per bag (default 3 8)')
+    p.add_argument('--target', type=int, default=None,
+                   help='digitbags only: the digit whose presence is the label (default 9)')
+    p.add_argument('--num-train', type=int, default=None, help='default 2000; megapixel 5000')
+    p.add_argument('--num-val', type=int, default=None, help='default 400; megapixel 1000')
+    p.add_argument('--num-test', type=int, default=None, help='default 400; megapixel 1000')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    wrong = {'digitbags': [('--task', args.task)],
+             'megapixel': [('--instances', args.instances), ('--target', args.target)]}
+    for flag, value in wrong[args.preset]:
+        if value is not None:
+            p.error(f'{flag} does not apply to --preset {args.preset}')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    spec = DigitBagsSpec(canvas=args.canvas, digit_size=args.digit_size,
-                         instances=tuple(args.instances), target=args.target,
-                         num=dict(train=args.num_train, val=args.num_val, test=args.num_test),
-                         seed=args.seed)
-    counts = generate(args.out, spec, progress=not args.no_progress)
-    print(f'DigitBags written to {args.out}: ' +
+    d = DEFAULTS[args.preset]
+    num = dict(zip(('train', 'val', 'test'),
+                   (v if v is not None else default for v, default in
+                    zip((args.num_train, args.num_val, args.num_test), d['num']))))
+    sizes = dict(canvas=args.canvas or d['canvas'], digit_size=args.digit_size or d['digit_size'])
+    if args.preset == 'megapixel':
+        spec = MegapixelSpec(task=args.task or 'majority', num=num, seed=args.seed, **sizes)
+        counts = generate_megapixel(args.out, spec, progress=not args.no_progress)
+    else:
+        spec = DigitBagsSpec(instances=tuple(args.instances or (3, 8)),
+                             target=9 if args.target is None else args.target, num=num,
+                             seed=args.seed, **sizes)
+        counts = generate(args.out, spec, progress=not args.no_progress)
+    print(f'{args.preset} written to {args.out}: ' +
           ', '.join(f'{k} {v}' for k, v in counts.items()))
 
 

@@ -61,7 +61,7 @@ class InstanceLocalization(BaseMetric):
                                '(DigitBags with PackInputs meta_keys including gt_bboxes)')
             gt = _np(sample['gt_bboxes']).reshape(-1, 4).astype(np.float32)
             digits = _np(sample['gt_digits']).reshape(-1)
-            is_target = digits == int(sample['target_digit'])
+            is_target = np.isin(digits, np.atleast_1d(_np(sample['target_digit'])))
             hit = covered(gt, _np(sample['boxes']).reshape(-1, 4), self.min_overlap)
             point = None
             if is_target.any():
