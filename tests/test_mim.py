@@ -163,3 +163,21 @@ def test_model_hub_lists_and_builds_released_models_offline(tmp_path, monkeypatc
     inferencer = GattnInferencer(names[0], pretrained=True, device='cpu')
     assert inferencer.model.instance_head is not None
     assert not list((tmp_path / 'torch_home').rglob('*.pth'))  # nothing downloaded
+
+
+def test_infer_by_model_name_offline(tmp_path):
+    """``tools/infer.py NAME IMAGE`` uses the published config and weights (bundled,
+    hash-checked, no download)."""
+    import numpy as np
+    from PIL import Image
+    image = tmp_path / 'bag.png'
+    Image.fromarray(np.full((512, 512), 140, np.uint8)).save(image)
+    out = tmp_path / 'r.json'
+    env = dict(os.environ, TORCH_HOME=str(tmp_path / 'torch_home'))
+    proc = subprocess.run([sys.executable, 'tools/infer.py', 'gattn_r18_digitbags', str(image),
+                           '--out', str(out), '--device', 'cpu'], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.load(open(out))['results'][0]
+    assert result['pred_class'] in ('no_9', 'has_9') and len(result['boxes']) == 24
+    assert not list((tmp_path / 'torch_home').rglob('*.pth'))

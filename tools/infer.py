@@ -23,10 +23,12 @@ from gattn_mm.models import CheckpointMismatchError
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('config', help='model config')
-    p.add_argument('checkpoint', help='checkpoint file')
-    p.add_argument('images', nargs='+', help='image files and/or folders of images')
+    p = argparse.ArgumentParser(
+        description=__doc__, usage='%(prog)s (CONFIG CHECKPOINT | MODEL_NAME) IMAGES... [opts]')
+    p.add_argument('config', help='model config, or a published model\'s name (e.g. '
+                   'gattn_r18_digitbags: its config and weights, offline; then no CHECKPOINT)')
+    p.add_argument('checkpoint', help='checkpoint file (not with a model name)')
+    p.add_argument('images', nargs='*', help='image files and/or folders of images')
     p.add_argument('--out', default='results.json', help='JSON file (default results.json)')
     p.add_argument('--batch-size', type=int, default=4, help='images per forward (>= 1)')
     p.add_argument('--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
@@ -35,6 +37,13 @@ def parse_args(argv=None):
                    help=f'refuse images of more pixels, checked before decoding '
                    f'(default {DEFAULT_MAX_PIXELS:,})')
     args = p.parse_args(argv)
+    args.model_name = None
+    if not osp.isfile(args.config) and args.config in published_models():
+        args.model_name = args.config  # MODEL_NAME IMAGES...: the 2nd word is an image
+        args.images = [args.checkpoint] + args.images
+        args.checkpoint = None
+    if not args.images:
+        p.error('no IMAGES given')
     for name in ('batch_size', 'topk', 'max_pixels'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
@@ -42,6 +51,11 @@ def parse_args(argv=None):
     if osp.isdir(args.out) or not osp.isdir(out_dir) or not os.access(out_dir, os.W_OK):
         p.error(f'--out {args.out}: not a writable file path (its folder must exist)')
     return args
+
+
+def published_models() -> list:
+    from mmpretrain.apis import list_models
+    return list_models('gattn*')
 
 
 def save(path: str, results: list, failures: list) -> None:
@@ -69,7 +83,7 @@ def main(argv=None) -> int:
                       soft_wrap=True)
         return 2
     try:
-        inferencer = GattnInferencer(args.config, pretrained=args.checkpoint,
+        inferencer = GattnInferencer(args.config, pretrained=args.checkpoint or True,
                                      device=args.device, topk=args.topk)
     except CheckpointMismatchError as err:
         raise SystemExit(f'error: checkpoint {args.checkpoint}: {err}') from None
