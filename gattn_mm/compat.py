@@ -33,6 +33,13 @@
    is one of the published checkpoints that travel with the package
    (``gattn_mm/.mim/checkpoints``, the repository's ``checkpoints/``) resolves to
    that file, its hash checked, with no network.
+5. **Old checkpoints are deleted only after the new one is saved.** mmengine's
+   ``CheckpointHook`` removes the oldest checkpoint beyond ``max_keep_ckpts`` *before*
+   it writes the new one: with a full disk the new write fails after the last good
+   checkpoint is gone (``max_keep_ckpts=1``: none is left, and ``last_checkpoint``
+   names a file that does not exist). :class:`CheckpointHook` (registered under the
+   same name in mmpretrain's scope, which gattn configs use) saves first, then
+   deletes.
 """
 import hashlib
 import os
@@ -49,7 +56,9 @@ import torch
 import torch.distributed as dist
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.fileio import io as mmengine_io
-from mmengine.dist import get_dist_info
+from mmengine.dist import get_dist_info, is_main_process
+from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
+from mmpretrain.registry import HOOKS
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -145,6 +154,27 @@ def load_from_http(filename: str, map_location: Any = None, model_dir: str = Non
 
 CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), force=True)(load_from_http)
 mmengine_checkpoint.load_from_http = load_from_http  # used by open-mmlab://, mmcls://, ...
+
+
+@HOOKS.register_module(name='CheckpointHook', force=True)
+class CheckpointHook(MMEngineCheckpointHook):
+    """mmengine's ``CheckpointHook`` that deletes old checkpoints after saving (item 5)."""
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        keep, self.max_keep_ckpts = self.max_keep_ckpts, -1  # upstream: save only
+        try:
+            super()._save_checkpoint_with_step(runner, step, meta)
+        finally:
+            self.max_keep_ckpts = keep
+        if keep <= 0 or (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            return
+        if len(self.keep_ckpt_ids) == keep:
+            old = self.keep_ckpt_ids.popleft()
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(old))
+            if is_main_process() and self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+        self.keep_ckpt_ids.append(step)
+        runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
 
 
 class AtomicLocalBackend(LocalBackend):

@@ -387,3 +387,49 @@ def test_a_checkpoint_of_another_model_is_refused_by_every_tool(tmp_path, tiny_c
 def data_root_of(config):
     from mmengine.config import Config
     return Config.fromfile(config).test_dataloader.dataset.data_root
+
+
+@pytest.mark.parametrize('hook_type', ['gattn', 'upstream'])
+def test_a_failed_save_keeps_the_last_good_checkpoint(tmp_path, hook_type):
+    """max_keep_ckpts=1 and a full disk at the second save: gattn-mm's CheckpointHook
+    (what configs in mmpretrain's scope build) still has epoch 1 and last_checkpoint
+    names it; mmengine's own has deleted it first (which shows the test can fail)."""
+    from collections import deque
+
+    from mmengine.fileio import get_file_backend
+    from mmengine.hooks import CheckpointHook as Upstream
+    from mmengine.logging import MessageHub
+    from mmengine.registry import init_default_scope
+
+    import gattn_mm  # noqa: F401
+    from mmpretrain.registry import HOOKS
+    init_default_scope('mmpretrain')
+    hook = HOOKS.build(dict(type='CheckpointHook', interval=1, max_keep_ckpts=1)) \
+        if hook_type == 'gattn' else Upstream(interval=1, max_keep_ckpts=1)
+    assert (type(hook).__module__ == 'gattn_mm.compat') == (hook_type == 'gattn')
+    hook.out_dir, hook.filename_tmpl = str(tmp_path), 'epoch_{}.pth'
+    hook.file_backend, hook.keep_ckpt_ids = get_file_backend(str(tmp_path)), deque(maxlen=1)
+
+    class Runner:
+        work_dir = str(tmp_path)
+        message_hub = MessageHub.get_instance(f'full_disk_{hook_type}')
+        disk_full = False
+
+        def save_checkpoint(self, out_dir, filename, *args, **kwargs):
+            if self.disk_full:
+                raise OSError(28, 'No space left on device')
+            torch.save({'state_dict': {}}, osp.join(out_dir, filename))
+
+    runner = Runner()
+    hook._save_checkpoint_with_step(runner, 1, {})
+    runner.disk_full = True
+    with pytest.raises(OSError):
+        hook._save_checkpoint_with_step(runner, 2, {})
+    last = open(tmp_path / 'last_checkpoint').read().strip()
+    if hook_type == 'gattn':
+        assert osp.isfile(tmp_path / 'epoch_1.pth') and last.endswith('epoch_1.pth')
+        runner.disk_full = False
+        hook._save_checkpoint_with_step(runner, 3, {})  # space again: rotation resumes
+        assert sorted(os.listdir(tmp_path)) == ['epoch_3.pth', 'last_checkpoint']
+    else:
+        assert not osp.isfile(tmp_path / 'epoch_1.pth')
