@@ -103,6 +103,8 @@ class InstanceSampler(BaseModule):
         self.test_selector = (self._build(test_cfg['selector'], 'sampler.test_cfg.selector')
                               if 'selector' in test_cfg else self.selector)
         self.test_views = _views(test_cfg.get('views'))
+        # (V, 2) on the model's device: no host-to-device copy in a forward
+        self.register_buffer('view_offsets', torch.tensor(self.test_views), persistent=False)
 
     @staticmethod
     def _count(value, key: str) -> int:
@@ -190,7 +192,7 @@ class InstanceSampler(BaseModule):
         by the view offsets (fractions of each box) and kept inside the image."""
         if self.num_views == 1:
             return boxes[:, :, None]
-        offsets = boxes.new_tensor(self.test_views)  # (V, 2)
+        offsets = self.view_offsets.to(boxes.dtype)  # (V, 2)
         bw = (boxes[..., 2] - boxes[..., 0])[..., None]  # (B, N, 1)
         bh = (boxes[..., 3] - boxes[..., 1])[..., None]
         cx = (boxes[..., 0] + boxes[..., 2])[..., None] / 2 + offsets[:, 0] * bw  # (B, N, V)
