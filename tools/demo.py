@@ -50,7 +50,8 @@ def main(argv=None):
          '--out-dir', overlays])
     print('\n== gattn-mm demo finished ==')
     print(f'data:        {args.data_root}')
-    print(f'checkpoint:  {last}')
+    shown = osp.relpath(last, ROOT) if last.startswith(ROOT + os.sep) else last
+    print(f'checkpoint:  {shown}')
     print(f'logs:        {args.work_dir}/<timestamp>/')
     print(f'attention:   {overlays}/ ({len(bags)} test bags: attention heat map, boxes, '
           f'crops, prediction)')
