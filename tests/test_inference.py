@@ -218,3 +218,19 @@ def test_sampler_masks_padding_cells_and_clamps_to_the_extent():
     assert sorted(sel.index[0].tolist()) == [0, 5, 8]  # never cell (3, 3)
     assert (boxes[0, :, 2] <= 30 + 1e-4).all() and (boxes[0, :, 3] <= 50 + 1e-4).all()
     assert torch.allclose(boxes[0, :, 2] - boxes[0, :, 0], torch.tensor(30.))  # shrunk
+
+
+def test_tools_test_draws_without_building_the_train_data(tmp_path, tiny_checkpoint,
+                                                           tiny_digitbags):
+    """The DigitBags config's AttentionVisualizationHook in a test-only run: only the
+    test data root exists (a new user's tools/test.py); the drawings go to attention/test/."""
+    config, ckpt = tiny_checkpoint
+    missing = str(tmp_path / 'no_such_data')
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', config, ckpt, '--work-dir', str(tmp_path / 'w'),
+         '--cfg-options', f'train_dataloader.dataset.data_root={missing}',
+         f'val_dataloader.dataset.data_root={missing}',
+         f'test_dataloader.dataset.data_root={tiny_digitbags}'],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(os.listdir(tmp_path / 'w' / 'attention' / 'test')) == 4

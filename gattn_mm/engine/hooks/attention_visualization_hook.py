@@ -5,6 +5,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 from mmengine.hooks import Hook
+from mmengine.runner import BaseLoop
 
 from mmpretrain.registry import HOOKS
 from gattn_mm.visualization.attention_visualizer import caption_of, draw_attention
@@ -17,8 +18,9 @@ class AttentionVisualizationHook(Hook):
     Every ``interval`` validation epochs (and at every test), the first samples of
     the first batches are drawn with :func:`draw_attention` (heat overlay, boxes with
     rank and score, caption, crop strip) and written to
-    ``<work_dir>/<out_dir>/<mode>_epoch_<e>/`` and to the visualiser's backends
-    (``add_image``: local files, TensorBoard or W&B when configured), so the
+    ``<work_dir>/<out_dir>/val_epoch_<e>/`` (``test/`` for a test) and to the
+    visualiser's backends (``add_image``: local files, TensorBoard or W&B when
+    configured), so the
     attention can be watched sharpening over epochs.
 
     Args:
@@ -57,7 +59,12 @@ class AttentionVisualizationHook(Hook):
     def _draw(self, runner, data_batch, outputs, mode: str) -> None:
         if self._drawn >= self.num_samples or not outputs or data_batch is None:
             return
-        folder = osp.join(runner.work_dir, self.out_dir, f'{mode}_epoch_{runner.epoch}')
+        # ``runner.epoch`` would build the train loop (and its data set) in a run
+        # without one (tools/test.py): read the epoch only from a loop that exists
+        loop = getattr(runner, '_train_loop', None)
+        epoch = loop.epoch if isinstance(loop, BaseLoop) else 0
+        folder = osp.join(runner.work_dir, self.out_dir,
+                          'test' if mode == 'test' else f'{mode}_epoch_{epoch}')
         os.makedirs(folder, exist_ok=True)
         classes = (runner.visualizer.dataset_meta or {}).get('classes') or \
             getattr(getattr(runner, f'{mode}_dataloader').dataset, 'metainfo', {}).get('classes')
@@ -73,5 +80,5 @@ class AttentionVisualizationHook(Hook):
                                    caption_of(sample, classes), topk=self.topk)
             name = f'{mode}_attention_{self._drawn}'
             cv2.imwrite(osp.join(folder, f'{name}.png'), drawn[..., ::-1])
-            runner.visualizer.add_image(name, drawn, step=runner.epoch)
+            runner.visualizer.add_image(name, drawn, step=epoch)
             self._drawn += 1
