@@ -234,3 +234,30 @@ def test_tools_test_draws_without_building_the_train_data(tmp_path, tiny_checkpo
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(os.listdir(tmp_path / 'w' / 'attention' / 'test')) == 4
+
+
+def test_results_and_overlays_say_what_decided(tmp_path, tiny_checkpoint, tiny_digitbags):
+    """The inferencer and tools/infer.py give each instance's evidence beside its
+    attention and name the instance with the most; the overlay draws it in red."""
+    from gattn_mm.apis import GattnInferencer
+    config, ckpt = tiny_checkpoint
+    image = np.asarray(Image.open(osp.join(tiny_digitbags, 'images', 'test',
+                                           'test_000000.png')).convert('RGB'))
+    inferencer = GattnInferencer(config, pretrained=ckpt, device='cpu')
+    result = inferencer([image[..., ::-1].copy()])[0]
+    evidence = result['instance_evidence']
+    assert evidence.shape == (4,) and result['deciding_instance'] == int(evidence.argmax())
+    sample = inferencer([image[..., ::-1].copy()], return_datasamples=True)[0]
+    drawn = inferencer.draw(image, sample)
+    x1, y1, x2, y2 = (int(round(v)) for v in result['boxes'][result['deciding_instance']])
+    edge = drawn[y1, x1:x2 - 1]  # the top edge of the deciding box is red
+    assert (edge[:, 0] == 255).mean() > 0.5 and (edge[:, 1] == 0).mean() > 0.5
+    out = tmp_path / 'r.json'
+    proc = subprocess.run([sys.executable, 'tools/infer.py', config, ckpt,
+                           osp.join(tiny_digitbags, 'images', 'test', 'test_000000.png'),
+                           '--out', str(out), '--device', 'cpu'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.load(open(out))['results'][0]
+    assert row['deciding_instance'] == result['deciding_instance']
+    assert row['instance_evidence'] == pytest.approx(evidence.tolist(), abs=1e-3)

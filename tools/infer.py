@@ -1,5 +1,7 @@
 """Predict any number of images with a gattn model and write JSON: per image the
-class, score, top-k, instance boxes (original image pixels) and instance scores.
+class, score, top-k, instance boxes (original image pixels), their attention masses
+(`instance_scores`), the evidence the reader found in each (`instance_evidence`, log-odds
+against the negative class) and the instance with the most (`deciding_instance`).
 Unreadable or too large images are named and skipped (the exit code is then
 non-zero); the JSON is rewritten atomically after every batch, so the results so far
 survive an interruption."""
@@ -71,6 +73,9 @@ def to_json(path: str, result: dict) -> dict:
     if 'boxes' in result:
         out['boxes'] = np.round(result['boxes'], 2).tolist()
         out['instance_scores'] = [float(s) for s in result['instance_scores']]
+    if 'instance_evidence' in result:
+        out['instance_evidence'] = [round(float(e), 4) for e in result['instance_evidence']]
+        out['deciding_instance'] = result['deciding_instance']
     return out
 
 

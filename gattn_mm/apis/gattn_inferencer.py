@@ -89,7 +89,8 @@ class GattnInferencer(ImageClassificationInferencer):
         boxes = sample.get('ori_boxes', sample.get('boxes'))
         return draw_attention(image_rgb, attention_on_original(
             sample.attention.cpu().numpy(), sample), boxes, sample.get('instance_scores'),
-            caption_of(sample, self.classes), topk=max_boxes)
+            caption_of(sample, self.classes), topk=max_boxes,
+            evidence=sample.get('instance_evidence'))
 
     def postprocess(self, preds: List[DataSample], visualization,
                     return_datasamples: bool = False):
@@ -110,4 +111,8 @@ class GattnInferencer(ImageClassificationInferencer):
                 boxes = sample.get('ori_boxes', sample.get('boxes'))
                 result['boxes'] = boxes.detach().cpu().numpy()
                 result['instance_scores'] = sample.instance_scores.detach().cpu().numpy()
+            if 'instance_evidence' in sample:  # what the reader found in each instance
+                evidence = sample.instance_evidence.detach().cpu().numpy()
+                result['instance_evidence'] = evidence
+                result['deciding_instance'] = int(evidence.argmax())
         return results

@@ -43,28 +43,39 @@ def crop_strip(image: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarr
 
 def draw_attention(image: np.ndarray, attention, boxes=None, scores=None,
                    caption: str = '', show_crops: bool = True, topk: Optional[int] = None,
-                   crop_size: int = 64) -> np.ndarray:
+                   crop_size: int = 64, evidence=None) -> np.ndarray:
     """The standard gattn-mm picture of one prediction.
 
-    The image with the attention heat overlay, the boxes with their rank and score,
-    a caption bar, and (``show_crops``) a strip of the crops below.
+    The image with the attention heat overlay, the boxes with their rank and
+    attention mass (and evidence, when given), a caption bar, and (``show_crops``) a
+    strip of the crops below. With ``evidence`` the instance with the most evidence,
+    the one that decides a max-pooled prediction, is drawn in red.
 
     Args:
         image: (H, W, 3) uint8 RGB, in the coordinates of ``boxes``.
         attention: (h, w) attention map.
-        boxes: (N, 4) xyxy; ``scores``: (N,). ``topk`` keeps the first boxes only.
+        boxes: (N, 4) xyxy; ``scores``: (N,) attention masses; ``evidence``: (N,)
+            log-odds of each instance against the negative class. ``topk`` keeps the
+            first boxes only.
     """
     canvas = heat_overlay(image, _np(attention))
     boxes = np.zeros((0, 4)) if boxes is None else _np(boxes).reshape(-1, 4)
     scores = np.zeros(len(boxes)) if scores is None else _np(scores).reshape(-1)
+    decided = None if evidence is None or not len(boxes) else \
+        int(np.argmax(_np(evidence).reshape(-1)))
     if topk is not None:
         boxes, scores = boxes[:topk], scores[:topk]
     thick = max(1, round(max(image.shape[:2]) / 400))
     font = max(0.35, max(image.shape[:2]) / 1200)
-    for rank, (box, score) in enumerate(zip(boxes, scores), 1):
+    for i, (box, score) in enumerate(zip(boxes, scores)):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
-        cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), (0, 255, 0), thick)
-        cv2.putText(canvas, f'#{rank} {score:.2f}', (x1 + 2, max(y1 + int(14 * font * 2), 10)),
+        label = f'#{i + 1} {score:.2f}'
+        if evidence is not None:
+            label += f' e{float(_np(evidence).reshape(-1)[i]):+.1f}'
+        red = i == decided
+        cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), (255, 0, 0) if red else (0, 255, 0),
+                      thick * (2 if red else 1))
+        cv2.putText(canvas, label, (x1 + 2, max(y1 + int(14 * font * 2), 10)),
                     cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 0), max(1, thick // 2),
                     cv2.LINE_AA)
     W = canvas.shape[1]

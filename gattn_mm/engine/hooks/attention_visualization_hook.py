@@ -77,7 +77,8 @@ class AttentionVisualizationHook(Hook):
             image = np.ascontiguousarray(image.clip(0, 255).astype(np.uint8)[..., ::-1])
             drawn = draw_attention(image, sample.attention, sample.get('boxes'),
                                    sample.get('instance_scores'),
-                                   caption_of(sample, classes), topk=self.topk)
+                                   caption_of(sample, classes), topk=self.topk,
+                                   evidence=sample.get('instance_evidence'))
             name = f'{mode}_attention_{self._drawn}'
             cv2.imwrite(osp.join(folder, f'{name}.png'), drawn[..., ::-1])
             runner.visualizer.add_image(name, drawn, step=epoch)
