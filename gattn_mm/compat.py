@@ -37,9 +37,9 @@
    ``CheckpointHook`` removes the oldest checkpoint beyond ``max_keep_ckpts`` *before*
    it writes the new one: with a full disk the new write fails after the last good
    checkpoint is gone (``max_keep_ckpts=1``: none is left, and ``last_checkpoint``
-   names a file that does not exist). :class:`CheckpointHook` (registered under the
-   same name in mmpretrain's scope, which gattn configs use) saves first, then
-   deletes.
+   names a file that does not exist), and ``save_best`` removes the previous best
+   before writing the new one. :class:`CheckpointHook` (registered under the same
+   name in mmpretrain's scope, which gattn configs use) saves first, then deletes.
 """
 import hashlib
 import os
@@ -159,6 +159,22 @@ mmengine_checkpoint.load_from_http = load_from_http  # used by open-mmlab://, mm
 @HOOKS.register_module(name='CheckpointHook', force=True)
 class CheckpointHook(MMEngineCheckpointHook):
     """mmengine's ``CheckpointHook`` that deletes old checkpoints after saving (item 5)."""
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        backend, deferred = self.file_backend, []
+        previous = (getattr(self, 'best_ckpt_path', None),
+                    dict(getattr(self, 'best_ckpt_path_dict', {})))
+        backend.remove = deferred.append  # upstream removes the old best first: defer
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        except BaseException:
+            self.best_ckpt_path, self.best_ckpt_path_dict = previous  # still the best file
+            raise
+        finally:
+            del backend.remove  # the backend's own method again
+        for path in deferred:  # reached only when every save succeeded
+            if backend.isfile(path):
+                backend.remove(path)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         keep, self.max_keep_ckpts = self.max_keep_ckpts, -1  # upstream: save only

@@ -433,3 +433,42 @@ def test_a_failed_save_keeps_the_last_good_checkpoint(tmp_path, hook_type):
         assert sorted(os.listdir(tmp_path)) == ['epoch_3.pth', 'last_checkpoint']
     else:
         assert not osp.isfile(tmp_path / 'epoch_1.pth')
+
+
+def test_a_failed_best_save_keeps_the_previous_best(tmp_path):
+    """save_best: mmengine removes the previous best before writing the new one; with
+    gattn-mm's hook a failed write of the new best leaves the previous best."""
+    import gattn_mm  # noqa: F401
+    from mmengine.fileio import get_file_backend
+    from mmengine.logging import MessageHub
+    from mmengine.registry import init_default_scope
+
+    from mmpretrain.registry import HOOKS
+    init_default_scope('mmpretrain')
+    hook = HOOKS.build(dict(type='CheckpointHook', interval=1, save_best='acc', rule='greater'))
+    hook.out_dir, hook.file_backend = str(tmp_path), get_file_backend(str(tmp_path))
+    hook.key_indicators, hook.rules, hook.by_epoch = ['acc'], ['greater'], True
+    hook.best_ckpt_path, hook.filename_tmpl = None, 'epoch_{}.pth'
+
+    class Runner:
+        work_dir = str(tmp_path)
+        message_hub = MessageHub.get_instance('best_full_disk')
+        logger = __import__('mmengine').logging.MMLogger.get_instance('best_full_disk')
+        disk_full, epoch, iter = False, 1, 10
+
+        def save_checkpoint(self, out_dir, filename, *args, **kwargs):
+            if self.disk_full:
+                raise OSError(28, 'No space left on device')
+            torch.save({'state_dict': {}}, osp.join(out_dir, filename))
+
+    runner = Runner()
+    hook._save_best_checkpoint(runner, {'acc': 0.5})
+    first = sorted(os.listdir(tmp_path))
+    assert first == ['best_acc_epoch_1.pth']
+    runner.disk_full, runner.epoch = True, 2
+    with pytest.raises(OSError):
+        hook._save_best_checkpoint(runner, {'acc': 0.9})
+    assert osp.isfile(tmp_path / 'best_acc_epoch_1.pth')
+    runner.disk_full, runner.epoch = False, 3
+    hook._save_best_checkpoint(runner, {'acc': 0.95})
+    assert sorted(os.listdir(tmp_path)) == ['best_acc_epoch_3.pth']
