@@ -142,7 +142,7 @@ def download_checked(url: str, model_dir: str = None, progress: bool = False) ->
 def load_from_http(filename: str, map_location: Any = None, model_dir: str = None,
                    progress: bool = False) -> Any:
     """mmengine's URL checkpoint loader, safe and hash-checked (item 4 above); in a
-    distributed run local rank 0 downloads first."""
+    distributed run rank 0 downloads first (as mmengine's loader does)."""
     rank, world_size = get_dist_info()
     path = download_checked(filename, model_dir, progress) if rank == 0 else None
     if world_size > 1:
@@ -177,19 +177,29 @@ class CheckpointHook(MMEngineCheckpointHook):
                 backend.remove(path)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
-        keep, self.max_keep_ckpts = self.max_keep_ckpts, -1  # upstream: save only
+        keep, stale = self.max_keep_ckpts, None
+        new = keep > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step)
+        if new:  # the bookkeeping first, as upstream, so the checkpoint stores it
+            if len(self.keep_ckpt_ids) == keep:
+                stale = self.keep_ckpt_ids.popleft()
+            self._keep(runner, lambda ids: ids.append(step))
+        self.max_keep_ckpts = -1  # upstream: save only
         try:
             super()._save_checkpoint_with_step(runner, step, meta)
+        except BaseException:
+            if new:  # not saved: the kept list is what is on disk
+                self._keep(runner, lambda ids: (ids.pop(), stale is not None and
+                                                ids.appendleft(stale)))
+            raise
         finally:
             self.max_keep_ckpts = keep
-        if keep <= 0 or (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
-            return
-        if len(self.keep_ckpt_ids) == keep:
-            old = self.keep_ckpt_ids.popleft()
-            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(old))
-            if is_main_process() and self.file_backend.isfile(path):
+        if stale is not None and is_main_process():
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale))
+            if self.file_backend.isfile(path):
                 self.file_backend.remove(path)
-        self.keep_ckpt_ids.append(step)
+
+    def _keep(self, runner, change) -> None:
+        change(self.keep_ckpt_ids)
         runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
 
 

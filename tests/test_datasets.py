@@ -262,3 +262,23 @@ def test_breakhis_infeasible_selection_is_named(tmp_path):
         BreakHis(str(tmp_path), magnification=200)
     with pytest.raises(DataRootError, match='4 patient.*fewer than num_folds=5'):
         BreakHis(str(tmp_path), magnification=40, num_folds=5)
+
+
+def test_links_inside_data_root_and_skip_invalid_budget(tmp_path):
+    """A folder of data_root that links elsewhere (the usual OpenMMLab layout) is
+    inside data_root; skip_invalid reads images with the pipeline's pixel budget."""
+    store = tmp_path / 'store'
+    store.mkdir()
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(store / 'a.png')
+    root = tmp_path / 'fungi'
+    root.mkdir()
+    os.symlink(store, root / 'imgs')
+    (root / 'list.txt').write_text('imgs/a.png 0\n')
+    pipeline = [dict(type='LoadMicroscopyImage', max_pixels=10_000)]
+    ds = Fungi(str(root), ann_file='list.txt', classes=['a', 'b'], skip_invalid=True,
+               pipeline=pipeline)
+    assert len(ds) == 1 and ds.num_skipped == 0
+    small = [dict(type='LoadMicroscopyImage', max_pixels=100)]
+    with pytest.raises(DataRootError, match='none of the 1 images could be read'):
+        Fungi(str(root), ann_file='list.txt', classes=['a', 'b'], skip_invalid=True,
+              pipeline=small)

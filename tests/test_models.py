@@ -482,3 +482,20 @@ def test_glance_larger_than_the_input_is_refused():
     with pytest.raises(ValueError, match=r'global_size=\(64, 64\) is larger than the input '
                                          r'\(48, 96\)'):
         model(torch.rand(1, 3, 48, 96))
+
+
+def test_reviewed_edge_cases():
+    """One instance, a low-precision attention, more draws than cells."""
+    from gattn_mm.models import SampleSelector, ThresholdSelector
+    assert torch.equal(zscore(torch.tensor([[3.]])), torch.zeros(1, 1))  # not NaN
+    model = MODELS.build(small(1, fusion='attention', predict_from='instance_head',
+                               instance_head=dict(pool='max', mil_loss=dict(type='MILLoss')),
+                               attention_losses=[dict(type='EvidenceDistillLoss',
+                                                      with_contrast=True)]))
+    losses = model(torch.rand(2, 3, 64, 64), samples(0, 1), mode='loss')
+    assert all(torch.isfinite(v) for v in losses.values())
+    attn = torch.rand(2, 4, 4).flatten(1).softmax(1).view(2, 4, 4)
+    sel = ThresholdSelector()(attn.bfloat16(), 3)  # bf16 autocast on the CPU keeps bf16
+    assert sel.scores.dtype == torch.float32 and sel.centres.shape == (2, 3, 2)
+    sel = SampleSelector()(attn[:, :2, :2] / attn[:, :2, :2].sum((1, 2), keepdim=True), 6)
+    assert (sel.weights >= 0).all() and torch.allclose(sel.weights.sum(1), torch.ones(2))

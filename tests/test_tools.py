@@ -472,3 +472,34 @@ def test_a_failed_best_save_keeps_the_previous_best(tmp_path):
     runner.disk_full, runner.epoch = False, 3
     hook._save_best_checkpoint(runner, {'acc': 0.95})
     assert sorted(os.listdir(tmp_path)) == ['best_acc_epoch_3.pth']
+
+
+def test_kept_checkpoint_list_is_saved_with_each_checkpoint(tmp_path):
+    """The rotation list goes into the checkpoint being written (so a resume rotates
+    it out later), as upstream does, while the deletion waits for the save."""
+    from collections import deque
+
+    import gattn_mm  # noqa: F401
+    from mmengine.fileio import get_file_backend
+    from mmengine.logging import MessageHub
+    from mmengine.registry import init_default_scope
+
+    from mmpretrain.registry import HOOKS
+    init_default_scope('mmpretrain')
+    hook = HOOKS.build(dict(type='CheckpointHook', interval=1, max_keep_ckpts=2))
+    hook.out_dir, hook.filename_tmpl = str(tmp_path), 'epoch_{}.pth'
+    hook.file_backend, hook.keep_ckpt_ids = get_file_backend(str(tmp_path)), deque(maxlen=2)
+    stored = {}
+
+    class Runner:
+        work_dir = str(tmp_path)
+        message_hub = MessageHub.get_instance('kept_list')
+
+        def save_checkpoint(self, out_dir, filename, *args, **kwargs):
+            stored[filename] = self.message_hub.get_info('keep_ckpt_ids')
+            torch.save({'state_dict': {}}, osp.join(out_dir, filename))
+
+    for step in (1, 2, 3):
+        hook._save_checkpoint_with_step(Runner(), step, {})
+    assert stored == {'epoch_1.pth': [1], 'epoch_2.pth': [1, 2], 'epoch_3.pth': [2, 3]}
+    assert sorted(os.listdir(tmp_path)) == ['epoch_2.pth', 'epoch_3.pth', 'last_checkpoint']

@@ -1,3 +1,4 @@
+import os
 import os.path as osp
 
 import numpy as np
@@ -8,7 +9,7 @@ from mmengine.logging import MMLogger
 
 from mmpretrain.registry import TRANSFORMS
 
-from .transforms.loading import ImageReadError, read_image
+from .transforms.loading import DEFAULT_MAX_PIXELS, ImageReadError, read_image
 
 
 class DataRootError(FileNotFoundError):
@@ -80,27 +81,34 @@ class MicroscopyDataset(BaseDataset):
                                       f'[0, {len(classes)}) (classes {tuple(classes)})')
         label = labels if multi_label else labels[0]
         path = osp.join(self.data_root, rel)
-        root = osp.realpath(self.data_root)
-        inside = osp.commonpath([osp.realpath(path), root]) == root and not osp.isabs(rel)
+        norm = osp.normpath(rel)  # by name: links inside data_root may point elsewhere
+        inside = not osp.isabs(rel) and norm != '..' and not norm.startswith('..' + os.sep)
         if not inside and not self.allow_outside_root:
-            raise AnnotationError(f'{where}: {rel!r} is outside data_root {root!r}; '
-                                  f'set allow_outside_root=True on the dataset to allow it')
+            raise AnnotationError(f'{where}: {rel!r} is outside data_root '
+                                  f'{self.data_root!r}; set allow_outside_root=True on the '
+                                  f'dataset to allow it')
         return path, label
 
     def filter_readable(self, data_list: List[dict]) -> List[dict]:
         """Drop unreadable images when ``skip_invalid``; log how many and which."""
         if not self.skip_invalid:
             return data_list
+        limit = next((t.max_pixels for t in getattr(self.pipeline, 'transforms', [])
+                      if hasattr(t, 'max_pixels')), DEFAULT_MAX_PIXELS)
         kept = []
         for info in data_list:
             try:
-                read_image(info['img_path'])
+                read_image(info['img_path'], limit)
             except ImageReadError as err:
                 self.skipped.append(info['img_path'])
                 MMLogger.get_current_instance().warning(f'skip_invalid: {err}')
                 continue
             kept.append(info)
         self.num_skipped = len(self.skipped)
+        if data_list and not kept:
+            raise DataRootError(f'{type(self).__name__}: none of the {len(data_list)} images '
+                                f'could be read (skip_invalid=True skipped them all; first: '
+                                f'{self.skipped[0]}); see the log for why')
         if self.num_skipped:
             MMLogger.get_current_instance().warning(
                 f'{type(self).__name__}: skipped {self.num_skipped} unreadable of '

@@ -102,7 +102,7 @@ class GatedAttentionClassifier(BaseClassifier):
             attention, global_feat = self.neck(self.backbone(self.glance(inputs)))
         with record_function('gattn.sampler'):
             selection, boxes = self.sampler(attention, tuple(inputs.shape[-2:]), extents)
-            crops = self.sampler.crop(inputs, boxes)  # (B*N*V, 3, s, s)
+            crops = self.sampler.crop(inputs, boxes, extents)  # (B*N*V, 3, s, s)
         N, V = boxes.size(1), self.sampler.num_views
         with record_function('gattn.local'):
             feats = pool_feature(self.reader_module(crops))  # (B*N*V, C')

@@ -187,9 +187,11 @@ class InstanceSampler(BaseModule):
             image_size = (extents[:, :1], extents[:, 1:])  # (B, 1) each
         return clamp_boxes(cy, cx, bh, bw, image_size).detach()
 
-    def view_boxes(self, boxes: torch.Tensor, image_size: Tuple[int, int]) -> torch.Tensor:
+    def view_boxes(self, boxes: torch.Tensor, image_size: Tuple[int, int],
+                   extents: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Boxes (B, N, V, 4) of the V = ``num_views`` views of boxes (B, N, 4), moved
-        by the view offsets (fractions of each box) and kept inside the image."""
+        by the view offsets (fractions of each box) and kept inside the image (inside
+        each image's extent (B, 2) when given)."""
         if self.num_views == 1:
             return boxes[:, :, None]
         offsets = self.view_offsets.to(boxes.dtype)  # (V, 2)
@@ -197,20 +199,26 @@ class InstanceSampler(BaseModule):
         bh = (boxes[..., 3] - boxes[..., 1])[..., None]
         cx = (boxes[..., 0] + boxes[..., 2])[..., None] / 2 + offsets[:, 0] * bw  # (B, N, V)
         cy = (boxes[..., 1] + boxes[..., 3])[..., None] / 2 + offsets[:, 1] * bh
+        if extents is not None:
+            extents = extents.to(cy)
+            image_size = (extents[:, None, :1], extents[:, None, 1:])  # (B, 1, 1) each
         return clamp_boxes(cy, cx, bh.expand_as(cy), bw.expand_as(cx), image_size)
 
-    def crop(self, images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    def crop(self, images: torch.Tensor, boxes: torch.Tensor,
+             extents: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Cut all boxes and their views from the images in one ``roi_align`` call.
 
         Args:
             images (Tensor): (B, 3, H, W).
             boxes (Tensor): (B, N, 4) xyxy in input pixels.
+            extents (Tensor, optional): (B, 2) each padded image's extent: the views
+                stay inside it.
 
         Returns:
             Tensor: crops (B*N*V, 3, *crop_size), V = ``num_views``, ordered
             image-major, then instance, then view (view 0 is the box itself).
         """
-        boxes = self.view_boxes(boxes, tuple(images.shape[-2:]))  # (B, N, V, 4)
+        boxes = self.view_boxes(boxes, tuple(images.shape[-2:]), extents)  # (B, N, V, 4)
         B, N, V, _ = boxes.shape
         batch_idx = torch.arange(B, device=boxes.device, dtype=images.dtype)
         rois = torch.cat([batch_idx.repeat_interleave(N * V)[:, None],

@@ -37,8 +37,14 @@ class SampleSelector(CellSelector):
         n = min(num_instances, probs.size(1))
         uniform = torch.rand_like(probs).clamp_(1e-12, 1 - 1e-12)
         keys = probs.detach().clamp_min(1e-20).log() - (-uniform.log()).log()
-        index = keys.topk(n, dim=1).indices.repeat(
-            1, math.ceil(num_instances / n))[:, :num_instances]  # (B, N)
-        scores = probs.gather(1, index)
-        return Selection(centres=self.cell_centres(index, attention), scores=scores,
-                         weights=unbiased_weights(scores), index=index)
+        drawn = keys.topk(n, dim=1).indices  # (B, n) distinct cells
+        weights = unbiased_weights(probs.gather(1, drawn))
+        reps = math.ceil(num_instances / n)
+        if reps > 1:  # N > h*w: every cell again, its weight shared by its copies
+            drawn, weights = drawn.repeat(1, reps), weights.repeat(1, reps)
+            weights = weights[:, :num_instances] / weights[:, :num_instances].sum(
+                1, keepdim=True).clamp_min(1e-12)
+        index = drawn[:, :num_instances]  # (B, N)
+        return Selection(centres=self.cell_centres(index, attention),
+                         scores=probs.gather(1, index), weights=weights[:, :num_instances],
+                         index=index)

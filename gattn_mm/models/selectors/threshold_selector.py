@@ -48,8 +48,8 @@ class ThresholdSelector(BaseSelector):
         B, h, w = attention.shape
         u = self.UPSAMPLE
         gh, gw = h * u, w * u
-        up = F.interpolate(attention[:, None], size=(gh, gw), mode='bilinear',
-                           align_corners=False)[:, 0]
+        up = F.interpolate(attention[:, None].float(), size=(gh, gw), mode='bilinear',
+                           align_corners=False)[:, 0]  # float32 (region masses, AMP)
         up = up / up.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
         peak = up.detach().flatten(1).max(1).values[:, None, None]
         labels = connected_components(up.detach() >= self.threshold * peak).flatten(1)

@@ -63,7 +63,10 @@ def downsample(inputs: torch.Tensor, size: Tuple[int, int], mode: str) -> torch.
 
 
 def zscore(x: torch.Tensor) -> torch.Tensor:
-    """(B, M) standardised along dim 1 (the cells or instances of each image)."""
+    """(B, M) standardised along dim 1 (the cells or instances of each image); zeros
+    when M is 1 (nothing to compare)."""
+    if x.size(1) < 2:
+        return torch.zeros_like(x)
     return (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, keepdim=True).clamp_min(1e-6)
 
 
