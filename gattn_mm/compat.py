@@ -74,13 +74,13 @@ class CheckpointReadError(IOError):
 def safe_torch_load(filename: str, map_location: Any = None, source: str = None) -> Any:
     """``torch.load(filename, weights_only=True)`` with an error naming the file (or
     ``source``, e.g. the URL it was downloaded from)."""
+    where = filename if source is None else f'{source} (cached as {filename})'
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         reason = str(err).strip().splitlines()
         reason = next((line for line in reason if 'global' in line.lower()), reason[0]
                       if reason else 'unknown reason')
-        where = filename if source is None else f'{source} (cached as {filename})'
         raise UnsafeCheckpointError(
             f'Refusing to load checkpoint {where!r}: it holds objects that '
             f'torch.load(weights_only=True) does not allow ({reason.strip()}). '
@@ -89,7 +89,6 @@ def safe_torch_load(filename: str, map_location: Any = None, source: str = None)
             f'convert it once with the explicit opt-in: python tools/model_converters/'
             f'convert_legacy_checkpoint.py {filename} OUT.pth --trust-pickle') from None
     except (EOFError, RuntimeError, KeyError, ValueError, OSError) as err:
-        where = filename if source is None else f'{source} (cached as {filename})'
         raise CheckpointReadError(
             f'cannot read checkpoint {where!r}: it is empty, truncated or not a PyTorch '
             f'checkpoint ({type(err).__name__}: {str(err)[:200]})') from None

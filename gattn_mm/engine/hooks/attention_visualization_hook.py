@@ -20,8 +20,7 @@ class AttentionVisualizationHook(Hook):
     rank and score, caption, crop strip) and written to
     ``<work_dir>/<out_dir>/val_epoch_<e>/`` (``test/`` for a test) and to the
     visualiser's backends (``add_image``: local files, TensorBoard or W&B when
-    configured), so the
-    attention can be watched sharpening over epochs.
+    configured), so the attention can be watched sharpening over epochs.
 
     Args:
         num_samples (int): samples drawn per evaluation. Defaults to 4.

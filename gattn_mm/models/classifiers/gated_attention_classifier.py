@@ -7,9 +7,9 @@ from torch.profiler import record_function
 from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..utils import GattnState, downsample, image_extents, pool_feature
+from ..utils import GattnState, downsample, image_extents, int_pair, pool_feature
 from .checkpoint_keys import check_checkpoint_keys
-from .part_checks import batch_augments_cfg, check_parts, glance_size
+from .part_checks import batch_augments_cfg, check_parts
 
 HEADS = ('head', 'instance_head', 'global_head')
 
@@ -69,7 +69,7 @@ class GatedAttentionClassifier(BaseClassifier):
         super().__init__(init_cfg=init_cfg, data_preprocessor=MODELS.build(data_preprocessor))
         if global_resize not in ('area', 'bilinear'):
             raise ValueError(f"global_resize must be 'area' or 'bilinear', got {global_resize!r}")
-        self.global_size = glance_size(global_size)
+        self.global_size = int_pair(global_size, 'model.global_size')
         self.global_resize = global_resize
         # build order = random-init order: kept as in 0.1 so trainings reproduce
         self.backbone = MODELS.build(backbone)

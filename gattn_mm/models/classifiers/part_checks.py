@@ -1,7 +1,7 @@
 """Build-time checks of the rules between the parts of a gattn model: every
 combination that would fail (or silently do the wrong thing) later fails when the
 model is built, with the config keys named."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional
 
 import torch
 
@@ -22,13 +22,6 @@ def batch_augments_cfg(train_cfg: Optional[dict]) -> Optional[dict]:
                          f'Attention losses go in model.attention_losses, instance '
                          f'selection in model.sampler')
     return dict(train_cfg)
-
-
-def glance_size(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
-    pair = (size, size) if isinstance(size, int) else tuple(size)
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(f'model.global_size must be a positive int or (h, w), got {size!r}')
-    return int(pair[0]), int(pair[1])
 
 
 def check_parts(model, train_cfg: Optional[dict]) -> None:

@@ -8,18 +8,9 @@ from torchvision.ops import roi_align
 
 from mmpretrain.registry import MODELS
 from ..selectors import BaseSelector
-from ..utils import Selection
+from ..utils import Selection, int_pair
 
 IntPair = Union[int, Sequence[int]]
-
-
-def _pair(value: Optional[IntPair], name: str) -> Optional[Tuple[int, int]]:
-    if value is None:
-        return None
-    pair = (value, value) if isinstance(value, (int, float)) else tuple(value)
-    if len(pair) != 2 or min(pair) <= 0:
-        raise ValueError(f'{name} must be a positive int or (h, w), got {value!r}')
-    return int(pair[0]), int(pair[1])
 
 
 def _views(views: Optional[Sequence[Sequence[float]]]) -> Tuple[Tuple[float, float], ...]:
@@ -96,8 +87,8 @@ class InstanceSampler(BaseModule):
             raise ValueError('sampler: give box_size (pixels) or box_scale (cells), not both')
         if box_scale is not None and not box_scale > 0:
             raise ValueError(f'sampler.box_scale must be > 0, got {box_scale!r}')
-        self.crop_size = _pair(crop_size, 'sampler.crop_size')
-        self.box_size = _pair(box_size, 'sampler.box_size')
+        self.crop_size = int_pair(crop_size, 'sampler.crop_size')
+        self.box_size = None if box_size is None else int_pair(box_size, 'sampler.box_size')
         self.box_scale = 1.5 if box_scale is None else float(box_scale)
         self.selector = self._build(selector, 'sampler.selector')
         self.test_selector = (self._build(test_cfg['selector'], 'sampler.test_cfg.selector')

@@ -5,6 +5,15 @@ import torch
 import torch.nn.functional as F
 
 
+def int_pair(value: Union[int, Sequence[int]], key: str) -> Tuple[int, int]:
+    """``value`` (a size ``s`` or ``(h, w)``) as an (h, w) pair of ints >= 1; the error
+    names the config ``key``."""
+    pair = (value, value) if isinstance(value, (int, float)) else tuple(value)
+    if len(pair) != 2 or min(pair) < 1:
+        raise ValueError(f'{key} must be a positive int or (h, w), got {value!r}')
+    return int(pair[0]), int(pair[1])
+
+
 def pool_feature(outs: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
     """Last backbone output as a vector (B, C): maps are averaged over space."""
     feat = outs[-1] if isinstance(outs, (tuple, list)) else outs
