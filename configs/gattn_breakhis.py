@@ -14,8 +14,7 @@ task = 'binary'
 fold = 0
 num_classes = 2
 model = dict(data_preprocessor={{_base_.data_preprocessor}}, head=dict(num_classes=num_classes),
-             global_head=dict(num_classes=num_classes),
-             instance_head=dict(num_classes=num_classes))
+                      instance_head=dict(num_classes=num_classes))
 data_preprocessor = dict(num_classes=num_classes)
 _dataset = dict(type='BreakHis', data_root={{_base_.data_root}}, magnification=magnification,
                 task=task, num_folds=5, fold=fold)

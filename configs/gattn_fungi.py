@@ -11,6 +11,5 @@ num_classes = 5  # DeFungi: 5 species; set to your number of species
 model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
     head=dict(num_classes=num_classes),
-    global_head=dict(num_classes=num_classes),
     instance_head=dict(num_classes=num_classes))
 data_preprocessor = dict(num_classes=num_classes)

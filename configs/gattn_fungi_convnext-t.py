@@ -9,5 +9,4 @@ model = dict(
                       'convnext/convnext-tiny_32xb128_in1k_20221207-998cf3e9.pth')),
     neck=dict(in_channels=768),
     head=dict(in_channels=768),
-    global_head=dict(in_channels=768),
     instance_head=dict(in_channels=768))

@@ -9,5 +9,4 @@ model = dict(
                       'swin-transformer/swin_tiny_224_b16x64_300e_imagenet_20210616_090925-66df6be6.pth')),
     neck=dict(in_channels=768),
     head=dict(in_channels=768),
-    global_head=dict(in_channels=768),
     instance_head=dict(in_channels=768))

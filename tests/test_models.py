@@ -401,14 +401,27 @@ def test_concat_fusion_needs_the_same_n_at_test_time():
         MODELS.build(cfg)
 
 
-def test_distillation_needs_an_instance_head_with_a_negative_class():
+def test_distillation_needs_an_instance_head():
     losses = [dict(type='EvidenceDistillLoss')]
     with pytest.raises(ValueError, match=r'attention_losses\[0\] \(EvidenceDistillLoss\).*'
                                          r'model.instance_head'):
         MODELS.build(small(attention_losses=losses))
-    with pytest.raises(ValueError, match='negative_class'):
-        MODELS.build(small(attention_losses=losses, instance_head=dict(
-            negative_class=None, mil_loss=dict(type='MILLoss'))))
+
+
+def test_evidence_without_a_negative_class_is_the_top_log_probability():
+    model = MODELS.build(small(attention_losses=[dict(type='EvidenceDistillLoss')],
+                               instance_head=dict(negative_class=None,
+                                                  mil_loss=dict(type='MILLoss'))))
+    logits = torch.tensor([[[5.0, 0.0], [0.0, 0.0], [-1.0, 3.0]]])  # (1, 3, 2)
+    evidence = model.instance_head.evidence(logits)
+    expected = logits.log_softmax(-1).max(-1).values
+    torch.testing.assert_close(evidence, expected)
+    assert evidence[0, 1] < evidence[0, 2] < evidence[0, 0]  # unsure < sure
+    state = model.forward_state(torch.rand(2, 3, 64, 64))
+    assert state.evidence.shape == (2, model.sampler.train_num_instances)
+    losses = model.loss(torch.rand(2, 3, 64, 64), [
+        DataSample().set_gt_label(i) for i in (0, 1)])
+    assert torch.isfinite(losses['loss_distill'])
 
 
 def test_predict_from_a_missing_head():
@@ -499,3 +512,49 @@ def test_reviewed_edge_cases():
     assert sel.scores.dtype == torch.float32 and sel.centres.shape == (2, 3, 2)
     sel = SampleSelector()(attn[:, :2, :2] / attn[:, :2, :2].sum((1, 2), keepdim=True), 6)
     assert (sel.weights >= 0).all() and torch.allclose(sel.weights.sum(1), torch.ones(2))
+
+
+def test_gated_instance_fusion_learns_which_instances_decide():
+    head = MODELS.build(dict(type='FusionHead', num_classes=3, in_channels=4,
+                             instance_channels=6, fusion=dict(type='GatedInstanceFusion',
+                                                              hidden_channels=5)))
+    fusion = head.fusion  # FusionHead gave it C' = 6
+    assert fusion.attention_V.in_features == 6 and fusion.out_channels(4, 6) == 10
+    g, inst = torch.rand(2, 4), torch.rand(2, 3, 6)
+    w = torch.rand(2, 3).softmax(1).requires_grad_()
+    with torch.no_grad():  # no learned preference: the sampler's weights
+        fusion.attention_w.weight.zero_()
+    torch.testing.assert_close(fusion.instance_weights(inst, w), w.detach())
+    out = fusion(g, inst, w)
+    assert torch.equal(out[:, :4], g)
+    torch.testing.assert_close(out[:, 4:], (w[..., None] * inst).sum(1))
+    with torch.no_grad():  # a learned preference moves the weights off the sampler's
+        fusion.attention_w.weight.normal_()
+    a = fusion.instance_weights(inst, w)
+    torch.testing.assert_close(a.sum(1), torch.ones(2))
+    assert not torch.allclose(a, w.detach())
+    fusion(g, inst, w).sum().backward()
+    assert w.grad.abs().sum() > 0  # the loss reaches the glance's attention
+
+
+def test_fixed_attention_ablation_replaces_only_the_attention():
+    from gattn_mm.models import FixedAttentionClassifier
+    cfg = small(instance_head=dict(negative_class=None, mil_loss=dict(type='MILLoss')))
+    gattn = MODELS.build(cfg)
+    fixed = MODELS.build(dict(cfg, type='FixedAttentionClassifier', attention='contrast',
+                              temperature=0.5))
+    fixed.load_state_dict(gattn.state_dict())  # a gattn checkpoint fits
+    x = torch.rand(2, 3, 64, 64)
+    x[0, :, :16, 16:32] = torch.rand(3, 16, 16) * 4  # one cell of high contrast
+    attention, global_feat = fixed.attend(x)
+    h, w = attention.shape[-2:]
+    expected = (zscore(gray_std(x, (h, w))) / 0.5).softmax(1).view(2, h, w)
+    torch.testing.assert_close(attention, expected)
+    torch.testing.assert_close(global_feat, gattn.attend(x)[1])
+    rand = MODELS.build(dict(cfg, type='FixedAttentionClassifier', attention='random'))
+    a1, a2 = rand.attend(x)[0], rand.attend(x)[0]
+    torch.testing.assert_close(a1.sum((1, 2)), torch.ones(2))
+    assert not torch.equal(a1, a2)
+    with pytest.raises(ValueError, match="attention must be one of"):
+        FixedAttentionClassifier(attention='prior', **{k: v for k, v in cfg.items()
+                                                       if k != 'type'})

@@ -503,3 +503,23 @@ def test_kept_checkpoint_list_is_saved_with_each_checkpoint(tmp_path):
         hook._save_checkpoint_with_step(Runner(), step, {})
     assert stored == {'epoch_1.pth': [1], 'epoch_2.pth': [1, 2], 'epoch_3.pth': [2, 3]}
     assert sorted(os.listdir(tmp_path)) == ['epoch_2.pth', 'epoch_3.pth', 'last_checkpoint']
+
+
+def test_time_budget_hook_stops_before_the_epoch_that_would_overrun(monkeypatch):
+    from types import SimpleNamespace
+
+    import gattn_mm.engine.hooks.time_budget_hook as mod
+    from gattn_mm.engine.hooks import TimeBudgetHook
+    clock = iter([0.0, 40.0, 85.0])  # start, after epoch 1 (40 s), after epoch 2
+    monkeypatch.setattr(mod.time, 'perf_counter', lambda: next(clock))
+    runner = SimpleNamespace(epoch=0, train_loop=SimpleNamespace(stop_training=False),
+                             logger=SimpleNamespace(info=lambda msg: None))
+    hook = TimeBudgetHook(seconds=100)
+    hook.before_train(runner)
+    hook.after_train_epoch(runner)  # 40 s + 40 s per epoch <= 100 s: go on
+    assert not runner.train_loop.stop_training
+    runner.epoch = 1
+    hook.after_train_epoch(runner)  # 85 s + 42.5 s > 100 s: stop
+    assert runner.train_loop.stop_training
+    with pytest.raises(ValueError, match='seconds must be > 0'):
+        TimeBudgetHook(seconds=0)

@@ -9,3 +9,7 @@ model = dict(
     neck=dict(type='GlobalAveragePooling'),
     head=dict(type='LinearClsHead', num_classes=2, in_channels=128,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1,)))
+# no time limit unless the benchmark sets gattn's training time:
+#   --cfg-options custom_hooks.1.seconds=SECONDS
+custom_hooks = [dict(type='SafeCheckpointHook'),
+                dict(type='TimeBudgetHook', seconds=7 * 24 * 3600)]

@@ -55,7 +55,7 @@ def draw_attention(image: np.ndarray, attention, boxes=None, scores=None,
         image: (H, W, 3) uint8 RGB, in the coordinates of ``boxes``.
         attention: (h, w) attention map.
         boxes: (N, 4) xyxy; ``scores``: (N,) attention masses; ``evidence``: (N,)
-            log-odds of each instance against the negative class. ``topk`` keeps the
+            the instance head's evidence of each instance. ``topk`` keeps the
             first boxes only.
     """
     canvas = heat_overlay(image, _np(attention))

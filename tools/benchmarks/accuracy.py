@@ -1,9 +1,20 @@
-"""Accuracy against baselines on DigitBags: train and test, on the same generated
-split and the same epoch budget, the gattn model (configs/gattn_digitbags.py), the
-global-only ImageClassifier at gattn's global resolution and the full-resolution
-ImageClassifier on the whole canvas. Reports accuracy, gattn's localisation scores,
-train and test time and peak memory (peak RSS of each tool process); writes JSON and
-a markdown table."""
+"""Ablations in one benchmark run, on DigitBags (presence of a 9) or on Megapixel
+digits (the majority digit among scribbles), same generated split, same epoch
+budget:
+
+- ``gattn``: the shipped config (learned attention);
+- ``contrast_attention``: gattn's checkpoint with the attention replaced by the
+  hand-made contrast prior alone (test only: same reader and heads);
+- ``random_attention``: the same with random cells (test only);
+- ``global_only``: an ImageClassifier on gattn's global view;
+- ``full_res``: an ImageClassifier on the whole image, trained for the wall-clock
+  time gattn took (TimeBudgetHook) when gattn ran first.
+
+Per model: test accuracy, the localisation scores (share of target digits and of
+all digits covered by the sampled boxes, share of boxes that hold a digit, pointing
+game beside its random-digit baseline), train and test time, peak memory (peak RSS
+of each tool process). Rows go into ``<out-dir>/accuracy_<benchmark>[_TAG].json``
+(merged by model with the rows already there) and a markdown table."""
 import argparse
 import json
 import os
@@ -14,31 +25,57 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MODELS = {
-    'gattn': 'configs/gattn_digitbags.py',
-    'global_only': 'configs/baselines/digitbags_global_only.py',
-    'full_res': 'configs/baselines/digitbags_full_res.py',
+MODELS = ('gattn', 'contrast_attention', 'random_attention', 'global_only', 'full_res')
+TEST_ONLY = ('contrast_attention', 'random_attention')  # on gattn's checkpoint
+DATA = {  # generator options: full, --quick
+    'digitbags': ([], ['--canvas', '128', '--digit-size', '12', '--instances', '2', '3',
+                       '--num-train', '16', '--num-val', '8', '--num-test', '8']),
+    'megapixel': (['--preset', 'megapixel'],
+                  ['--preset', 'megapixel', '--num-train', '16', '--num-val', '8',
+                   '--num-test', '8']),
 }
+LOC = ('target_recall', 'instance_recall', 'box_precision', 'pointing_game',
+       'pointing_baseline')
+
+
+def config_of(benchmark: str, model: str) -> str:
+    if model == 'gattn':
+        return f'configs/gattn_{benchmark}.py'
+    return f'configs/baselines/{benchmark}_{model}.py'
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('--data-root', default='data/digitbags',
-                   help='DigitBags directory (generated with the defaults when missing)')
-    p.add_argument('--work-dir', default='work_dirs/benchmark_accuracy')
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--benchmark', default='digitbags', choices=list(DATA))
+    p.add_argument('--data-root', default=None,
+                   help='the data (default data/<benchmark>; generated with the defaults '
+                        'when missing)')
+    p.add_argument('--work-dir', default=None,
+                   help='default work_dirs/benchmark_<benchmark>')
     p.add_argument('--epochs', type=int, default=None,
-                   help='epoch budget for every model (default: the gattn config\'s)')
+                   help='epoch budget of every trained model (default: each config\'s)')
     p.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     p.add_argument('--seed', type=int, default=None,
                    help='training seed of every model (randomness.seed; default: the '
                         'configs\' 0); the data stay those of --data-root')
+    p.add_argument('--reuse', action='store_true',
+                   help='do not retrain a model whose work dir holds a training this '
+                        'benchmark finished (train_done.json)')
     p.add_argument('--quick', action='store_true',
                    help='tiny generated data, 1 epoch (for tests)')
     p.add_argument('--out-dir', default='benchmarks/results')
     p.add_argument('--tag', default=None,
-                   help='suffix of the result files: accuracy_TAG.{json,md} (default: '
-                        'accuracy.{json,md}), e.g. for a run with another --epochs budget')
-    return p.parse_args(argv)
+                   help='suffix of the result files: accuracy_<benchmark>_TAG.{json,md}')
+    args = p.parse_args(argv)
+    args.data_root = args.data_root or f'data/{args.benchmark}'
+    args.work_dir = args.work_dir or f'work_dirs/benchmark_{args.benchmark}'
+    if args.epochs is not None and args.epochs < 1:
+        p.error(f'--epochs must be >= 1, got {args.epochs}')
+    if args.quick:
+        args.data_root = osp.join(args.work_dir, f'{args.benchmark}_quick')
+        args.epochs = 1
+    return args
 
 
 def run_measured(cmd, log_path):
@@ -56,19 +93,49 @@ def run_measured(cmd, log_path):
 def ensure_data(args):
     if osp.isfile(osp.join(ROOT, args.data_root, 'meta.json')):
         return
+    full, quick = DATA[args.benchmark]
     cmd = [sys.executable, 'tools/dataset_converters/make_digitbags.py', '--out',
-           args.data_root, '--no-progress']
-    if args.quick:
-        cmd += ['--canvas', '128', '--digit-size', '12', '--instances', '2', '3',
-                '--num-train', '16', '--num-val', '8', '--num-test', '8']
+           args.data_root, '--no-progress', *(quick if args.quick else full)]
     subprocess.run(cmd, cwd=ROOT, check=True)
+
+
+def train(args, name: str, config: str, opts, budget_s=None) -> dict:
+    """Train ``config`` into <work>/<name>; return its train_done.json record."""
+    work = osp.join(args.work_dir, name)
+    done = osp.join(ROOT, work, 'train_done.json')
+    if args.reuse and osp.isfile(done):
+        return json.load(open(done))
+    os.makedirs(osp.join(ROOT, work), exist_ok=True)
+    opts = list(opts)
+    if budget_s is not None and name == 'full_res':
+        opts.append(f'custom_hooks.1.seconds={budget_s:.0f}')
+    cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work,
+           '--cfg-options', *opts]
+    train_s, train_mb = run_measured(cmd, osp.join(ROOT, work, 'train.log'))
+    ckpt = open(osp.join(ROOT, work, 'last_checkpoint')).read().strip()
+    record = dict(checkpoint=osp.relpath(ckpt, ROOT) if osp.isabs(ckpt) else ckpt,
+                  train_s=train_s, train_peak_mb=train_mb, command=' '.join(cmd[1:]))
+    with open(done, 'w') as f:
+        json.dump(record, f, indent=1)
+    return record
+
+
+def test(args, name: str, config: str, ckpt: str, data_opts) -> dict:
+    work = osp.join(args.work_dir, name)
+    os.makedirs(osp.join(ROOT, work), exist_ok=True)
+    metrics_file = osp.join(work, 'test_metrics.json')
+    test_s, test_mb = run_measured(
+        [sys.executable, 'tools/test.py', config, ckpt, '--work-dir', work, '--out',
+         metrics_file, '--out-item', 'metrics', '--cfg-options', *data_opts],
+        osp.join(ROOT, work, 'test.log'))
+    metrics = json.load(open(osp.join(ROOT, metrics_file)))
+    row = dict(accuracy=metrics['accuracy/top1'], test_s=test_s, test_peak_mb=test_mb)
+    row.update({k: metrics[f'loc/{k}'] for k in LOC if f'loc/{k}' in metrics})
+    return row
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.quick:
-        args.data_root = osp.join(args.work_dir, 'digitbags_quick')
-        args.epochs = 1
     ensure_data(args)
     data_opts = [f'{k}_dataloader.dataset.data_root={args.data_root}'
                  for k in ('train', 'val', 'test')]
@@ -78,56 +145,66 @@ def main(argv=None):
     if args.seed is not None:
         opts.append(f'randomness.seed={args.seed}')
     if args.quick:
-        opts += ['train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
-                 'test_dataloader.batch_size=4']
-    rows = []
-    for name in args.models:
-        config = MODELS[name]
-        work = osp.join(args.work_dir, name)
-        os.makedirs(osp.join(ROOT, work), exist_ok=True)
-        train_s, train_mb = run_measured(
-            [sys.executable, 'tools/train.py', config, '--work-dir', work,
-             '--cfg-options', *opts], osp.join(ROOT, work, 'train.log'))
-        ckpt = open(osp.join(ROOT, work, 'last_checkpoint')).read().strip()
-        metrics_file = osp.join(work, 'test_metrics.json')
-        test_s, test_mb = run_measured(
-            [sys.executable, 'tools/test.py', config, ckpt, '--work-dir', work, '--out',
-             metrics_file, '--out-item', 'metrics', '--cfg-options', *data_opts],
-            osp.join(ROOT, work, 'test.log'))
-        metrics = json.load(open(osp.join(ROOT, metrics_file)))
-        row = dict(model=name, config=config, checkpoint=ckpt,
-                   accuracy=metrics['accuracy/top1'], train_s=train_s, test_s=test_s,
-                   train_peak_mb=train_mb, test_peak_mb=test_mb)
-        for key in ('target_recall', 'instance_recall', 'pointing_game'):
-            if f'loc/{key}' in metrics:
-                row[key] = metrics[f'loc/{key}']
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    machine = f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores'
-    result = dict(machine=machine, data_root=args.data_root, epochs=args.epochs,
-                  command='python tools/benchmarks/accuracy.py ' +
-                  ' '.join(argv if argv is not None else sys.argv[1:]), rows=rows)
-    os.makedirs(args.out_dir, exist_ok=True)
-    name = 'accuracy' + (f'_{args.tag}' if args.tag else '')
+        batch = [f'{k}_dataloader.batch_size=4' for k in ('train', 'val', 'test')]
+        opts += batch
+        data_opts = data_opts + batch
+    name = f'accuracy_{args.benchmark}' + (f'_{args.tag}' if args.tag else '')
     stem = osp.join(args.out_dir, name + ('_quick' if args.quick else ''))
-    with open(stem + '.json', 'w') as f:
-        json.dump(result, f, indent=1)
-    with open(stem + '.md', 'w') as f:
-        f.write(markdown(result))
+    rows = {r['model']: r for r in load_rows(stem + '.json')}
+    gattn = None
+    for model in args.models:
+        config = config_of(args.benchmark, model)
+        if model in TEST_ONLY:
+            gattn = gattn or train(args, 'gattn', config_of(args.benchmark, 'gattn'), opts)
+            record = dict(checkpoint=gattn['checkpoint'], train_s=None, train_peak_mb=None)
+        else:
+            budget = rows['gattn']['train_s'] if 'gattn' in rows else None
+            record = train(args, model, config, opts, budget)
+            if model == 'gattn':
+                gattn = record
+        row = dict(model=model, config=config, checkpoint=record['checkpoint'],
+                   train_s=record['train_s'], train_peak_mb=record['train_peak_mb'])
+        row.update(test(args, model, config, record['checkpoint'], data_opts))
+        rows[model] = row
+        print(json.dumps(row), flush=True)
+        write(args, stem, [rows[m] for m in MODELS if m in rows], argv)
+    result = json.load(open(stem + '.json'))
     print(markdown(result))
     return result
 
 
+def load_rows(path: str):
+    return json.load(open(path))['rows'] if osp.isfile(path) else []
+
+
+def write(args, stem: str, rows, argv) -> None:
+    machine = f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores'
+    command = 'python tools/benchmarks/accuracy.py ' + ' '.join(
+        argv if argv is not None else sys.argv[1:])
+    result = dict(machine=machine, benchmark=args.benchmark, data_root=args.data_root,
+                  epochs=args.epochs, command=command, rows=rows)
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(stem + '.json', 'w') as f:
+        json.dump(result, f, indent=1)
+    with open(stem + '.md', 'w') as f:
+        f.write(markdown(result))
+
+
 def markdown(result) -> str:
     lines = [f"Machine: {result['machine']}; command: `{result['command']}`", '',
-             '| model | config | test accuracy (%) | target recall (%) | pointing game (%) | '
+             '| model | config | test accuracy (%) | target / all digits covered (%) | '
+             'boxes holding a digit (%) | pointing game / random digit (%) | '
              'train time (s) | test time (s) | peak memory train / test (MB) |',
-             '| --- | --- | --- | --- | --- | --- | --- | --- |']
+             '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+    num = lambda r, k, f='.1f': format(r[k], f) if r.get(k) is not None else '–'  # noqa
     for r in result['rows']:
-        loc = lambda k: f"{r[k]:.1f}" if k in r else '–'  # noqa: E731
-        lines.append(f"| {r['model']} | `{r['config']}` | {r['accuracy']:.2f} | "
-                     f"{loc('target_recall')} | {loc('pointing_game')} | {r['train_s']:.0f} | "
-                     f"{r['test_s']:.0f} | {r['train_peak_mb']:.0f} / {r['test_peak_mb']:.0f} |")
+        lines.append(
+            f"| {r['model']} | `{r['config']}` | {r['accuracy']:.2f} | "
+            f"{num(r, 'target_recall')} / {num(r, 'instance_recall')} | "
+            f"{num(r, 'box_precision')} | "
+            f"{num(r, 'pointing_game')} / {num(r, 'pointing_baseline')} | "
+            f"{num(r, 'train_s', '.0f')} | {num(r, 'test_s', '.0f')} | "
+            f"{num(r, 'train_peak_mb', '.0f')} / {num(r, 'test_peak_mb', '.0f')} |")
     return '\n'.join(lines) + '\n'
 
 

@@ -40,8 +40,12 @@ class InstanceLocalization(BaseMetric):
     - ``target_recall``: share of target digits covered by a sampled box (at least
       ``min_overlap`` of the digit's area inside one box);
     - ``instance_recall``: the same over all digits;
+    - ``box_precision``: share of sampled boxes that hold a digit (at least
+      ``min_overlap`` of one digit's area inside the box), against clutter;
     - ``pointing_game``: share of images with a target whose attention argmax cell
-      overlaps a target digit's box.
+      overlaps a target digit's box;
+    - ``pointing_baseline``: the pointing game of a pointer that lands on a random
+      digit of the image (mean share of target digits among its digits).
 
     Args:
         min_overlap (float): covered share of a digit's area. Defaults to 0.9.
@@ -62,8 +66,10 @@ class InstanceLocalization(BaseMetric):
             gt = _np(sample['gt_bboxes']).reshape(-1, 4).astype(np.float32)
             digits = _np(sample['gt_digits']).reshape(-1)
             is_target = np.isin(digits, np.atleast_1d(_np(sample['target_digit'])))
-            hit = covered(gt, _np(sample['boxes']).reshape(-1, 4), self.min_overlap)
-            point = None
+            boxes = _np(sample['boxes']).reshape(-1, 4).astype(np.float32)
+            hit = covered(gt, boxes, self.min_overlap)
+            holds = [bool(covered(gt, box[None], self.min_overlap).any()) for box in boxes]
+            point = baseline = None
             if is_target.any():
                 attn = _np(sample['attention'])
                 h, w = attn.shape
@@ -71,15 +77,20 @@ class InstanceLocalization(BaseMetric):
                 r, c = np.unravel_index(int(attn.argmax()), attn.shape)
                 cell = np.array([[c * W / w, r * H / h, (c + 1) * W / w, (r + 1) * H / h]])
                 tg = gt[is_target]
+                baseline = float(is_target.mean())
                 point = bool(((np.minimum(tg[:, 2], cell[0, 2]) > np.maximum(tg[:, 0], cell[0, 0])) &
                               (np.minimum(tg[:, 3], cell[0, 3]) > np.maximum(tg[:, 1], cell[0, 1]))).any())
             self.results.append(dict(target_hits=hit[is_target].tolist(),
-                                     all_hits=hit.tolist(), point=point))
+                                     all_hits=hit.tolist(), holds=holds, point=point,
+                                     baseline=baseline))
 
     def compute_metrics(self, results: List[dict]) -> dict:
         target = [h for r in results for h in r['target_hits']]
         every = [h for r in results for h in r['all_hits']]
+        holds = [h for r in results for h in r['holds']]
         points = [r['point'] for r in results if r['point'] is not None]
+        baselines = [r['baseline'] for r in results if r['baseline'] is not None]
         mean = lambda v: float(np.mean(v)) * 100 if v else float('nan')  # noqa: E731
         return dict(target_recall=mean(target), instance_recall=mean(every),
-                    pointing_game=mean(points))
+                    box_precision=mean(holds), pointing_game=mean(points),
+                    pointing_baseline=mean(baselines))

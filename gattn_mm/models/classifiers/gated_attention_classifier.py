@@ -92,6 +92,11 @@ class GatedAttentionClassifier(BaseClassifier):
         """The downsampled global view (B, 3, h0, w0) of the input (B, 3, H, W)."""
         return downsample(inputs, self.global_size, self.global_resize)
 
+    def attend(self, inputs: torch.Tensor):
+        """Attention (B, h, w) over the cells and global feature (B, C) of the
+        input (B, 3, H, W), from the glance."""
+        return self.neck(self.backbone(self.glance(inputs)))
+
     def forward_state(self, inputs: torch.Tensor,
                       extents: Optional[torch.Tensor] = None) -> GattnState:
         """Run the glance, the sampler, the reader and the instance head's per-instance
@@ -99,7 +104,7 @@ class GatedAttentionClassifier(BaseClassifier):
         ``extents`` (B, 2): the (h, w) each padded image covers (see the sampler)."""
         B = inputs.size(0)
         with record_function('gattn.glance'):
-            attention, global_feat = self.neck(self.backbone(self.glance(inputs)))
+            attention, global_feat = self.attend(inputs)
         with record_function('gattn.sampler'):
             selection, boxes = self.sampler(attention, tuple(inputs.shape[-2:]), extents)
             crops = self.sampler.crop(inputs, boxes, extents)  # (B*N*V, 3, s, s)
@@ -114,8 +119,7 @@ class GatedAttentionClassifier(BaseClassifier):
                            crops=crops, instance_feats=instance_feats)
         if self.instance_head is not None:
             state.instance_logits = self.instance_head(state)  # (B, N, K)
-            if self.instance_head.negative_class is not None:
-                state.evidence = self.instance_head.evidence(state.instance_logits)
+            state.evidence = self.instance_head.evidence(state.instance_logits)
         return state
 
     def _head_input(self, name: str, state: GattnState):
@@ -177,7 +181,7 @@ class GatedAttentionClassifier(BaseClassifier):
                 data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
         """Predictions of the ``predict_from`` head, with the attention map (h, w),
         the ``boxes`` (N, 4, xyxy in input-tensor pixels), ``instance_scores`` (N,),
-        ``instance_evidence`` (N,) where the instance head gives it and, when the
+        ``instance_evidence`` (N,) where there is an instance head and, when the
         metainfo has a resize's ``scale_factor`` (w, h), ``ori_boxes`` (N, 4) in the
         original image's pixels."""
         state = self.forward_state(inputs, image_extents(data_samples, inputs.shape[-2:]))

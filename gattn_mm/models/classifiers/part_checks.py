@@ -108,10 +108,9 @@ def check_losses(model, train_cfg: Optional[dict]) -> None:
         if not isinstance(loss, BaseAttentionLoss):
             raise TypeError(f'{key} is not an attention loss: subclass BaseAttentionLoss '
                             f'(gattn_mm/models/losses)')
-        if getattr(loss, 'needs_evidence', False) and (
-                model.instance_head is None or model.instance_head.negative_class is None):
+        if getattr(loss, 'needs_evidence', False) and model.instance_head is None:
             raise ValueError(f'{key} learns from the instance evidence: it needs '
-                             f'model.instance_head with a negative_class')
+                             f'model.instance_head')
         if loss.loss_name in names:
             raise ValueError(f'{key}.loss_name={loss.loss_name!r} is already used; give '
                              f'it another loss_name')

@@ -1,5 +1,6 @@
 from .attention_fusion import AttentionFusion
 from .concat_fusion import ConcatFusion
+from .gated_instance_fusion import GatedInstanceFusion
 from .mean_fusion import MeanFusion
 
-__all__ = ['AttentionFusion', 'ConcatFusion', 'MeanFusion']
+__all__ = ['AttentionFusion', 'ConcatFusion', 'GatedInstanceFusion', 'MeanFusion']

@@ -23,7 +23,8 @@ class FusionHead(ClsHead):
         in_channels (int): C, channels of the global feature.
         instance_channels (int, optional): C', channels of an instance feature.
             Defaults to ``in_channels``.
-        fusion (dict): the fusion part. Defaults to ``AttentionFusion``.
+        fusion (dict): the fusion part. Defaults to ``AttentionFusion``. A fusion
+            class with ``needs_channels = True`` gets ``instance_channels``.
         detach_instances (bool): the fused classifier reads the instance features
             without passing its gradient to the reader (the fusion weights still
             get it). Use it when the reader learns from the instance head
@@ -47,7 +48,8 @@ class FusionHead(ClsHead):
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.instance_channels = instance_channels or in_channels
-        self.fusion = fusion if isinstance(fusion, nn.Module) else MODELS.build(fusion)
+        self.fusion = fusion if isinstance(fusion, nn.Module) else build_fusion(
+            fusion, self.instance_channels)
         self.detach_instances = detach_instances
         self.fc = nn.Linear(self.fusion.out_channels(in_channels, self.instance_channels),
                             num_classes)
@@ -71,3 +73,12 @@ class FusionHead(ClsHead):
                 data_samples: Optional[List[Optional[DataSample]]] = None
                 ) -> List[DataSample]:
         return self._get_predictions(self(state), data_samples)
+
+
+def build_fusion(cfg: dict, instance_channels: int) -> nn.Module:
+    """Build a fusion part; one with learned layers (``needs_channels``) is given
+    the instance channels C'."""
+    cls = MODELS.get(cfg['type']) if isinstance(cfg.get('type'), str) else cfg.get('type')
+    if getattr(cls, 'needs_channels', False):
+        return MODELS.build(cfg, default_args=dict(instance_channels=instance_channels))
+    return MODELS.build(cfg)

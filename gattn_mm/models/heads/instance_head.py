@@ -25,8 +25,11 @@ class InstanceHead(ClsHead):
       one, each class takes its maximum over the instances;
     - ``lse``: log-mean-exp, a smooth max.
 
-    The evidence of an instance is the log-odds of the other classes against
-    ``negative_class``; attention losses that learn from the reader read it.
+    The evidence of an instance is what the reader found in it: with a
+    ``negative_class``, the log-odds of the other classes against it; without one,
+    the log-probability of its most likely class (a confident reading of a
+    structure of some class scores near 0, a reading of clutter far below).
+    Attention losses that learn from the reader read it.
 
     Args:
         num_classes (int): K.
@@ -77,11 +80,11 @@ class InstanceHead(ClsHead):
         return self.fc(state.instance_feats)
 
     def evidence(self, logits: torch.Tensor) -> torch.Tensor:
-        """Log-odds (B, N) of the other classes against ``negative_class`` for
-        per-instance logits (B, N, K)."""
+        """Evidence (B, N) of per-instance logits (B, N, K): log-odds of the other
+        classes against ``negative_class``, or the top log-probability without one."""
         k = self.negative_class
         if k is None:
-            raise ValueError('instance evidence needs instance_head.negative_class')
+            return logits.float().log_softmax(dim=-1).max(dim=-1).values
         others = torch.cat([logits[..., :k], logits[..., k + 1:]], dim=-1)
         return others.logsumexp(dim=-1) - logits[..., k]
 

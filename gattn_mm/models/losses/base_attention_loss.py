@@ -15,7 +15,7 @@ class BaseAttentionLoss(nn.Module, metaclass=ABCMeta):
     multiplied by ``loss_weight`` and logged as ``loss_name``. Set
     ``needs_evidence = True`` when the loss reads ``state.evidence`` (the instance
     head's evidence); the classifier then checks at build time that there is an
-    instance head with a negative class.
+    instance head.
 
     Args:
         loss_weight (float): weight of the loss. Defaults to 1.

@@ -10,7 +10,7 @@ class EvidenceDistillLoss(BaseAttentionLoss):
     """KL(teacher || attention) over the N sampled instances of each image.
 
     The teacher is what the reader found: the instance head's evidence of each
-    instance (log-odds of its other classes against its negative class), softened
+    instance (``InstanceHead.evidence``), softened
     by ``temperature``; the attention (renormalised over the N) learns to rank
     cells as the full-resolution crops do. With ``with_contrast`` the teacher is the
     sum of the z-scored evidence and the z-scored contrast of the crops

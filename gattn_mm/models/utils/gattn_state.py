@@ -47,8 +47,8 @@ class GattnState:
         instance_feats (Tensor): (B, N, C') the reader's features, averaged over
             the test views.
         instance_logits (Tensor, optional): (B, N, K) from the instance head.
-        evidence (Tensor, optional): (B, N) log-odds of the instance head's other
-            classes against its negative class.
+        evidence (Tensor, optional): (B, N) the instance head's evidence of each
+            instance (see ``InstanceHead.evidence``).
     """
 
     @property

@@ -1,0 +1,34 @@
+# The gattn recipe: every shipped gattn config inherits it, and may set only the
+# backbone and reader (and their pretraining), the sizes (glance, crops, boxes,
+# instances, channels) and the label set (classes, the "absent" class of a presence
+# task); tests/test_recipe.py checks it. What each part does and why: model_zoo.md.
+model = dict(
+    type='GatedAttentionClassifier',
+    global_resize='area',
+    # the glance: gated attention over the cells of the backbone's last map
+    neck=dict(type='GatedAttentionNeck', hidden_channels=128),
+    # the instances: the N cells of most attention, not adjacent, each box centred
+    # on the attention's centroid around its cell; at test time each instance is read
+    # in 4 views shifted by 1/14 of its box, their features averaged
+    sampler=dict(type='InstanceSampler',
+                 selector=dict(type='TopKSelector', min_distance=2, centre='centroid'),
+                 test_cfg=dict(views=[(1 / 14, 0), (-1 / 14, 0), (0, 1 / 14), (0, -1 / 14)])),
+    # the decision: global feature + instance features weighted by a learned gated
+    # attention over the instances (which ones decide is learned from what the
+    # reader found), the reader's gradient from it cut
+    head=dict(type='FusionHead', fusion=dict(type='GatedInstanceFusion'),
+              detach_instances=True, init_cfg=None),
+    # the reader learns by multiple-instance learning: every instance of an
+    # "absent" image is negative, an image's label is carried by its instances in
+    # proportion to their probability of it (no lucky start needed)
+    instance_head=dict(type='InstanceHead', pool='mean', negative_class=None,
+                       mil_loss=dict(type='MILLoss', topk=0), init_cfg=None),
+    predict_from='head',
+    # the attention learns from a hand-made contrast prior over all cells and from
+    # what the reader found in the sampled instances
+    attention_losses=[
+        dict(type='ContrastPriorLoss', loss_weight=1.0, temperature=0.5),
+        dict(type='EvidenceDistillLoss', loss_weight=1.0, temperature=0.5,
+             with_contrast=True),
+    ],
+)
