@@ -69,3 +69,20 @@ def test_accuracy_quick_megapixel(tmp_path):
     assert 'box_precision' in rows['contrast_attention']
     assert 'box_precision' not in rows['global_only']
     assert '| contrast_attention | `configs/baselines/megapixel_contrast_attention.py`' in table
+
+
+def test_robustness_quick(tmp_path):
+    proc = subprocess.run([sys.executable, 'tools/benchmarks/robustness.py', '--quick',
+                           '--variants', 'target3_data_seed1',
+                           '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    result = json.load(open(tmp_path / 'robustness_digitbags_quick.json'))
+    row, = result['rows']
+    assert row['variant'] == 'target3_data_seed1' and row['train_seed'] == 0
+    assert 0 <= row['accuracy'] <= 100 and positive_finite(row['train_s'])
+    assert [epoch for epoch, _ in row['val_curve']] == [1]
+    meta = json.load(open(tmp_path / 'work' / 'data_quick' / 'target3_data_seed1' /
+                          'meta.json'))
+    assert meta['target'] == 3 and meta['seed'] == 1
+    assert '| target3_data_seed1 |' in (tmp_path / 'robustness_digitbags_quick.md').read_text()
