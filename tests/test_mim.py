@@ -181,3 +181,34 @@ def test_infer_by_model_name_offline(tmp_path):
     result = json.load(open(out))['results'][0]
     assert result['pred_class'] in ('no_9', 'has_9') and len(result['boxes']) == 24
     assert not list((tmp_path / 'torch_home').rglob('*.pth'))
+
+
+def test_tools_download_offline(tmp_path, monkeypatch, capsys):
+    """tools/download.py copies a bundled model (hash-checked) with its config, with
+    the network unreachable; an unknown name or an unreachable URL is one clear line."""
+    import urllib.error
+
+    import torch.hub
+
+    import gattn_mm.compat as compat
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import download
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError('network unreachable')
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', offline)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    name = metafile_models()[0]['Name']
+    assert download.main([name, '--dest', str(tmp_path / 'dl')]) == 0
+    ckpt, = (tmp_path / 'dl').glob('*.pth')
+    bundled = osp.join(compat.BUNDLED_DIR, ckpt.name)
+    assert hashlib.sha256(ckpt.read_bytes()).hexdigest() == \
+        hashlib.sha256(open(bundled, 'rb').read()).hexdigest()
+    assert (tmp_path / 'dl' / f'{name}.py').read_text().count('GatedAttentionClassifier')
+    assert download.main(['gattn_nope', '--dest', str(tmp_path / 'dl')]) == 2
+    assert 'unknown model(s) gattn_nope' in capsys.readouterr().err
+    monkeypatch.setattr(compat, 'BUNDLED_DIR', str(tmp_path / 'none'))
+    assert download.main([name, '--dest', str(tmp_path / 'dl2')]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'not bundled with this install' in err[0] and \
+        'network unreachable' in err[0]

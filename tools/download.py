@@ -1,0 +1,67 @@
+"""Fetch published gattn-mm models into a folder, as ``mim download`` does (the
+checkpoint and the model's config dumped as NAME.py), offline-first: a checkpoint
+that travels with the package (gattn_mm/.mim/checkpoints) is copied after its
+sha256 prefix is checked; any other is downloaded from its release URL,
+hash-checked, never unpickled here. (``mim download`` itself needs the network:
+offline, mim 0.3.9 fails with a TypeError of its own.)
+
+    python tools/download.py gattn_r18_digitbags --dest checkpoints_dl
+"""
+import argparse
+import os
+import os.path as osp
+import shutil
+import sys
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('models', nargs='+', help='model names (python tools/download.py --list)')
+    p.add_argument('--dest', required=True, help='destination folder (created)')
+    return p.parse_args(argv)
+
+
+def fetch(name: str, dest: str) -> str:
+    """Copy or download model ``name``'s checkpoint into ``dest`` and dump its
+    config there; return the checkpoint's path."""
+    from mmengine.config import Config
+    from mmpretrain.apis import ModelHub
+
+    from gattn_mm.compat import download_checked
+    model = ModelHub.get(name)
+    source = download_checked(model.weights)  # bundled, cached or downloaded; hash-checked
+    target = osp.join(dest, osp.basename(source))
+    if osp.abspath(source) != osp.abspath(target):
+        shutil.copyfile(source, target + '.part')
+        os.replace(target + '.part', target)
+    config = model.config if isinstance(model.config, Config) else Config.fromfile(
+        model.config)
+    config.dump(osp.join(dest, f'{name}.py'))
+    return target
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import gattn_mm  # noqa: F401  (registers the model index)
+    from mmpretrain.apis import list_models
+    known = list_models('gattn*')
+    unknown = [m for m in args.models if m not in known]
+    if unknown:
+        print(f'error: unknown model(s) {", ".join(unknown)}; published: '
+              f'{", ".join(known)}', file=sys.stderr)
+        return 2
+    os.makedirs(args.dest, exist_ok=True)
+    for name in args.models:
+        try:
+            path = fetch(name, args.dest)
+        except OSError as err:  # URLError, connection and file errors
+            print(f'error: {name}: its weights are not bundled with this install and '
+                  f'the release URL cannot be read ({err})', file=sys.stderr)
+            return 1
+        print(f'{name}: {path} and {osp.join(args.dest, name + ".py")}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
