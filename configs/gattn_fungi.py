@@ -1,8 +1,9 @@
 # gattn on microscopic fungi (species folders). The config users run first:
 #   python tools/train.py configs/gattn_fungi.py
 # Put the data in data/fungi/{train,val,test}/<species>/ or set
-#   --cfg-options data_root=/path/to/fungi
-# (data_root is read below and reaches every dataloader.)
+#   --cfg-options train_dataloader.dataset.data_root=/path/to/fungi \
+#                 val_dataloader.dataset.data_root=/path/to/fungi \
+#                 test_dataloader.dataset.data_root=/path/to/fungi
 _base_ = [
     '_base_/models/gattn_resnet50.py', '_base_/datasets/fungi.py',
     '_base_/schedules/microscopy_sgd.py', '_base_/default_runtime.py'
