@@ -1,9 +1,7 @@
 # gattn on Megapixel digits, majority task (the benchmark of attention sampling):
 #   python tools/dataset_converters/make_digitbags.py --preset megapixel --out data/megapixel
 #   python tools/train.py configs/gattn_megapixel.py
-# Max task: generate with --task max into data/megapixel_max and set
-#   --cfg-options {train,val,test}_dataloader.dataset.data_root=data/megapixel_max
-# (one option per dataloader)
+# The max and multi-label tasks: configs/gattn_megapixel_{max,multi}.py
 _base_ = [
     '_base_/models/gattn_resnet18_megapixel.py', '_base_/datasets/megapixel.py',
     '_base_/schedules/digitbags_adamw.py', '_base_/default_runtime.py'

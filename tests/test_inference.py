@@ -261,3 +261,17 @@ def test_results_and_overlays_say_what_decided(tmp_path, tiny_checkpoint, tiny_d
     row = json.load(open(out))['results'][0]
     assert row['deciding_instance'] == result['deciding_instance']
     assert row['instance_evidence'] == pytest.approx(evidence.tolist(), abs=1e-3)
+
+
+def test_overlay_caption_single_and_multi_label():
+    from mmpretrain.structures import DataSample
+
+    from gattn_mm.visualization.attention_visualizer import caption_of
+    single = DataSample().set_pred_score(torch.tensor([0.1, 0.9])).set_pred_label(1)
+    assert caption_of(single, ['no_9', 'has_9']) == 'pred: has_9 (0.90)'
+    multi = DataSample().set_pred_score(torch.tensor([0.7, 0.2, 0.6])) \
+        .set_pred_label(torch.tensor([0, 2]))
+    assert caption_of(multi) == 'pred: 0 (0.70), 2 (0.60)'
+    none = DataSample().set_pred_score(torch.tensor([0.1, 0.2])) \
+        .set_pred_label(torch.tensor([], dtype=torch.long))
+    assert caption_of(none) == 'pred: none'

@@ -219,13 +219,28 @@ def test_mil_loss_values():
 
 
 def test_instance_head_soft_labels_are_refused_hard_ones_accepted():
-    from gattn_mm.models.heads.instance_head import hard_labels
+    from gattn_mm.models.heads.instance_head import mil_targets
     one_hot = [DataSample().set_gt_score(torch.tensor([0., 1.])),
                DataSample().set_gt_score(torch.tensor([1., 0.]))]
-    assert hard_labels(one_hot).tolist() == [1, 0]
+    assert mil_targets(one_hot, 2).tolist() == [[0, 1], [1, 0]]
+    multi = [DataSample().set_gt_label([0, 2]), DataSample().set_gt_label(1)]
+    assert mil_targets(multi, 3).tolist() == [[1, 0, 1], [0, 1, 0]]
     mixed = [DataSample().set_gt_score(torch.tensor([0.3, 0.7]))] * 2
-    with pytest.raises(ValueError, match='mil_loss needs one class per image.*Mixup'):
-        hard_labels(mixed)
+    with pytest.raises(ValueError, match='mil_loss needs whole classes per image.*Mixup'):
+        mil_targets(mixed, 2)
+
+
+def test_mil_loss_multi_label_each_present_class_is_carried():
+    from gattn_mm.models import MILLoss
+    logits = torch.randn(2, 4, 3)
+    logp = logits.log_softmax(-1)
+    targets = torch.tensor([[1, 0, 1], [0, 1, 0]])
+    soft = lambda b, k: (logp[b, :, k].exp().mean()).log()  # noqa: E731
+    expected = -((soft(0, 0) + soft(0, 2)) / 2 + soft(1, 1)) / 2
+    torch.testing.assert_close(MILLoss()(logits, targets), expected)
+    # class indices and their one-hot give the same loss, bit for bit
+    assert torch.equal(MILLoss(topk=1)(logits, torch.tensor([2, 1]), 0),
+                       MILLoss(topk=1)(logits, torch.tensor([[0, 0, 1], [0, 1, 0]]), 0))
 
 
 def test_predict_from_instance_head_with_max_pooling():
@@ -558,3 +573,24 @@ def test_fixed_attention_ablation_replaces_only_the_attention():
     with pytest.raises(ValueError, match="attention must be one of"):
         FixedAttentionClassifier(attention='prior', **{k: v for k, v in cfg.items()
                                                        if k != 'type'})
+
+
+def test_multi_label_fusion_head_trains_and_predicts_class_sets():
+    cfg = small(2, fusion='attention', classes=3,
+                instance_head=dict(negative_class=None, mil_loss=dict(type='MILLoss')))
+    cfg['head']['type'] = 'MultiLabelFusionHead'
+    model = MODELS.build(cfg)
+    labels = [DataSample().set_gt_label([0, 2]), DataSample().set_gt_label([1])]
+    losses = model(torch.rand(2, 3, 96, 96), labels, mode='loss')
+    fused = model.head(model.forward_state(torch.rand(2, 3, 96, 96)))
+    assert torch.isfinite(losses['loss']) and torch.isfinite(losses['loss_instance'])
+    sum(losses.values()).backward()
+    model.eval()
+    with torch.no_grad():
+        state = model.forward_state(torch.rand(2, 3, 96, 96))
+        preds = model.head.predict(state)
+        scores = torch.sigmoid(model.head(state))
+    for pred, score in zip(preds, scores):
+        torch.testing.assert_close(pred.pred_score, score)
+        assert pred.pred_label.tolist() == torch.where(score >= 0.5)[0].tolist()
+    assert fused.shape == (2, 3)

@@ -96,7 +96,9 @@ def draw_attention(image: np.ndarray, attention, boxes=None, scores=None,
 
 
 def caption_of(sample, classes: Optional[Sequence[str]] = None) -> str:
-    label = int(_np(sample.pred_label).reshape(-1)[0])
-    score = float(_np(sample.pred_score).reshape(-1)[label])
-    name = classes[label] if classes and label < len(classes) else str(label)
-    return f'pred: {name} ({score:.2f})'
+    """``pred: NAME (score)``; every predicted class of a multi-label sample."""
+    labels = [int(v) for v in _np(sample.pred_label).reshape(-1)]
+    scores = _np(sample.pred_score).reshape(-1)
+    names = [classes[v] if classes and v < len(classes) else str(v) for v in labels]
+    return 'pred: ' + (', '.join(f'{n} ({float(scores[v]):.2f})'
+                                 for n, v in zip(names, labels)) or 'none')

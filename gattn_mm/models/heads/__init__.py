@@ -1,4 +1,5 @@
 from .fusion_head import FusionHead
 from .instance_head import InstanceHead
+from .multi_label_fusion_head import MultiLabelFusionHead
 
-__all__ = ['FusionHead', 'InstanceHead']
+__all__ = ['FusionHead', 'InstanceHead', 'MultiLabelFusionHead']

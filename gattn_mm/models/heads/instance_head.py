@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
+from mmpretrain.structures import DataSample, label_to_onehot
 from ..utils import GattnState
 
 
@@ -109,8 +109,8 @@ class InstanceHead(ClsHead):
             pooled = self.pooled(logits, state.weights)
             losses['loss_local'] = self._get_loss(pooled, data_samples, **kwargs)['loss']
         if self.mil_loss is not None:
-            losses['loss_instance'] = self.mil_loss(logits, hard_labels(data_samples),
-                                                    self.negative_class)
+            losses['loss_instance'] = self.mil_loss(
+                logits, mil_targets(data_samples, self.num_classes), self.negative_class)
         return losses
 
     def predict(self, state: GattnState,
@@ -120,14 +120,16 @@ class InstanceHead(ClsHead):
         return self._get_predictions(self.pooled(logits, state.weights), data_samples)
 
 
-def hard_labels(data_samples: List[DataSample]) -> torch.Tensor:
-    """The class index (B,) of every sample; one-hot ``gt_score`` is accepted, mixed
-    scores (Mixup, CutMix) are refused: which instances would carry which class?"""
+def mil_targets(data_samples: List[DataSample], num_classes: int) -> torch.Tensor:
+    """The 0/1 targets (B, K) of the samples: one-hot ``gt_label`` (several ones for
+    multi-label samples) or a 0/1 ``gt_score``; mixed scores (Mixup, CutMix) are
+    refused: which instances would carry which share of a class?"""
     if 'gt_score' not in data_samples[0]:
-        return torch.cat([s.gt_label for s in data_samples])
+        return torch.stack([label_to_onehot(s.gt_label, num_classes)
+                            for s in data_samples])
     scores = torch.stack([s.gt_score for s in data_samples])  # (B, K)
-    if not torch.equal(scores.max(dim=1).values, torch.ones_like(scores[:, 0])):
-        raise ValueError('instance_head.mil_loss needs one class per image, but the '
+    if not ((scores == 0) | (scores == 1)).all():
+        raise ValueError('instance_head.mil_loss needs whole classes per image, but the '
                          'gt_score of this batch is mixed (Mixup/CutMix batch augments '
                          'in model.train_cfg): remove the augments or the mil_loss')
-    return scores.argmax(dim=1)
+    return scores

@@ -1,0 +1,19 @@
+# gattn on Megapixel digits, multi-label task (IPS, Bergner et al. 2023: which
+# digit classes are present); the Megapixel recipe with the multi-label head:
+#   python tools/dataset_converters/make_digitbags.py --preset megapixel --task multi \
+#       --out data/megapixel_multi
+#   python tools/train.py configs/gattn_megapixel_multi.py
+_base_ = ['gattn_megapixel.py']
+data_root = 'data/megapixel_multi'
+model = dict(head=dict(type='MultiLabelFusionHead'))
+train_dataloader = dict(dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = dict(dataset=dict(data_root=data_root))
+val_evaluator = [
+    dict(type='MultiLabelMetric', items=('precision', 'recall', 'f1-score'),
+         average='macro'),
+    dict(type='MultiLabelMetric', items=('f1-score',), average='micro'),
+    dict(type='AveragePrecision'),
+    dict(type='InstanceLocalization'),
+]
+test_evaluator = val_evaluator
