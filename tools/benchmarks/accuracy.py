@@ -153,7 +153,9 @@ def main(argv=None):
         data_opts = data_opts + batch
     name = f'accuracy_{args.benchmark}' + (f'_{args.tag}' if args.tag else '')
     stem = osp.join(args.out_dir, name + ('_quick' if args.quick else ''))
-    rows = {r['model']: r for r in load_rows(stem + '.json')}
+    previous = json.load(open(stem + '.json')) if osp.isfile(stem + '.json') else {}
+    rows = {r['model']: r for r in previous.get('rows', [])}
+    commands = previous.get('commands', [previous['command']] if previous else [])
     gattn = None
     for model in args.models:
         config = config_of(args.benchmark, model)
@@ -170,22 +172,20 @@ def main(argv=None):
         row.update(test(args, model, config, record['checkpoint'], data_opts))
         rows[model] = row
         print(json.dumps(row), flush=True)
-        write(args, stem, [rows[m] for m in MODELS if m in rows], argv)
+        write(args, stem, [rows[m] for m in MODELS if m in rows], commands, argv)
     result = json.load(open(stem + '.json'))
     print(markdown(result))
     return result
 
 
-def load_rows(path: str):
-    return json.load(open(path))['rows'] if osp.isfile(path) else []
-
-
-def write(args, stem: str, rows, argv) -> None:
+def write(args, stem: str, rows, commands, argv) -> None:
+    """Write the rows; ``commands`` lists every invocation that wrote rows here."""
     machine = f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores'
     command = 'python tools/benchmarks/accuracy.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:])
+    commands = [c for c in commands if c != command] + [command]
     result = dict(machine=machine, benchmark=args.benchmark, data_root=args.data_root,
-                  epochs=args.epochs, command=command, rows=rows)
+                  epochs=args.epochs, command=command, commands=commands, rows=rows)
     os.makedirs(args.out_dir, exist_ok=True)
     with open(stem + '.json', 'w') as f:
         json.dump(result, f, indent=1)
@@ -194,7 +194,9 @@ def write(args, stem: str, rows, argv) -> None:
 
 
 def markdown(result) -> str:
-    lines = [f"Machine: {result['machine']}; command: `{result['command']}`", '',
+    commands = result.get('commands', [result['command']])
+    lines = [f"Machine: {result['machine']}; commands: " +
+             ', '.join(f'`{c}`' for c in commands), '',
              '| model | config | test accuracy (%) | target / all digits covered (%) | '
              'boxes holding a digit (%) | pointing game / random digit (%) | '
              'train time (s) | test time (s) | peak memory train / test (MB) |',
