@@ -594,3 +594,14 @@ def test_multi_label_fusion_head_trains_and_predicts_class_sets():
         torch.testing.assert_close(pred.pred_score, score)
         assert pred.pred_label.tolist() == torch.where(score >= 0.5)[0].tolist()
     assert fused.shape == (2, 3)
+
+
+def test_instance_head_mil_pool_follows_the_label_set():
+    logits = torch.tensor([[[2.0, 0.0], [0.0, 3.0], [1.0, 0.5]]])  # (1, 3, 2)
+    presence = MODELS.build(dict(type='InstanceHead', num_classes=2, in_channels=4,
+                                 pool='mil', negative_class=0, mil_loss=dict(type='MILLoss')))
+    vote = MODELS.build(dict(type='InstanceHead', num_classes=2, in_channels=4, pool='mil',
+                             negative_class=None, mil_loss=dict(type='MILLoss')))
+    w = torch.full((1, 3), 1 / 3)
+    assert torch.equal(presence.pooled(logits, w), logits[:, 1])  # the positive instance
+    torch.testing.assert_close(vote.pooled(logits, w), logits.mean(1))

@@ -21,7 +21,9 @@ model = dict(
     # the reader learns by multiple-instance learning: every instance of an
     # "absent" image is negative, an image's label is carried by its instances in
     # proportion to their probability of it (no lucky start needed)
-    instance_head=dict(type='InstanceHead', pool='mean', negative_class=None,
+    # (pool='mil': how the instances alone would decide, an ablation: with an "absent"
+    # class, positive iff one instance is; without, their vote)
+    instance_head=dict(type='InstanceHead', pool='mil', negative_class=None,
                        mil_loss=dict(type='MILLoss', topk=0), init_cfg=None),
     predict_from='head',
     # the attention learns from a hand-made contrast prior over all cells and from

@@ -23,7 +23,10 @@ class InstanceHead(ClsHead):
       ``negative_class`` the image takes the whole logit vector of its instance with
       the most evidence against that class (positive iff one instance is); without
       one, each class takes its maximum over the instances;
-    - ``lse``: log-mean-exp, a smooth max.
+    - ``lse``: log-mean-exp, a smooth max;
+    - ``mil``: the rule of the label set, as :class:`MILLoss` reads it: with a
+      ``negative_class``, as ``max`` (an image is positive iff one instance is);
+      without one, as ``mean`` (the instances vote).
 
     The evidence of an instance is what the reader found in it: with a
     ``negative_class``, the log-odds of the other classes against it; without one,
@@ -42,7 +45,7 @@ class InstanceHead(ClsHead):
             logits (``loss_instance``), e.g. ``dict(type='MILLoss')``. At least one
             of ``loss`` and ``mil_loss`` is needed.
     """
-    POOLS = ('attention', 'mean', 'max', 'lse')
+    POOLS = ('attention', 'mean', 'max', 'lse', 'mil')
 
     def __init__(self,
                  num_classes: int,
@@ -92,7 +95,7 @@ class InstanceHead(ClsHead):
         """The image's logits (B, K) from per-instance logits (B, N, K)."""
         if self.pool == 'attention':
             return torch.einsum('bn,bnk->bk', weights, logits)
-        if self.pool == 'mean':
+        if self.pool == 'mean' or (self.pool == 'mil' and self.negative_class is None):
             return logits.mean(dim=1)
         if self.pool == 'lse':
             return logits.logsumexp(dim=1) - math.log(logits.size(1))
