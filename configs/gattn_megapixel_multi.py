@@ -5,7 +5,8 @@
 #   python tools/train.py configs/gattn_megapixel_multi.py
 _base_ = ['gattn_megapixel.py']
 data_root = 'data/megapixel_multi'
-model = dict(head=dict(type='MultiLabelFusionHead'))
+# multi-label: the fused head decides (the instances' vote is single-label)
+model = dict(head=dict(type='MultiLabelFusionHead'), predict_from='head')
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = dict(dataset=dict(data_root=data_root))

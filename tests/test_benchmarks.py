@@ -64,9 +64,9 @@ def test_accuracy_quick_digitbags(tmp_path):
 
 
 def test_accuracy_quick_megapixel(tmp_path):
-    rows, table = run_accuracy(tmp_path, 'megapixel', ['gattn', 'instance_only',
+    rows, table = run_accuracy(tmp_path, 'megapixel', ['gattn', 'fused_head',
                                                        'contrast_attention', 'global_only'])
-    assert rows['instance_only']['checkpoint'] == rows['gattn']['checkpoint']
+    assert rows['fused_head']['checkpoint'] == rows['gattn']['checkpoint']
     assert 'box_precision' in rows['contrast_attention']
     assert 'box_precision' not in rows['global_only']
     assert '| contrast_attention | `configs/baselines/megapixel_contrast_attention.py`' in table

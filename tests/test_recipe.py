@@ -21,7 +21,9 @@ ALLOWED = (
     'head.num_classes', 'instance_head.num_classes',  # the label set
     'instance_head.negative_class',
 )
-LABEL_SET_HEADS = ('FusionHead', 'MultiLabelFusionHead')  # single- or multi-label data
+# single- or multi-label data; multi-label data are decided by the fused head (the
+# instances' vote is single-label)
+LABEL_SET_HEADS = ('FusionHead', 'MultiLabelFusionHead')
 
 
 def flatten(value, prefix=''):
@@ -42,8 +44,10 @@ def recipe_differences(model: dict, recipe: dict):
     """Dotted keys where ``model`` differs from ``recipe`` outside ALLOWED."""
     ours, base = flatten(model), flatten(recipe)
     keys = set(ours) | set(base)
+    multi_label = ours.get('head.type') == 'MultiLabelFusionHead'
     changed = [k for k in keys if ours.get(k, '<absent>') != base.get(k, '<absent>')
-               and not (k == 'head.type' and ours[k] in LABEL_SET_HEADS)]
+               and not (k == 'head.type' and ours[k] in LABEL_SET_HEADS)
+               and not (k == 'predict_from' and multi_label and ours[k] == 'head')]
     return sorted(k for k in changed if not any(fnmatch.fnmatch(k, p) for p in ALLOWED))
 
 
@@ -72,3 +76,5 @@ def test_a_recipe_change_is_caught():
         'sampler.selector.min_distance']
     del model['instance_head']['mil_loss']
     assert 'instance_head.mil_loss.topk' in recipe_differences(model, recipe)
+    model['predict_from'] = 'head'  # only multi-label data may
+    assert 'predict_from' in recipe_differences(model, recipe)

@@ -13,19 +13,20 @@ model = dict(
     sampler=dict(type='InstanceSampler',
                  selector=dict(type='TopKSelector', min_distance=2, centre='centroid'),
                  test_cfg=dict(views=[(1 / 14, 0), (-1 / 14, 0), (0, 1 / 14), (0, -1 / 14)])),
-    # the decision: global feature + instance features weighted by a learned gated
-    # attention over the instances (which ones decide is learned from what the
-    # reader found), the reader's gradient from it cut
+    # the global feature + the instance features weighted by a learned gated
+    # attention over the instances (the paper's global + local classifier): trained,
+    # its loss reaches the glance's attention; the reader's gradient from it is cut
     head=dict(type='FusionHead', fusion=dict(type='GatedInstanceFusion'),
               detach_instances=True, init_cfg=None),
-    # the reader learns by multiple-instance learning: every instance of an
-    # "absent" image is negative, an image's label is carried by its instances in
-    # proportion to their probability of it (no lucky start needed)
-    # (pool='mil': how the instances alone would decide, an ablation: with an "absent"
-    # class, positive iff one instance is; without, their vote)
+    # the reader learns by multiple-instance learning, by the rule of the label set
+    # (MILLoss): with an "absent" class every instance of an absent image is
+    # negative and one instance makes an image positive; without one the instances
+    # carry their image's class in proportion to their probability of it. The
+    # instances decide by the same rule (pool='mil'): positive iff one instance is,
+    # or their vote. model_zoo.md has the ablation with the fused head deciding.
     instance_head=dict(type='InstanceHead', pool='mil', negative_class=None,
-                       mil_loss=dict(type='MILLoss', topk=0), init_cfg=None),
-    predict_from='head',
+                       mil_loss=dict(type='MILLoss', topk=1), init_cfg=None),
+    predict_from='instance_head',
     # the attention learns from a hand-made contrast prior over all cells and from
     # what the reader found in the sampled instances
     attention_losses=[
