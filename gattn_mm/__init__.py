@@ -6,7 +6,7 @@ in mmpretrain's registries and installs the safe checkpoint loader.
 from . import compat  # noqa: F401  (safe checkpoint loading)
 from . import datasets, engine, evaluation, models, visualization  # noqa: F401
 
-__version__ = '0.2.0'
+__version__ = '0.3.0'
 
 from .apis import register_gattn_models  # noqa: E402
 

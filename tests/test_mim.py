@@ -63,9 +63,9 @@ def stage_installation(tmp_path, base_url):
     text = meta_path.read_text()
     text = re.sub(r'https://github\.com/\S+?/releases/download/[^/\s]+', base_url, text)
     meta_path.write_text(text)
-    info = site / 'gattn_mm-0.2.0.dist-info'
+    info = site / 'gattn_mm-0.3.0.dist-info'
     info.mkdir()
-    (info / 'METADATA').write_text('Metadata-Version: 2.1\nName: gattn-mm\nVersion: 0.2.0\n')
+    (info / 'METADATA').write_text('Metadata-Version: 2.1\nName: gattn-mm\nVersion: 0.3.0\n')
     return str(site)
 
 
