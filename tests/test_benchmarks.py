@@ -40,7 +40,8 @@ def run_accuracy(tmp_path, benchmark, models):
     rows = {r['model']: r for r in result['rows']}
     assert set(rows) == set(models)
     for r in rows.values():
-        keys = ('test_s', 'test_peak_mb') if r['model'].endswith('_attention') else (
+        test_only = r['model'] in ('fused_head', 'contrast_attention', 'random_attention')
+        keys = ('test_s', 'test_peak_mb') if test_only else (
             'train_s', 'test_s', 'train_peak_mb', 'test_peak_mb')
         for key in keys:
             assert positive_finite(r[key]), (r['model'], key, r[key])
