@@ -1,7 +1,7 @@
 import torch
 
 from mmpretrain.registry import MODELS
-from ..utils import gray_std, zscore
+from ..losses import ContrastPriorLoss
 from .gated_attention_classifier import GatedAttentionClassifier
 
 
@@ -42,7 +42,7 @@ class FixedAttentionClassifier(GatedAttentionClassifier):
         attention, global_feat = super().attend(inputs)
         B, h, w = attention.shape
         if self.attention_source == 'contrast':
-            scores = zscore(gray_std(inputs, (h, w))) / self.temperature
+            scores = ContrastPriorLoss.prior(inputs, (h, w)) / self.temperature
             fixed = scores.softmax(dim=1)
         else:
             fixed = torch.rand(B, h * w, device=inputs.device)

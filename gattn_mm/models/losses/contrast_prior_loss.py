@@ -28,7 +28,8 @@ class ContrastPriorLoss(BaseAttentionLoss):
             raise ValueError(f'ContrastPriorLoss.temperature must be > 0, got {temperature!r}')
         self.temperature = float(temperature)
 
-    def prior(self, inputs: torch.Tensor, grid) -> torch.Tensor:
+    @staticmethod
+    def prior(inputs: torch.Tensor, grid) -> torch.Tensor:
         """Z-scored contrast (B, h*w) of the input (B, 3, H, W) in a (h, w) grid."""
         return zscore(gray_std(inputs, tuple(grid)))
 
