@@ -19,6 +19,7 @@ from rich.progress import Progress
 import gattn_mm  # noqa: F401
 from gattn_mm.apis import GattnInferencer, expand_image_paths
 from gattn_mm.compat import AtomicLocalBackend
+from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
 from gattn_mm.models import CheckpointMismatchError
@@ -99,8 +100,12 @@ def main(argv=None) -> int:
             batch, arrays = [], []
             for path in paths[start:start + args.batch_size]:
                 try:
-                    image = read_image(path, args.max_pixels)
-                    arrays.append(np.ascontiguousarray(image[..., ::-1]))  # BGR
+                    if inferencer.is_slide(path):  # read lazily by the model
+                        open_slide(path, args.max_pixels).close()  # refused here if bad
+                        arrays.append(path)
+                    else:
+                        image = read_image(path, args.max_pixels)
+                        arrays.append(np.ascontiguousarray(image[..., ::-1]))  # BGR
                     batch.append(path)
                 except (ImageReadError, MemoryError) as err:
                     error = str(err) if isinstance(err, ImageReadError) else \

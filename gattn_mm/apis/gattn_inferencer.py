@@ -8,7 +8,8 @@ from mmengine.dataset import Compose, default_collate
 
 from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.structures import DataSample
-from gattn_mm.datasets.transforms.loading import read_image, to_rgb_uint8
+from gattn_mm.datasets.transforms.loading import (LoadMicroscopyImage, read_image,
+                                                  to_rgb_uint8)
 from gattn_mm.visualization.attention_visualizer import caption_of, draw_attention
 
 
@@ -51,9 +52,25 @@ class GattnInferencer(ImageClassificationInferencer):
         super().__init__(*args, **kwargs)
         self.topk = topk
 
+    @property
+    def slide_loader(self) -> Optional[LoadMicroscopyImage]:
+        """The pipeline's ``LoadMicroscopyImage`` when it reads slides lazily (a
+        native-resolution config), else None: slides are then refused as too large."""
+        for transform in self.pipeline.transforms:
+            if isinstance(transform, LoadMicroscopyImage) and transform.lazy_slides:
+                return transform
+        return None
+
+    def is_slide(self, path: str) -> bool:
+        """Whether the pipeline reads ``path`` lazily as a slide."""
+        loader = self.slide_loader
+        return loader is not None and loader.is_slide(path)
+
     def preprocess(self, inputs: List, batch_size: int = 1):
 
         def load_image(input_):
+            if isinstance(input_, str) and self.is_slide(input_):
+                return dict(img_path=input_)  # the pipeline opens it lazily
             if isinstance(input_, str):
                 img = np.ascontiguousarray(read_image(input_)[..., ::-1])  # BGR
             else:

@@ -7,7 +7,8 @@ from torch.profiler import record_function
 from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..utils import GattnState, downsample, image_extents, int_pair, pool_feature
+from ..utils import (GattnState, NativeBatch, downsample, image_extents, int_pair,
+                     pool_feature)
 from .checkpoint_keys import check_checkpoint_keys
 from .part_checks import batch_augments_cfg, check_parts
 
@@ -88,8 +89,11 @@ class GatedAttentionClassifier(BaseClassifier):
         """The network that reads the crops."""
         return self.reader if self.reader is not None else self.backbone
 
-    def glance(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The downsampled global view (B, 3, h0, w0) of the input (B, 3, H, W)."""
+    def glance(self, inputs: Union[torch.Tensor, NativeBatch]) -> torch.Tensor:
+        """The downsampled global view (B, 3, h0, w0) of the input (B, 3, H, W), or of
+        images at their own sizes (each fitted into (h0, w0), padded)."""
+        if isinstance(inputs, NativeBatch):
+            return inputs.glance(self.global_size, self.global_resize)
         return downsample(inputs, self.global_size, self.global_resize)
 
     def attend(self, inputs: torch.Tensor):
@@ -97,16 +101,22 @@ class GatedAttentionClassifier(BaseClassifier):
         input (B, 3, H, W), from the glance."""
         return self.neck(self.backbone(self.glance(inputs)))
 
-    def forward_state(self, inputs: torch.Tensor,
+    def forward_state(self, inputs: Union[torch.Tensor, NativeBatch],
                       extents: Optional[torch.Tensor] = None) -> GattnState:
         """Run the glance, the sampler, the reader and the instance head's per-instance
         logits; every intermediate is kept in the returned :class:`GattnState`.
-        ``extents`` (B, 2): the (h, w) each padded image covers (see the sampler)."""
+        ``inputs``: a (B, 3, H, W) batch, or a :class:`NativeBatch` of images at their
+        own sizes (boxes in native pixels). ``extents`` (B, 2): the (h, w) each padded
+        image covers (see the sampler)."""
         B = inputs.size(0)
+        if isinstance(inputs, NativeBatch):
+            image_size, extents = inputs.canvas(self.global_size), inputs.shapes()
+        else:
+            image_size = tuple(inputs.shape[-2:])
         with record_function('gattn.glance'):
             attention, global_feat = self.attend(inputs)
         with record_function('gattn.sampler'):
-            selection, boxes = self.sampler(attention, tuple(inputs.shape[-2:]), extents)
+            selection, boxes = self.sampler(attention, image_size, extents)
             crops = self.sampler.crop(inputs, boxes, extents)  # (B*N*V, 3, s, s)
         N, V = boxes.size(1), self.sampler.num_views
         with record_function('gattn.local'):
@@ -184,7 +194,9 @@ class GatedAttentionClassifier(BaseClassifier):
         ``instance_evidence`` (N,) where there is an instance head and, when the
         metainfo has a resize's ``scale_factor`` (w, h), ``ori_boxes`` (N, 4) in the
         original image's pixels."""
-        state = self.forward_state(inputs, image_extents(data_samples, inputs.shape[-2:]))
+        native = isinstance(inputs, NativeBatch)
+        state = self.forward_state(
+            inputs, None if native else image_extents(data_samples, inputs.shape[-2:]))
         head = getattr(self, self.predict_from)
         samples = head.predict(self._head_input(self.predict_from, state), data_samples)
         for i, sample in enumerate(samples):
@@ -196,7 +208,9 @@ class GatedAttentionClassifier(BaseClassifier):
                 sample.set_field(state.evidence[i].detach(), 'instance_evidence',
                                  field_type='data')
             scale = sample.get('scale_factor')
-            if scale is not None:
+            if native:  # boxes are in native (level-0) pixels already
+                sample.set_field(boxes, 'ori_boxes', field_type='data')
+            elif scale is not None:
                 sx, sy = float(scale[0]), float(scale[1])
                 sample.set_field(boxes / boxes.new_tensor([sx, sy, sx, sy]), 'ori_boxes',
                                  field_type='data')

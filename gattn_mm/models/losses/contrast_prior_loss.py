@@ -1,7 +1,7 @@
 import torch
 
 from mmpretrain.registry import MODELS
-from ..utils import GattnState, gray_std, zscore
+from ..utils import GattnState, NativeBatch, gray_std, zscore
 from .base_attention_loss import BaseAttentionLoss, kl_to_attention
 
 
@@ -29,8 +29,11 @@ class ContrastPriorLoss(BaseAttentionLoss):
         self.temperature = float(temperature)
 
     @staticmethod
-    def prior(inputs: torch.Tensor, grid) -> torch.Tensor:
-        """Z-scored contrast (B, h*w) of the input (B, 3, H, W) in a (h, w) grid."""
+    def prior(inputs, grid) -> torch.Tensor:
+        """Z-scored contrast (B, h*w) of the input (B, 3, H, W), or of a
+        ``NativeBatch`` (its virtual canvases), in a (h, w) grid."""
+        if isinstance(inputs, NativeBatch):
+            return zscore(inputs.gray_std(tuple(grid)))
         return zscore(gray_std(inputs, tuple(grid)))
 
     def loss(self, state: GattnState) -> torch.Tensor:

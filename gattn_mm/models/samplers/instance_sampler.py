@@ -8,9 +8,10 @@ from torchvision.ops import roi_align
 
 from mmpretrain.registry import MODELS
 from ..selectors import BaseSelector
-from ..utils import Selection, int_pair
+from ..utils import NativeBatch, Selection, int_pair
 
 IntPair = Union[int, Sequence[int]]
+ImageSize = Tuple[Union[float, torch.Tensor], Union[float, torch.Tensor]]
 
 
 def _views(views: Optional[Sequence[Sequence[float]]]) -> Tuple[Tuple[float, float], ...]:
@@ -125,13 +126,14 @@ class InstanceSampler(BaseModule):
     def active_selector(self) -> BaseSelector:
         return self.selector if self.training else self.test_selector
 
-    def forward(self, attention: torch.Tensor, image_size: Tuple[int, int],
+    def forward(self, attention: torch.Tensor, image_size: ImageSize,
                 extents: Optional[torch.Tensor] = None) -> Tuple[Selection, torch.Tensor]:
         """Choose N instances of each image and place their boxes.
 
         Args:
             attention (Tensor): (B, h, w), sums to 1 over the cells of each image.
-            image_size (tuple): (H, W) of the full-resolution input.
+            image_size (tuple): (H, W) of the full-resolution input, or two (B, 1)
+                tensors: each image's virtual canvas (native path, ``NativeBatch``).
             extents (Tensor, optional): (B, 2) the (h, w) in input pixels each image
                 covers when it was padded to (H, W): cells that are only padding are
                 never chosen and the boxes stay inside the image.
@@ -147,29 +149,33 @@ class InstanceSampler(BaseModule):
                                      extents)
 
     @staticmethod
-    def mask_padding(attention: torch.Tensor, image_size: Tuple[int, int],
+    def mask_padding(attention: torch.Tensor, image_size: ImageSize,
                      extents: torch.Tensor) -> torch.Tensor:
         """The attention (B, h, w) with the cells that start beyond each image's
         extent (B, 2) set to zero, renormalised."""
         B, h, w = attention.shape
         extents = extents.to(attention.device)
-        rows = torch.arange(h, device=attention.device) * (image_size[0] / h)  # cell tops
-        cols = torch.arange(w, device=attention.device) * (image_size[1] / w)
-        keep = (rows[None, :, None] < extents[:, 0, None, None]) & \
-            (cols[None, None, :] < extents[:, 1, None, None])  # (B, h, w)
+        height, width = (torch.as_tensor(v, dtype=extents.dtype, device=attention.device)
+                         .reshape(-1, 1) for v in image_size)  # (B or 1, 1)
+        rows = torch.arange(h, device=attention.device) * (height / h)  # cell tops
+        cols = torch.arange(w, device=attention.device) * (width / w)
+        keep = (rows[:, :, None] < extents[:, 0, None, None]) & \
+            (cols[:, None, :] < extents[:, 1, None, None])  # (B, h, w)
         masked = attention * keep
         return masked / masked.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
 
     def boxes(self, selection: Selection, grid: Tuple[int, int],
-              image_size: Tuple[int, int], extents: Optional[torch.Tensor] = None
+              image_size: ImageSize, extents: Optional[torch.Tensor] = None
               ) -> torch.Tensor:
         """Boxes (B, N, 4) in input pixels of a selection over a (h, w) grid, inside
-        each image's extent (B, 2) when given."""
+        each image's extent (B, 2) when given. ``image_size``: the (H, W) the grid
+        covers, two numbers or two (B, 1) tensors (one canvas per image)."""
         sy, sx = image_size[0] / grid[0], image_size[1] / grid[1]  # cell size in px
         cy, cx = selection.centres[..., 0] * sy, selection.centres[..., 1] * sx
         bh, bw = ((float(self.box_size[0]), float(self.box_size[1])) if self.box_size
                   else (self.box_scale * sy, self.box_scale * sx))
-        bh, bw = torch.full_like(cy, bh), torch.full_like(cx, bw)
+        bh, bw = (torch.as_tensor(v, dtype=cy.dtype, device=cy.device).expand_as(cy)
+                  for v in (bh, bw))
         if selection.extents is not None:
             bh = torch.maximum(bh, selection.extents[..., 0] * sy)
             bw = torch.maximum(bw, selection.extents[..., 1] * sx)
@@ -195,12 +201,13 @@ class InstanceSampler(BaseModule):
             image_size = (extents[:, None, :1], extents[:, None, 1:])  # (B, 1, 1) each
         return clamp_boxes(cy, cx, bh.expand_as(cy), bw.expand_as(cx), image_size)
 
-    def crop(self, images: torch.Tensor, boxes: torch.Tensor,
+    def crop(self, images: Union[torch.Tensor, NativeBatch], boxes: torch.Tensor,
              extents: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Cut all boxes and their views from the images in one ``roi_align`` call.
 
         Args:
-            images (Tensor): (B, 3, H, W).
+            images (Tensor | NativeBatch): (B, 3, H, W), or images at their own
+                sizes, each read at the coarsest level that holds a crop's pixels.
             boxes (Tensor): (B, N, 4) xyxy in input pixels.
             extents (Tensor, optional): (B, 2) each padded image's extent: the views
                 stay inside it.
@@ -209,6 +216,9 @@ class InstanceSampler(BaseModule):
             Tensor: crops (B*N*V, 3, *crop_size), V = ``num_views``, ordered
             image-major, then instance, then view (view 0 is the box itself).
         """
+        if isinstance(images, NativeBatch):
+            boxes = self.view_boxes(boxes, None, images.shapes())  # (B, N, V, 4)
+            return images.crop(boxes.flatten(1, 2), self.crop_size)
         boxes = self.view_boxes(boxes, tuple(images.shape[-2:]), extents)  # (B, N, V, 4)
         B, N, V, _ = boxes.shape
         batch_idx = torch.arange(B, device=boxes.device, dtype=images.dtype)

@@ -1,0 +1,141 @@
+import os.path as osp
+from typing import List, Tuple
+
+import numpy as np
+
+from ..transforms.loading import ImageReadError
+
+# Formats read through OpenSlide (the ``slides`` extra: openslide-python + openslide-bin)
+OPENSLIDE_EXTENSIONS = ('.svs', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide')
+TIFF_EXTENSIONS = ('.tif', '.tiff')
+
+
+class SlideError(ImageReadError):
+    """A slide file is missing, truncated, of an unsupported format or has no usable
+    pyramid; the message names the file and what was expected."""
+
+
+class Slide:
+    """A whole-slide image: a pyramid of levels, read region by region.
+
+    Level 0 is the full resolution; level ``l`` is (h_l, w_l) pixels, a downsample of
+    about ``level_0 / level_l`` per axis. Regions come back as (h, w, 3) uint8 RGB. A
+    slide pickles as its path (for data loader workers) and reopens on first use.
+
+    Args:
+        path (str): the file.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.level_shapes: List[Tuple[int, int]] = []  # (h, w) per level
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        """(h, w) of level 0."""
+        return self.level_shapes[0]
+
+    def downsample(self, level: int) -> Tuple[float, float]:
+        """(dy, dx): level-0 pixels per pixel of ``level``."""
+        (h0, w0), (h, w) = self.level_shapes[0], self.level_shapes[level]
+        return h0 / h, w0 / w
+
+    def level_for(self, downsample: float) -> int:
+        """The coarsest level whose downsample is at most ``downsample`` (level 0 when
+        none is): read there, a region has at least the resolution asked for."""
+        best = 0
+        for level in range(len(self.level_shapes)):
+            if max(self.downsample(level)) <= downsample * (1 + 1e-6):
+                best = level
+        return best
+
+    def level_covering(self, size: Tuple[int, int]) -> int:
+        """The coarsest level at least ``size`` (h, w) (level 0 when none is)."""
+        best = 0
+        for level, (h, w) in enumerate(self.level_shapes):
+            if h >= size[0] and w >= size[1]:
+                best = level
+        return best
+
+    def read(self, level: int, top: int, left: int, height: int, width: int) -> np.ndarray:
+        """The region of ``level`` from (top, left), clipped to the level: (h, w, 3)
+        uint8 RGB."""
+        h, w = self.level_shapes[level]
+        y0, x0 = max(0, int(top)), max(0, int(left))
+        y1, x1 = min(h, int(top) + int(height)), min(w, int(left) + int(width))
+        if y1 <= y0 or x1 <= x0:
+            return np.zeros((0, 0, 3), np.uint8)
+        try:
+            return self._read(level, y0, x0, y1, x1)
+        except SlideError:
+            raise
+        except Exception as err:  # noqa: BLE001  (codecs and stores raise many types)
+            raise SlideError(f'{self.path}: cannot read level {level} region '
+                             f'[{y0}:{y1}, {x0}:{x1}]: {type(err).__name__}: {err}') from err
+
+    def _read(self, level: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the file handle (reopened on the next read)."""
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state['_handle'] = None
+        return state
+
+    def __repr__(self):
+        return f'{type(self).__name__}({self.path!r}, levels={self.level_shapes})'
+
+
+def is_slide(path: str) -> bool:
+    """Whether ``path`` is read as a slide: an OpenSlide format, or a TIFF that holds a
+    pyramid (more than one resolution level)."""
+    lower = path.lower()
+    if lower.endswith(OPENSLIDE_EXTENSIONS):
+        return True
+    if not lower.endswith(TIFF_EXTENSIONS) or not osp.isfile(path):
+        return False
+    import tifffile
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return len(tif.series[0].levels) > 1
+    except Exception:  # noqa: BLE001  (the image reader names what is wrong)
+        return False
+
+
+def open_slide(path: str, max_pixels: int) -> Slide:
+    """Open ``path`` as a :class:`Slide`: TIFF / OME-TIFF with tifffile (and zarr),
+    the OpenSlide formats with openslide-python.
+
+    Args:
+        path (str): the file.
+        max_pixels (int): the most pixels one level may have to be read whole; a slide
+            whose smallest level is larger is refused (there is no level to glance at).
+
+    Raises:
+        SlideError: naming ``path``.
+    """
+    from .openslide_slide import OpenSlideSlide
+    from .tiff_slide import TiffSlide
+    if not osp.isfile(path):
+        raise SlideError(f'slide file not found: {path}')
+    lower = path.lower()
+    if lower.endswith(OPENSLIDE_EXTENSIONS):
+        slide = OpenSlideSlide(path)
+    elif lower.endswith(TIFF_EXTENSIONS):
+        slide = TiffSlide(path)
+    else:
+        raise SlideError(f'{path}: not a slide format gattn-mm reads (TIFF/OME-TIFF: '
+                         f'{", ".join(TIFF_EXTENSIONS)}; with openslide-python: '
+                         f'{", ".join(OPENSLIDE_EXTENSIONS)})')
+    h, w = slide.level_shapes[-1]
+    if h * w > max_pixels:
+        kind = ('has no pyramid' if len(slide.level_shapes) == 1 else
+                f'has no level under {max_pixels:,} pixels')
+        raise SlideError(
+            f'{path}: {slide.shape[1]} x {slide.shape[0]} and {kind} (smallest level '
+            f'{w} x {h}); gattn-mm reads slides lazily from a tiled pyramid. Convert it, '
+            f'e.g. `vips tiffsave {osp.basename(path)} out.tif --tile --pyramid '
+            f'--compression deflate`, or raise max_pixels if it fits in memory')
+    return slide

@@ -1,0 +1,81 @@
+import os
+import warnings
+from typing import List
+
+import numpy as np
+
+from .base import Slide, SlideError
+
+
+class TiffSlide(Slide):
+    """A TIFF / OME-TIFF slide read with tifffile, each level through a zarr view of
+    its tiles: a region decodes only the tiles it overlaps.
+
+    Levels are those of the first series (SubIFDs or further pages, as tifffile finds
+    them). Gray, RGB and RGBA of uint8 or uint16 (scaled by 1/257) are read; the file
+    is checked when opened (every level's tiles lie inside the file, so a truncated
+    file is refused here, not halfway through an inference).
+    """
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self._handle = None
+        try:
+            self._open()
+        except SlideError:
+            raise
+        except Exception as err:  # noqa: BLE001  (tifffile raises many types)
+            raise SlideError(f'cannot open slide {path}: {type(err).__name__}: {err}') from err
+
+    def _open(self) -> List:
+        if self._handle is not None:
+            return self._handle[1]
+        import tifffile
+        import zarr
+        tif = tifffile.TiffFile(self.path)
+        try:
+            series = tif.series[0]
+            size = os.path.getsize(self.path)
+            shapes, arrays = [], []
+            for level, sub in enumerate(series.levels):
+                axes = sub.axes.replace('I', '').replace('Q', '')
+                if axes not in ('YX', 'YXS') or sub.dtype not in (np.uint8, np.uint16):
+                    raise SlideError(
+                        f'{self.path}: level {level} is {sub.dtype} with axes {sub.axes} '
+                        f'{sub.shape}; slides are read as gray/RGB/RGBA uint8 or uint16 '
+                        f'(axes YX or YXS)')
+                page = sub.keyframe
+                ends = np.asarray(page.dataoffsets, np.int64) + \
+                    np.asarray(page.databytecounts, np.int64)
+                if ends.size and int(ends.max()) > size:
+                    raise SlideError(
+                        f'{self.path}: truncated: level {level} needs {int(ends.max()):,} '
+                        f'bytes, the file has {size:,}')
+                h, w = sub.shape[axes.index('Y')], sub.shape[axes.index('X')]
+                shapes.append((int(h), int(w)))
+                arrays.append(zarr.open_array(series.aszarr(level=level), mode="r"))
+            if len(shapes) == 1 and not series.keyframe.is_tiled:
+                warnings.warn(f'{self.path}: a TIFF without tiles or pyramid is read by '
+                              f'strips, slowly; convert it to a tiled pyramid (vips '
+                              f'tiffsave ... --tile --pyramid)')
+        except Exception:
+            tif.close()
+            raise
+        self.level_shapes = shapes
+        self._handle = (tif, arrays)
+        return arrays
+
+    def _read(self, level: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
+        region = np.asarray(self._open()[level][y0:y1, x0:x1])
+        if region.ndim == 2:
+            region = region[..., None]
+        if region.dtype == np.uint16:
+            region = (region.astype(np.float32) / 257.0).round().astype(np.uint8)
+        if region.shape[-1] == 1:
+            region = np.repeat(region, 3, axis=-1)
+        return np.ascontiguousarray(region[..., :3])
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle[0].close()
+            self._handle = None

@@ -1,0 +1,3 @@
+from .native_data_preprocessor import NativeDataPreprocessor
+
+__all__ = ['NativeDataPreprocessor']

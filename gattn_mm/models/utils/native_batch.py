@@ -1,0 +1,234 @@
+"""Images at their own size, read on demand: the input of the native-resolution path.
+
+A :class:`NativeBatch` holds one :class:`CropSource` per image: the decoded image
+(:class:`ImageSource`, any size, no canvas) or a whole-slide image read lazily from its
+pyramid (:class:`SlideSource`). The model asks it for three things, each read at the
+coarsest resolution that serves it: the glance (the image fitted into (h0, w0),
+padded at the bottom and right), the contrast of each attention cell, and the crops of
+the boxes (B, N, 4) in native (level-0) pixels. Nothing reads a whole large image.
+
+Geometry: image i of native (H, W) is fitted into the glance by r = min(h0 / H, w0 / W);
+the glance covers a *virtual canvas* of (h0 / r, w0 / r) native pixels whose top-left
+part is the image, so cells and boxes are in native pixels and cells beyond (H, W) are
+padding (the sampler never chooses them).
+"""
+import math
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.ops import roi_align
+
+from .ops import downsample
+
+
+class CropSource:
+    """Pixels of one image, normalised, region by region at a pyramid level.
+
+    Args:
+        mean (Sequence[float]): per-channel mean of the model's normalisation (RGB).
+        std (Sequence[float]): per-channel std.
+        device (torch.device): where regions are returned.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], device=None):
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(3, 1, 1)
+        self.device = device
+
+    @property
+    def level_shapes(self) -> List[Tuple[int, int]]:
+        """(h, w) of every level, level 0 (the native size) first."""
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return self.level_shapes[0]
+
+    def level_for(self, downsample: float) -> int:
+        """The coarsest level whose downsample is at most ``downsample``."""
+        H, W = self.shape
+        best = 0
+        for level, (h, w) in enumerate(self.level_shapes):
+            if max(H / h, W / w) <= downsample * (1 + 1e-6):
+                best = level
+        return best
+
+    def level_covering(self, size: Tuple[int, int]) -> int:
+        """The coarsest level of at least ``size`` (h, w)."""
+        best = 0
+        for level, (h, w) in enumerate(self.level_shapes):
+            if h >= size[0] and w >= size[1]:
+                best = level
+        return best
+
+    def read_raw(self, level: int, top: int, left: int, height: int,
+                 width: int) -> torch.Tensor:
+        """(3, h, w) float RGB in 0-255 of a region of ``level``, clipped to it."""
+        raise NotImplementedError
+
+    def read(self, level: int, top: int, left: int, height: int,
+             width: int) -> torch.Tensor:
+        """(3, h, w) the normalised region of ``level``, clipped to it."""
+        return (self.read_raw(level, top, left, height, width) - self.mean) / self.std
+
+    def view(self, size: Tuple[int, int], mode: str) -> torch.Tensor:
+        """The whole image at (h, w), read from the coarsest level that covers it and
+        downsampled by ``mode`` (``area`` or ``bilinear``): (3, h, w)."""
+        level = self.level_covering(size)
+        h, w = self.level_shapes[level]
+        image = self.read(level, 0, 0, h, w)[None]
+        if h < size[0] or w < size[1]:  # an image smaller than the view: enlarge
+            return F.interpolate(image, size=size, mode='bilinear', align_corners=False)[0]
+        return downsample(image, size, mode)[0]
+
+    def crop(self, boxes: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+        """Crops (M, 3, *size) of boxes (M, 4) xyxy in native pixels, each read at the
+        coarsest level with at least the crop's resolution (``roi_align`` with
+        adaptive sampling, as the canvas path: every pixel of the box is averaged)."""
+        crops = []
+        H, W = self.shape
+        for box in boxes.detach().cpu().tolist():
+            scale = min((box[3] - box[1]) / size[0], (box[2] - box[0]) / size[1])
+            level = self.level_for(max(scale, 1.0))
+            h, w = self.level_shapes[level]
+            sy, sx = h / H, w / W
+            x1, y1, x2, y2 = box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
+            top, left = max(0, math.floor(y1) - 1), max(0, math.floor(x1) - 1)
+            region = self.read(level, top, left, math.ceil(y2) + 2 - top,
+                               math.ceil(x2) + 2 - left)
+            roi = region.new_tensor([[0, x1 - left, y1 - top, x2 - left, y2 - top]])
+            crops.append(roi_align(region[None], roi, output_size=size, spatial_scale=1.0,
+                                   sampling_ratio=0, aligned=True))
+        if not crops:
+            return self.mean.new_zeros((0, 3) + tuple(size))
+        return torch.cat(crops)
+
+
+class ImageSource(CropSource):
+    """A decoded image at its own size: (3, H, W) uint8 (or float 0-255) on the device,
+    one level.
+
+    Args:
+        image (Tensor): (3, H, W), channel order as loaded.
+        to_rgb (bool): the image is BGR and is flipped to RGB.
+    """
+
+    def __init__(self, image: torch.Tensor, mean, std, to_rgb: bool = False):
+        super().__init__(mean, std, image.device)
+        if image.dim() != 3 or image.size(0) != 3:
+            raise ValueError(f'an image of the native path is (3, H, W), got '
+                             f'{tuple(image.shape)}')
+        self.image = image.flip(0) if to_rgb else image
+
+    @property
+    def level_shapes(self) -> List[Tuple[int, int]]:
+        return [tuple(self.image.shape[-2:])]
+
+    def read_raw(self, level, top, left, height, width) -> torch.Tensor:
+        return self.image[:, max(0, top):top + height, max(0, left):left + width].float()
+
+
+class SlideSource(CropSource):
+    """A whole-slide image (``gattn_mm.datasets.slides.Slide``) read lazily: every read
+    decodes only the tiles of one region of one level.
+
+    Args:
+        slide (Slide): the slide.
+    """
+
+    def __init__(self, slide, mean, std, device=None):
+        super().__init__(mean, std, device)
+        self.slide = slide
+
+    @property
+    def level_shapes(self) -> List[Tuple[int, int]]:
+        return self.slide.level_shapes
+
+    def read_raw(self, level, top, left, height, width) -> torch.Tensor:
+        region = self.slide.read(level, top, left, height, width)  # (h, w, 3) RGB
+        return torch.from_numpy(np.ascontiguousarray(region.transpose(2, 0, 1))).to(
+            self.device, torch.float32)
+
+
+class NativeBatch:
+    """A batch of images at their own sizes (see the module's docstring).
+
+    Args:
+        sources (list[CropSource]): one per image.
+    """
+
+    def __init__(self, sources: Sequence[CropSource]):
+        if not sources:
+            raise ValueError('a NativeBatch needs at least one image')
+        self.sources = list(sources)
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def size(self, dim: int = 0) -> int:
+        if dim != 0:
+            raise ValueError('a NativeBatch has only a batch size (images differ in size)')
+        return len(self)
+
+    @property
+    def device(self):
+        return self.sources[0].mean.device
+
+    def shapes(self) -> torch.Tensor:
+        """(B, 2) float: the native (H, W) of every image."""
+        return torch.tensor([s.shape for s in self.sources], dtype=torch.float32,
+                            device=self.device)
+
+    def fits(self, size: Tuple[int, int]) -> List[Tuple[int, int]]:
+        """The (h, w) each image takes in a (h0, w0) view, aspect ratio kept."""
+        out = []
+        for H, W in (s.shape for s in self.sources):
+            r = min(size[0] / H, size[1] / W)
+            out.append((max(1, min(size[0], round(H * r))), max(1, min(size[1], round(W * r)))))
+        return out
+
+    def canvas(self, size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The virtual canvas (h, w) of a (h0, w0) view, in native pixels: two
+        (B, 1) tensors."""
+        shapes = self.shapes()
+        r = torch.minimum(size[0] / shapes[:, 0], size[1] / shapes[:, 1])[:, None]
+        return size[0] / r, size[1] / r
+
+    def glance(self, size: Tuple[int, int], mode: str) -> torch.Tensor:
+        """(B, 3, h0, w0): each image fitted into (h0, w0) and zero-padded."""
+        return self._stack(size, [src.view(fit, mode) for src, fit in
+                                  zip(self.sources, self.fits(size))])
+
+    def gray_std(self, grid: Tuple[int, int], samples: int = 32) -> torch.Tensor:
+        """Contrast (B, h*w): the standard deviation of the gray pixels in each cell of
+        the virtual canvas, read at about ``samples`` pixels per cell side (at most
+        the native resolution); padding cells have none."""
+        size = (grid[0] * samples, grid[1] * samples)
+        views = []
+        for src, (h, w) in zip(self.sources, self.fits(size)):
+            H, W = src.shape
+            h, w = min(h, H), min(w, W)  # never above the native resolution
+            views.append(src.view((h, w), 'area').mean(dim=0, keepdim=True))
+        stds = []
+        heights, widths = (c.flatten().tolist() for c in self.canvas(size))
+        for view, src, ch, cw in zip(views, self.sources, heights, widths):
+            H = src.shape[0]
+            # pad to the virtual canvas at the view's own scale, then pool per cell
+            r = view.size(-2) / H
+            ph, pw = max(view.size(-2), round(ch * r)), max(view.size(-1), round(cw * r))
+            padded = F.pad(view, (0, pw - view.size(-1), 0, ph - view.size(-2)))[None]
+            mean = F.adaptive_avg_pool2d(padded, grid)
+            sq = F.adaptive_avg_pool2d(padded * padded, grid)
+            stds.append((sq - mean * mean).clamp_min(0).sqrt().flatten(1))
+        return torch.cat(stds)
+
+    def crop(self, boxes: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+        """Crops (B*M, 3, *size) of boxes (B, M, 4) in native pixels."""
+        return torch.cat([src.crop(b, size) for src, b in zip(self.sources, boxes)])
+
+    @staticmethod
+    def _stack(size: Tuple[int, int], views: List[torch.Tensor]) -> torch.Tensor:
+        return torch.stack([F.pad(v, (0, size[1] - v.size(-1), 0, size[0] - v.size(-2)))
+                            for v in views])
