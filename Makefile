@@ -18,7 +18,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade "pip<26.2"
-	$(PIP) install "torch==2.14.1" "torchvision==0.29.1" "setuptools<82" -e ".[lite,dev]"
+	$(PIP) install "torch==2.14.1" "torchvision==0.29.1" "setuptools<82" -e ".[lite,dev,slides]"
 	$(PIP) check
 	# mim looks for <site-packages>/gattn_mm/.mim/model-index.yml, which a PEP 660
 	# editable install does not create: link the source package there (same files).

@@ -4,7 +4,7 @@ from typing import List, Optional
 import cv2
 import numpy as np
 import torch
-from mmengine.dataset import Compose, default_collate
+from mmengine.dataset import Compose, pseudo_collate
 
 from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.structures import DataSample
@@ -79,7 +79,7 @@ class GattnInferencer(ImageClassificationInferencer):
 
         pipeline = Compose([load_image, self.pipeline])
         chunked = self._get_chunk_data(map(pipeline, inputs), batch_size)
-        yield from map(default_collate, chunked)
+        yield from map(pseudo_collate, chunked)  # images may differ in size (native path)
 
     def visualize(self, ori_inputs: List, preds: List[DataSample], show: bool = False,
                   wait_time: int = 0, show_dir: Optional[str] = None,

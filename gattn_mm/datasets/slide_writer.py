@@ -116,8 +116,9 @@ def _tiles(spec: DigitSlideSpec, glyphs: List[np.ndarray], boxes: List[List[int]
 
 
 def write_digit_slide(path: str, spec: DigitSlideSpec) -> dict:
-    """Write a tiled, zlib-compressed pyramidal TIFF (level 0 plus its sub-resolution
-    levels as SubIFDs, RGB uint8) of the digits of ``spec``.
+    """Write a tiled, zlib-compressed pyramidal TIFF (level 0, then each reduced level
+    as the next page, RGB uint8: the layout tifffile and OpenSlide's generic TIFF
+    reader both read as a pyramid) of the digits of ``spec``.
 
     Returns:
         dict: ``boxes`` (level-0 xyxy of each digit), ``labels``, ``levels`` (sides).
@@ -130,8 +131,7 @@ def write_digit_slide(path: str, spec: DigitSlideSpec) -> dict:
     with tifffile.TiffWriter(path, bigtiff=spec.side > 20000) as tif:
         for level, side in enumerate(sides):
             data = _tiles(spec, glyphs, boxes, 2 ** level, side)
-            extra = (dict(subifds=len(sides) - 1) if level == 0 else
-                     dict(subfiletype=1))
+            extra = {} if level == 0 else dict(subfiletype=1)  # reduced resolution
             tif.write(data, shape=(side, side, 3), **opts, **extra)
     return dict(boxes=boxes, labels=list(spec.labels), levels=sides)
 

@@ -31,7 +31,11 @@ class TiffSlide(Slide):
         if self._handle is not None:
             return self._handle[1]
         import tifffile
-        import zarr
+        try:
+            import zarr
+        except ImportError as err:
+            raise SlideError(f'{self.path}: reading a pyramidal TIFF lazily needs zarr: pip '
+                             f'install zarr (the gattn-mm[slides] extra) ({err})') from err
         tif = tifffile.TiffFile(self.path)
         try:
             series = tif.series[0]

@@ -1,0 +1,225 @@
+"""The native-resolution path: images at their own size (no canvas), whole-slide images
+read lazily from their pyramid, crops from the native pixels."""
+import glob
+import json
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import gattn_mm  # noqa: F401
+from gattn_mm.datasets.slide_writer import DigitSlideSpec, digit_slide_array, write_digit_slide
+from gattn_mm.datasets.slides import SlideError, TiffSlide, open_slide
+from gattn_mm.datasets.transforms import LoadMicroscopyImage
+from gattn_mm.models.utils import ImageSource, NativeBatch
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CANVAS_CFG = osp.join(ROOT, 'configs', 'gattn_digitbags.py')
+NATIVE_CFG = osp.join(ROOT, 'configs', 'gattn_digitbags_native.py')
+CKPT = sorted(glob.glob(osp.join(ROOT, 'checkpoints', 'gattn_r18_digitbags_*.pth')))[-1]
+MEAN, STD = [127.5] * 3, [63.75] * 3
+
+
+@pytest.fixture(scope='module')
+def models():
+    """The published DigitBags weights in the canvas and the native config."""
+    init_default_scope('mmpretrain')
+    state = torch.load(CKPT, map_location='cpu', weights_only=True)['state_dict']
+    out = {}
+    for name, path in (('canvas', CANVAS_CFG), ('native', NATIVE_CFG)):
+        model = MODELS.build(Config.fromfile(path).model)
+        model.load_state_dict(state)
+        out[name] = model.eval()
+    return out
+
+
+def bgr(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array[..., ::-1].transpose(2, 0, 1)))
+
+
+def native(*images) -> NativeBatch:
+    return NativeBatch([ImageSource(bgr(im), MEAN, STD, to_rgb=True) for im in images])
+
+
+def contains(box, digit) -> bool:
+    """The box (xyxy) holds the digit's centre."""
+    cx, cy = (digit[0] + digit[2]) / 2, (digit[1] + digit[3]) / 2
+    return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
+
+
+@torch.no_grad()
+def test_native_config_predicts_as_the_canvas_config_on_bags(models):
+    images = [digit_slide_array(DigitSlideSpec(side=512, labels=labels, seed=s))
+              for s, labels in enumerate([(9, 3, 5), (1, 2), (4, 9, 6, 0)])]
+    canvas = models['canvas'].data_preprocessor(
+        dict(inputs=[bgr(im) for im in images], data_samples=[DataSample()] * 3))['inputs']
+    a = models['canvas'].forward_state(canvas)
+    b = models['native'].forward_state(native(*images))
+    torch.testing.assert_close(b.attention, a.attention, atol=1e-6, rtol=0)
+    torch.testing.assert_close(b.boxes, a.boxes, atol=1e-3, rtol=0)
+    torch.testing.assert_close(models['native'].predict_logits(b),
+                               models['canvas'].predict_logits(a), atol=1e-4, rtol=0)
+    assert models['native'].predict_logits(b).argmax(1).tolist() == [1, 0, 1]
+
+
+@torch.no_grad()
+def test_images_of_different_sizes_in_one_batch_predict_as_alone(models):
+    model = models['native']
+    big = digit_slide_array(DigitSlideSpec(side=1400, labels=(9, 7), seed=3))[:, :900]
+    small = digit_slide_array(DigitSlideSpec(side=600, labels=(2, 8, 1), seed=4))
+    together = model.forward_state(native(big, small))
+    for i, image in enumerate((big, small)):
+        alone = model.forward_state(native(image))
+        torch.testing.assert_close(together.boxes[i], alone.boxes[0], atol=1e-3, rtol=0)
+        torch.testing.assert_close(model.predict_logits(together)[i],
+                                   model.predict_logits(alone)[0], atol=1e-5, rtol=0)
+    # the boxes are in each image's own pixels, inside it
+    boxes = together.boxes
+    assert boxes[0, :, 2].max() <= 900 and boxes[0, :, 3].max() <= 1400
+    assert boxes[1, :, 2:].max() <= 600 and boxes[0, :, 2].max() > 600
+
+
+def test_crops_are_the_native_pixels_of_a_wide_image(models):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (1000, 3000, 3), dtype=np.uint8)  # RGB, 3000 x 1000
+    batch = NativeBatch([ImageSource(torch.from_numpy(image.transpose(2, 0, 1).copy()),
+                                     MEAN, STD)])
+    sampler = models['native'].sampler
+    boxes = torch.tensor([[[2500., 700., 2532., 732.], [0., 0., 32., 32.],
+                           [2968., 968., 3000., 1000.]]])
+    crops = sampler.crop(batch, boxes, batch.shapes())  # in eval: (1*3*V, 3, 32, 32)
+    crops = crops.view(3, sampler.num_views, 3, 32, 32)[:, 0]
+    for crop, (x1, y1, x2, y2) in zip(crops, boxes[0].int().tolist()):
+        expected = (torch.from_numpy(image[y1:y2, x1:x2].transpose(2, 0, 1).copy()).float()
+                    - 127.5) / 63.75
+        torch.testing.assert_close(crop, expected, atol=1e-4, rtol=0)
+
+
+def test_native_training_step_on_mixed_sizes():
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(NATIVE_CFG)
+    model = MODELS.build(cfg.model).train()
+    pre = model.data_preprocessor
+    images = [bgr(digit_slide_array(DigitSlideSpec(side=s, labels=(9,), seed=s)))[:, :, :w]
+              for s, w in ((512, 400), (700, 700))]
+    samples = [DataSample().set_gt_label(1), DataSample().set_gt_label(1)]
+    data = pre(dict(inputs=images, data_samples=samples), True)
+    assert isinstance(data['inputs'], NativeBatch)
+    losses = model(data['inputs'], data['data_samples'], mode='loss')
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert model.neck.attention_w.weight.grad.abs().sum() > 0
+
+
+def test_native_preprocessor_refuses_batch_augments():
+    from gattn_mm.models import NativeDataPreprocessor
+    with pytest.raises(ValueError, match='batch augments'):
+        NativeDataPreprocessor(batch_augments=dict(augments=[dict(type='Mixup', alpha=1)]))
+
+
+@pytest.fixture(scope='module')
+def slides(tmp_path_factory):
+    out = tmp_path_factory.mktemp('slides')
+    made = {}
+    for side in (2000, 8000):
+        path = str(out / f'slide_{side}.tif')
+        made[side] = (path, write_digit_slide(path, DigitSlideSpec(side=side)))
+    return made
+
+
+def test_slide_writer_plants_digits_at_the_level0_boxes(slides):
+    path, info = slides[8000]
+    slide = open_slide(path, 10 ** 8)
+    assert slide.level_shapes[0] == (8000, 8000) and len(slide.level_shapes) > 4
+    for x1, y1, x2, y2 in info['boxes']:
+        inside = slide.read(0, y1, x1, y2 - y1, x2 - x1).astype(float)
+        outside = slide.read(0, y1, x2 + 50, y2 - y1, x2 - x1).astype(float)
+        assert inside.mean() < outside.mean() - 10  # dark ink on the background
+    # the same layout at another size (scaled)
+    assert info['boxes'][0] == [round(v * 4) for v in slides[2000][1]['boxes'][0]] or \
+        np.allclose(info['boxes'], np.array(slides[2000][1]['boxes']) * 4, atol=4)
+
+
+def test_infer_classifies_slides_lazily_with_level0_boxes(tmp_path, slides):
+    out = tmp_path / 'res.json'
+    png = str(tmp_path / 'same_2000.png')
+    import cv2
+    cv2.imwrite(png, digit_slide_array(DigitSlideSpec(side=2000))[..., ::-1])
+    proc = subprocess.run([sys.executable, 'tools/infer.py', NATIVE_CFG, CKPT, slides[8000][0],
+                           slides[2000][0], png, '--out', str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.load(open(out))['results']
+    assert [r['pred_label'] for r in results] == [1, 1, 1]  # a 9 is present
+    for r, (path, info) in zip(results, [slides[8000], slides[2000], slides[2000]]):
+        box = r['boxes'][r['deciding_instance']]
+        assert contains(box, info['boxes'][0])  # the 9 is the first planted digit
+        assert max(max(b) for b in r['boxes']) <= info['levels'][0]
+
+
+def test_slide_pickles_and_reopens(slides):
+    slide = open_slide(slides[2000][0], 10 ** 8)
+    region = slide.read(1, 100, 200, 50, 60)
+    again = pickle.loads(pickle.dumps(slide))
+    assert again._handle is None
+    np.testing.assert_array_equal(again.read(1, 100, 200, 50, 60), region)
+    assert region.shape == (50, 60, 3)
+
+
+def test_truncated_slide_is_refused_naming_the_file(tmp_path, slides):
+    data = open(slides[8000][0], 'rb').read()
+    bad = tmp_path / 'truncated.tif'
+    bad.write_bytes(data[:len(data) // 2])
+    with pytest.raises(SlideError, match='truncated.tif'):
+        open_slide(str(bad), 10 ** 8)
+    out = tmp_path / 'res.json'
+    proc = subprocess.run([sys.executable, 'tools/infer.py', NATIVE_CFG, CKPT, str(bad),
+                           slides[2000][0], '--out', str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    result = json.load(open(out))
+    assert len(result['results']) == 1 and 'truncated.tif' in result['failures'][0]['error']
+
+
+def test_tiff_without_pyramid_over_the_budget_says_how_to_convert(tmp_path):
+    import tifffile
+    path = str(tmp_path / 'flat.tif')
+    tifffile.imwrite(path, np.full((300, 400, 3), 200, np.uint8), photometric='rgb')
+    loader = LoadMicroscopyImage(lazy_slides=True, max_pixels=300 * 300)
+    assert loader.is_slide(path)
+    with pytest.raises(SlideError, match='no pyramid.*vips tiffsave'):
+        loader(dict(img_path=path))
+    # under the budget it is an ordinary image, decoded
+    small = LoadMicroscopyImage(lazy_slides=True)(dict(img_path=path))
+    assert 'slide' not in small and small['img'].shape == (300, 400, 3)
+
+
+def test_openslide_format_without_openslide_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / 'scan.svs'
+    path.write_bytes(b'II*\x00junk')
+    monkeypatch.setitem(sys.modules, 'openslide', None)  # import fails
+    with pytest.raises(SlideError, match='scan.svs.*openslide-python'):
+        open_slide(str(path), 10 ** 8)
+    other = tmp_path / 'scan.jp2'
+    other.write_bytes(b'x')
+    with pytest.raises(SlideError, match='scan.jp2: not a slide format'):
+        open_slide(str(other), 10 ** 8)
+
+
+def test_openslide_reads_the_same_pixels_as_tifffile(slides):
+    pytest.importorskip('openslide')
+    from gattn_mm.datasets.slides import OpenSlideSlide
+    path = slides[2000][0]
+    ours, theirs = TiffSlide(path), OpenSlideSlide(path)
+    assert theirs.level_shapes == ours.level_shapes
+    for level in (0, 2):
+        np.testing.assert_array_equal(theirs.read(level, 40, 30, 100, 120),
+                                      ours.read(level, 40, 30, 100, 120))
