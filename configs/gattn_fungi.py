@@ -11,6 +11,9 @@ _base_ = [
 num_classes = 5  # DeFungi: 5 species; set to your number of species
 model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
+    # instances of 448 native pixels, read at 224 px: set the box to the size of
+    # your structures at your magnification (native pixels)
+    sampler=dict(box_size=448, box_scale=None),
     head=dict(num_classes=num_classes),
     instance_head=dict(num_classes=num_classes))
 data_preprocessor = dict(num_classes=num_classes)

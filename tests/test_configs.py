@@ -24,9 +24,12 @@ def test_config_builds_offline_and_runs(path):
     model = MODELS.build(cfg.model)
     model.init_weights()
     model.eval()
-    x = torch.rand(1, 3, 256, 256)
+    # through the config's own data preprocessor: a stacked batch (canvas configs)
+    # or images at their own size (native configs, NativeDataPreprocessor)
+    image = torch.randint(0, 256, (3, 600, 500), dtype=torch.uint8)
     with torch.no_grad():
-        preds = model(x, [DataSample()], mode='predict')
+        data = model.data_preprocessor(dict(inputs=[image], data_samples=[DataSample()]))
+        preds = model(**data, mode='predict')
     assert preds[0].pred_score.numel() == cfg.model.head.num_classes
 
 

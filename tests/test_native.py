@@ -223,3 +223,57 @@ def test_openslide_reads_the_same_pixels_as_tifffile(slides):
     for level in (0, 2):
         np.testing.assert_array_equal(theirs.read(level, 40, 30, 100, 120),
                                       ours.read(level, 40, 30, 100, 120))
+
+
+def slide_folder(root, slides, rows):
+    import shutil
+    (root / 'slides').mkdir(parents=True, exist_ok=True)
+    shutil.copy(slides[2000][0], root / 'slides' / 'case_a.tif')
+    shutil.copy(slides[2000][0], root / 'slides' / 'case_b.tiff')
+    (root / 'labels.csv').write_text('slide_id,label,split\n' + '\n'.join(rows) + '\n')
+    return str(root)
+
+
+def test_slide_folder_reads_a_csv_of_labels_and_feeds_the_native_model(tmp_path, slides,
+                                                                      models):
+    from gattn_mm.datasets import SlideFolder
+    from mmengine.dataset import pseudo_collate
+    root = slide_folder(tmp_path, slides, ['case_a,tumor,train', 'case_b,normal,train',
+                                           'case_a,tumor,test'])
+    pipeline = Config.fromfile(NATIVE_CFG).test_dataloader.dataset.pipeline
+    train = SlideFolder(root, split='train', pipeline=pipeline)
+    assert train.metainfo['classes'] == ('normal', 'tumor') and len(train) == 2
+    assert train.get_gt_labels().tolist() == [1, 0]
+    assert len(SlideFolder(root, split='test', pipeline=pipeline)) == 1
+    item = train[0]
+    assert item['data_samples'].slide.shape == (2000, 2000)
+    assert max(item['inputs'].shape[-2:]) <= 1024  # a thumbnail, not the slide
+    model = models['native']
+    data = model.data_preprocessor(pseudo_collate([item, train[1]]))
+    with torch.no_grad():
+        preds = model.predict(data['inputs'], data['data_samples'])
+    assert [int(p.pred_label) for p in preds] == [1, 1]
+    assert preds[0].ori_boxes.max() <= 2000
+
+
+@pytest.mark.parametrize('rows,error', [
+    (['case_a,tumor,train', 'case_c,normal,train'], "no slide 'case_c'"),
+    (['case_a,,train'], 'labels.csv:2: empty slide_id or label'),
+    (['../case_a,tumor,train'], 'outside the slide folder'),
+])
+def test_slide_folder_names_the_bad_line(tmp_path, slides, rows, error):
+    from gattn_mm.datasets import SlideFolder
+    root = slide_folder(tmp_path, slides, rows)
+    with pytest.raises((ValueError, FileNotFoundError), match=error):
+        SlideFolder(root, split='train')
+
+
+def test_visualize_attention_draws_a_slide_on_its_thumbnail(tmp_path, slides):
+    import cv2
+    proc = subprocess.run([sys.executable, 'tools/visualize_attention.py', NATIVE_CFG, CKPT,
+                           slides[8000][0], '--out-dir', str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    drawn = cv2.imread(str(tmp_path / 'slide_8000.png'))
+    # the thumbnail (1024 px wide), a caption bar and the strip of crops below it
+    assert drawn.shape[1] == 1024 and drawn.shape[0] > 1024 + 64

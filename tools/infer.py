@@ -2,7 +2,9 @@
 class, score, top-k, instance boxes (original image pixels), their attention masses
 (`instance_scores`), the evidence the reader found in each (`instance_evidence`, log-odds
 against the negative class) and the instance with the most (`deciding_instance`).
-Unreadable or too large images are named and skipped (the exit code is then
+Whole-slide images (pyramidal TIFF, OpenSlide formats) are read lazily by a
+native-resolution config (e.g. configs/gattn_digitbags_native.py), boxes in level-0
+pixels. Unreadable or too large images are named and skipped (the exit code is then
 non-zero); the JSON is rewritten atomically after every batch, so the results so far
 survive an interruption."""
 import argparse

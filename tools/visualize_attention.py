@@ -1,7 +1,9 @@
 """Draw where a gattn model looks: for each image one PNG with the attention heat
 overlay, the sampled boxes with rank and score, the predicted class and probability
-in a caption, and a strip of the crops. Unreadable images are named and skipped (the
-exit code is then non-zero); two inputs never share an output file."""
+in a caption, and a strip of the crops. A whole-slide image (with a native-resolution
+config, e.g. configs/gattn_digitbags_native.py) is drawn on its thumbnail, the crops
+read from its native pixels. Unreadable images are named and skipped (the exit code
+is then non-zero); two inputs never share an output file."""
 import argparse
 import os
 import os.path as osp
@@ -13,6 +15,7 @@ from rich.progress import Progress
 
 import gattn_mm  # noqa: F401
 from gattn_mm.apis import GattnInferencer, expand_image_paths
+from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
 from gattn_mm.models import CheckpointMismatchError
@@ -60,6 +63,13 @@ def main(argv=None):
         task = progress.add_task('attention', total=len(paths))
         for path, out in zip(paths, output_names(paths, args.out_dir)):
             try:
+                if inferencer.is_slide(path):  # drawn on its thumbnail
+                    open_slide(path, args.max_pixels).close()  # refused here if bad
+                    sample = inferencer([path], return_datasamples=True)[0]
+                    cv2.imwrite(out, inferencer.draw_slide(path, sample, args.topk)[..., ::-1])
+                    written.append(out)
+                    progress.advance(task)
+                    continue
                 image = read_image(path, args.max_pixels)
             except ImageReadError as err:
                 print(f'error: {err}', file=sys.stderr)

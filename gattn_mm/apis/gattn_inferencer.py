@@ -20,6 +20,11 @@ def attention_on_original(attention: np.ndarray, sample: DataSample) -> np.ndarr
     the returned map covers only the image (any size; resize it for display).
     """
     attention = np.asarray(attention, np.float32)
+    extent = sample.get('attention_extent')  # native path: the image's share of the map
+    if extent is not None:
+        h, w = attention.shape
+        up = cv2.resize(attention, (w * 16, h * 16), interpolation=cv2.INTER_LINEAR)
+        return up[:max(1, round(h * 16 * extent[0])), :max(1, round(w * 16 * extent[1]))]
     canvas = sample.get('img_shape')
     scale = sample.get('scale_factor')
     ori = sample.get('ori_shape')
@@ -108,6 +113,32 @@ class GattnInferencer(ImageClassificationInferencer):
             sample.attention.cpu().numpy(), sample), boxes, sample.get('instance_scores'),
             caption_of(sample, self.classes), topk=max_boxes,
             evidence=sample.get('instance_evidence'))
+
+    def draw_slide(self, path: str, sample: DataSample,
+                   max_boxes: Optional[int] = None, crop_size: int = 64) -> np.ndarray:
+        """The overlay of a slide's prediction, drawn on its thumbnail (boxes scaled
+        from level-0 pixels), with the strip of crops read at native resolution (each
+        from the coarsest pyramid level that holds ``crop_size`` px of its box)."""
+        results = self.slide_loader.load_slide(dict(img_path=path))
+        thumb, slide = results['img'], results['slide']
+        if self.slide_loader.channel_order == 'bgr':
+            thumb = np.ascontiguousarray(thumb[..., ::-1])
+        (H, W), (h, w) = slide.shape, thumb.shape[:2]
+        boxes = sample.ori_boxes.detach().cpu().numpy()
+        crops = []
+        for x1, y1, x2, y2 in boxes:
+            level = slide.level_for(min(x2 - x1, y2 - y1) / crop_size)
+            dy, dx = slide.downsample(level)
+            crops.append(slide.read(level, int(y1 / dy), int(x1 / dx),
+                                    max(1, round((y2 - y1) / dy)),
+                                    max(1, round((x2 - x1) / dx))))
+        slide.close()
+        return draw_attention(thumb, attention_on_original(sample.attention.cpu().numpy(),
+                                                           sample),
+                              boxes * np.array([w / W, h / H, w / W, h / H]),
+                              sample.get('instance_scores'), caption_of(sample, self.classes),
+                              topk=max_boxes, evidence=sample.get('instance_evidence'),
+                              crop_size=crop_size, crops=crops)
 
     def postprocess(self, preds: List[DataSample], visualization,
                     return_datasamples: bool = False):

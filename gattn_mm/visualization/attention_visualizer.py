@@ -43,7 +43,8 @@ def crop_strip(image: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarr
 
 def draw_attention(image: np.ndarray, attention, boxes=None, scores=None,
                    caption: str = '', show_crops: bool = True, topk: Optional[int] = None,
-                   crop_size: int = 64, evidence=None) -> np.ndarray:
+                   crop_size: int = 64, evidence=None,
+                   crops: Optional[Sequence[np.ndarray]] = None) -> np.ndarray:
     """The standard gattn-mm picture of one prediction.
 
     The image with the attention heat overlay, the boxes with their rank and
@@ -85,7 +86,13 @@ def draw_attention(image: np.ndarray, attention, boxes=None, scores=None,
                 max(font, 0.5), (0, 0, 0), 1, cv2.LINE_AA)
     parts = [canvas, bar]
     if show_crops and len(boxes):
-        strip = crop_strip(image, boxes, crop_size)
+        if crops is None:
+            strip = crop_strip(image, boxes, crop_size)
+        else:
+            strip = np.concatenate([cv2.copyMakeBorder(
+                cv2.resize(c, (crop_size, crop_size), interpolation=cv2.INTER_AREA),
+                2, 2, 2, 2, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+                for c in list(crops)[:len(boxes)]], axis=1)
         if strip.shape[1] > W:
             scale = W / strip.shape[1]
             strip = cv2.resize(strip, (W, max(1, int(strip.shape[0] * scale))),

@@ -3,21 +3,19 @@
 #   magnification=200 task=subtype fold=2   (see the entry config)
 dataset_type = 'BreakHis'
 data_root = 'data/breakhis'
-canvas = 704  # BreakHis images are 700x460; padded to a 704x704 canvas
-
-data_preprocessor = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-                         to_rgb=True)
-meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
+# At native resolution: each 700x460 image keeps its size (no canvas); the model
+# glances at it downsampled and reads the instances from its own pixels.
+data_preprocessor = dict(type='NativeDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                         std=[58.395, 57.12, 57.375], to_rgb=True)
+meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'flip', 'rot90',
              'patient_id', 'magnification')
 train_pipeline = [
     dict(type='LoadMicroscopyImage'),
-    dict(type='ResizeToCanvas', scale=canvas),
     dict(type='RandomFlipRotate90'),
     dict(type='StainJitter'),
     dict(type='PackInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
     dict(type='LoadMicroscopyImage'),
-    dict(type='ResizeToCanvas', scale=canvas),
     dict(type='PackInputs', meta_keys=meta_keys),
 ]

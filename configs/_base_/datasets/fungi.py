@@ -1,21 +1,22 @@
 # Fungi in species folders: <data_root>/{train,val,test}/<species>/*.{png,jpg,tif}
+# At native resolution: every image keeps its own size (no canvas; images of
+# different sizes share a batch), the model glances at it downsampled and reads the
+# instances from its own pixels; pyramidal TIFF / OpenSlide slides are read lazily.
 dataset_type = 'Fungi'
 data_root = 'data/fungi'
-canvas = 1024  # the full-resolution canvas the instances are cut from
 
-data_preprocessor = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-                         to_rgb=True)
+data_preprocessor = dict(type='NativeDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                         std=[58.395, 57.12, 57.375], to_rgb=True)
+meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'flip', 'rot90', 'slide')
 train_pipeline = [
-    dict(type='LoadMicroscopyImage'),
-    dict(type='ResizeToCanvas', scale=canvas),
+    dict(type='LoadMicroscopyImage', lazy_slides=True),
     dict(type='RandomFlipRotate90'),
     dict(type='StainJitter'),
-    dict(type='PackInputs'),
+    dict(type='PackInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
-    dict(type='LoadMicroscopyImage'),
-    dict(type='ResizeToCanvas', scale=canvas),
-    dict(type='PackInputs'),
+    dict(type='LoadMicroscopyImage', lazy_slides=True),
+    dict(type='PackInputs', meta_keys=meta_keys),
 ]
 train_dataloader = dict(
     batch_size=8, num_workers=4,

@@ -193,12 +193,15 @@ class GatedAttentionClassifier(BaseClassifier):
         the ``boxes`` (N, 4, xyxy in input-tensor pixels), ``instance_scores`` (N,),
         ``instance_evidence`` (N,) where there is an instance head and, when the
         metainfo has a resize's ``scale_factor`` (w, h), ``ori_boxes`` (N, 4) in the
-        original image's pixels."""
+        original image's pixels. For a ``NativeBatch`` the boxes are in native
+        (level-0) pixels, ``ori_boxes`` too, and the metainfo ``attention_extent``
+        (h, w) is the share of the attention map the image covers."""
         native = isinstance(inputs, NativeBatch)
         state = self.forward_state(
             inputs, None if native else image_extents(data_samples, inputs.shape[-2:]))
         head = getattr(self, self.predict_from)
         samples = head.predict(self._head_input(self.predict_from, state), data_samples)
+        fits = inputs.fits(self.global_size) if native else None
         for i, sample in enumerate(samples):
             boxes = state.boxes[i].detach()
             sample.set_field(state.attention[i].detach(), 'attention', field_type='data')
@@ -210,6 +213,9 @@ class GatedAttentionClassifier(BaseClassifier):
             scale = sample.get('scale_factor')
             if native:  # boxes are in native (level-0) pixels already
                 sample.set_field(boxes, 'ori_boxes', field_type='data')
+                # the share (h, w) of the attention map that covers the image
+                sample.set_metainfo(dict(attention_extent=(
+                    fits[i][0] / self.global_size[0], fits[i][1] / self.global_size[1])))
             elif scale is not None:
                 sx, sy = float(scale[0]), float(scale[1])
                 sample.set_field(boxes / boxes.new_tensor([sx, sy, sx, sy]), 'ori_boxes',

@@ -1,0 +1,110 @@
+import csv
+import os.path as osp
+from typing import List, Optional
+
+from mmpretrain.registry import DATASETS
+from .base_microscopy import AnnotationError, DataRootError, MicroscopyDataset
+from .slides import OPENSLIDE_EXTENSIONS, SlideError, open_slide
+from .transforms.loading import DEFAULT_MAX_PIXELS
+
+SLIDE_EXTENSIONS = ('.tif', '.tiff', '.ome.tif', '.ome.tiff') + OPENSLIDE_EXTENSIONS
+
+
+@DATASETS.register_module()
+class SlideFolder(MicroscopyDataset):
+    """Whole-slide images in a folder with a CSV of labels (the layout CLAM users have).
+
+    ``<data_root>/<ann_file>`` is a CSV with a header holding ``slide_id`` and
+    ``label`` (and optionally ``split``); ``<data_root>/<slide_dir>/<slide_id>.<ext>``
+    is the slide (pyramidal TIFF / OME-TIFF, or an OpenSlide format). Labels are class
+    names (strings); the classes are ``classes`` or, by default, the sorted labels of
+    the whole CSV, so every split has the same class indices. Slides are read lazily
+    by ``LoadMicroscopyImage(lazy_slides=True)`` and a native-resolution model.
+
+    Args:
+        data_root (str): the folder.
+        ann_file (str): the CSV, relative to ``data_root``. Defaults to ``labels.csv``.
+        slide_dir (str): the slides' folder, relative to ``data_root``.
+        split (str, optional): keep the rows of this ``split`` (the CSV needs the
+            column); None keeps all rows.
+        classes (list[str], optional): class names, in class-index order.
+    """
+    LAYOUT = ('<data_root>/labels.csv (header: slide_id,label[,split]) and '
+              '<data_root>/slides/<slide_id>.{tif,svs,ndpi,...}')
+
+    def __init__(self, data_root: str, ann_file: str = 'labels.csv', slide_dir: str = 'slides',
+                 split: Optional[str] = None, classes: Optional[List[str]] = None,
+                 pipeline=(), **kwargs):
+        self.require_dir(data_root)
+        self.split = split
+        self.slide_dir = osp.join(data_root, slide_dir)
+        self.require_dir(self.slide_dir, 'slide folder')
+        csv_path = osp.join(data_root, ann_file)
+        self.require_file(csv_path, 'label CSV')
+        self.rows = self.read_csv(csv_path)
+        classes = tuple(classes or sorted({label for _, label, _ in self.rows}))
+        super().__init__(data_root=data_root, ann_file=ann_file,
+                         metainfo=dict(classes=classes), pipeline=list(pipeline), **kwargs)
+
+    def read_csv(self, path: str) -> List[tuple]:
+        """[(line number, label, row)] of the CSV; refuses a missing column or value."""
+        with open(path, newline='') as f:
+            reader = csv.DictReader(f)
+            missing = {'slide_id', 'label'} - set(reader.fieldnames or ())
+            if missing:
+                raise AnnotationError(f'{path}: the header must name slide_id and label '
+                                      f'(missing {sorted(missing)}), got {reader.fieldnames}')
+            if self.split is not None and 'split' not in reader.fieldnames:
+                raise AnnotationError(f'{path}: split={self.split!r} needs a split column')
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                if not (row.get('slide_id') or '').strip() or not (row.get('label') or '').strip():
+                    raise AnnotationError(f'{path}:{line}: empty slide_id or label: {row}')
+                rows.append((line, row['label'].strip(), row))
+        if not rows:
+            raise AnnotationError(f'{path}: no slides listed')
+        return rows
+
+    def find_slide(self, slide_id: str, where: str) -> str:
+        if osp.isabs(slide_id) or osp.normpath(slide_id).startswith('..'):
+            raise AnnotationError(f'{where}: slide_id {slide_id!r} is outside the slide folder')
+        for ext in ('',) + SLIDE_EXTENSIONS:
+            path = osp.join(self.slide_dir, slide_id + ext)
+            if osp.isfile(path):
+                return path
+        raise DataRootError(f'{where}: no slide {slide_id!r} in {self.slide_dir} (tried the '
+                            f'extensions {", ".join(SLIDE_EXTENSIONS)})')
+
+    def load_data_list(self) -> List[dict]:
+        classes = list(self.metainfo['classes'])
+        data_list = []
+        for line, label, row in self.rows:
+            where = f'{self.ann_file}:{line}'
+            if self.split is not None and row.get('split', '').strip() != self.split:
+                continue
+            if label not in classes:
+                raise AnnotationError(f'{where}: label {label!r} is not one of the classes '
+                                      f'{tuple(classes)}')
+            data_list.append(dict(img_path=self.find_slide(row['slide_id'].strip(), where),
+                                  gt_label=classes.index(label)))
+        return self.filter_readable(data_list)
+
+    def filter_readable(self, data_list: List[dict]) -> List[dict]:
+        """With ``skip_invalid``: drop slides that cannot be opened (checked by
+        :func:`open_slide`, no pixel decoded), naming them in the log."""
+        if not self.skip_invalid:
+            return data_list
+        kept = []
+        for info in data_list:
+            try:
+                open_slide(info['img_path'], DEFAULT_MAX_PIXELS).close()
+                kept.append(info)
+            except SlideError as err:
+                self.skipped.append(info['img_path'])
+                from mmengine.logging import MMLogger
+                MMLogger.get_current_instance().warning(f'skip_invalid: {err}')
+        self.num_skipped = len(self.skipped)
+        if data_list and not kept:
+            raise DataRootError(f'SlideFolder: none of the {len(data_list)} slides could be '
+                                f'opened (first: {self.skipped[0]})')
+        return kept
