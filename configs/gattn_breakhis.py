@@ -23,14 +23,17 @@ _dataset = dict(type='BreakHis', data_root={{_base_.data_root}}, magnification=m
                 task=task, num_folds=5, fold=fold)
 train_dataloader = dict(
     batch_size=8, num_workers=4,
+    collate_fn=dict(type='pseudo_collate'),  # rotated images differ in shape
     dataset=dict(**_dataset, split='train', pipeline={{_base_.train_pipeline}}),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=8, num_workers=4,
+    collate_fn=dict(type='pseudo_collate'),  # rotated images differ in shape
     dataset=dict(**_dataset, split='val', pipeline={{_base_.test_pipeline}}),
     sampler=dict(type='DefaultSampler', shuffle=False))
 test_dataloader = dict(
     batch_size=8, num_workers=4,
+    collate_fn=dict(type='pseudo_collate'),  # rotated images differ in shape
     dataset=dict(**_dataset, split='test', pipeline={{_base_.test_pipeline}}),
     sampler=dict(type='DefaultSampler', shuffle=False))
 val_evaluator = [dict(type='Accuracy', topk=(1,)), dict(type='PatientAccuracy')]

@@ -16,6 +16,8 @@ native_pipeline = [
          meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'gt_bboxes',
                     'gt_digits', 'target_digit', 'slide')),
 ]
-train_dataloader = dict(dataset=dict(pipeline=native_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=native_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=native_pipeline))
+_loader = dict(collate_fn=dict(type='pseudo_collate'),  # images differ in size
+               dataset=dict(pipeline=native_pipeline))
+train_dataloader = _loader
+val_dataloader = _loader
+test_dataloader = _loader

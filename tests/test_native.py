@@ -277,3 +277,54 @@ def test_visualize_attention_draws_a_slide_on_its_thumbnail(tmp_path, slides):
     drawn = cv2.imread(str(tmp_path / 'slide_8000.png'))
     # the thumbnail (1024 px wide), a caption bar and the strip of crops below it
     assert drawn.shape[1] == 1024 and drawn.shape[0] > 1024 + 64
+
+
+def test_slides_benchmark_quick(tmp_path):
+    proc = subprocess.run([sys.executable, 'tools/benchmarks/slides.py', '--quick',
+                           '--out-dir', str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.load(open(tmp_path / 'slides_cpu_quick.json'))
+    assert [(r['path'], r['side']) for r in result['rows']] == [('native', 1500),
+                                                                ('canvas', 1500)]
+    for row in result['rows']:
+        assert row['pred_label'] == 1 and row['nine_in_deciding_box']
+        assert row['peak_rss_mb'] > 100 and row['infer_s'] > 0
+    assert (tmp_path / 'slides_cpu_quick.png').stat().st_size > 1000
+    assert '| native | 1,500 |' in (tmp_path / 'slides_cpu_quick.md').read_text()
+
+
+def test_fungi_config_trains_and_tests_on_images_of_mixed_sizes(tmp_path):
+    """tools/train.py and tools/test.py, unchanged, on the native Fungi config: images
+    of different sizes share a batch, no canvas."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    sizes = [(300, 420), (512, 380), (260, 260), (450, 300)]
+    for split in ('train', 'val', 'test'):
+        for k, species in enumerate(('candida', 'aspergillus')):
+            (tmp_path / split / species).mkdir(parents=True)
+            for i, (h, w) in enumerate(sizes[:2 if split != 'train' else 4]):
+                img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8) // (k + 1)
+                Image.fromarray(img).save(tmp_path / split / species / f'{i}.png')
+    opts = [f'{s}_dataloader.dataset.data_root={tmp_path}' for s in ('train', 'val', 'test')]
+    opts += [f'{s}_dataloader.num_workers=0' for s in ('train', 'val', 'test')]
+    opts += [f'{s}_dataloader.batch_size=4' for s in ('train', 'val', 'test')]
+    opts += ['num_classes=2', 'model.head.num_classes=2', 'model.instance_head.num_classes=2',
+             'model.data_preprocessor.num_classes=2', 'model.backbone.init_cfg=None',
+             'model.backbone.depth=18', 'model.neck.in_channels=512',
+             'model.head.in_channels=512', 'model.instance_head.in_channels=512',
+             'model.sampler.crop_size=64', 'model.sampler.box_size=96', 'model.global_size=96',
+             'train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
+    cfg = osp.join(ROOT, 'configs', 'gattn_fungi.py')
+    work = tmp_path / 'work'
+    proc = subprocess.run([sys.executable, 'tools/train.py', cfg, '--work-dir', str(work),
+                           '--cfg-options', *opts],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    metrics = tmp_path / 'metrics.json'
+    proc = subprocess.run([sys.executable, 'tools/test.py', cfg, str(work / 'epoch_1.pth'),
+                           '--work-dir', str(work), '--out', str(metrics), '--out-item',
+                           'metrics', '--cfg-options', *opts],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert 0 <= json.load(open(metrics))['accuracy/top1'] <= 100

@@ -37,13 +37,13 @@ def checkpoint() -> str:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--sizes', type=int, nargs='+', default=None,
-                   help='image sides (default 2000 8000 32000 64000; --quick: 1000 2000)')
+                   help='image sides (default 2000 8000 32000 64000; --quick: 1500)')
     p.add_argument('--quick', action='store_true', help='small sizes (tests)')
     p.add_argument('--out-dir', default=osp.join(ROOT, 'benchmarks', 'results'))
     p.add_argument('--child', nargs=3, metavar=('CONFIG', 'IMAGE', 'OUT'),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.sizes = args.sizes or ([1000, 2000] if args.quick else [2000, 8000, 32000, 64000])
+    args.sizes = args.sizes or ([1500] if args.quick else [2000, 8000, 32000, 64000])
     return args
 
 

@@ -20,16 +20,19 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=8, num_workers=4,
+    collate_fn=dict(type='pseudo_collate'),  # images differ in size
     dataset=dict(type=dataset_type, data_root=data_root, split='train',
                  pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=8, num_workers=4,
+    collate_fn=dict(type='pseudo_collate'),  # images differ in size
     dataset=dict(type=dataset_type, data_root=data_root, split='val',
                  pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 test_dataloader = dict(
     batch_size=8, num_workers=4,
+    collate_fn=dict(type='pseudo_collate'),  # images differ in size
     dataset=dict(type=dataset_type, data_root=data_root, split='test',
                  pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))

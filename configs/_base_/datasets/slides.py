@@ -13,14 +13,17 @@ pipeline = [
 ]
 train_dataloader = dict(
     batch_size=4, num_workers=4,
+    collate_fn=dict(type='pseudo_collate'),  # images differ in size
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=4, num_workers=4,
+    collate_fn=dict(type='pseudo_collate'),  # images differ in size
     dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 test_dataloader = dict(
     batch_size=4, num_workers=4,
+    collate_fn=dict(type='pseudo_collate'),  # images differ in size
     dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 val_evaluator = [dict(type='Accuracy', topk=(1,))]
