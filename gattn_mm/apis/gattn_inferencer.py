@@ -10,31 +10,8 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.structures import DataSample
 from gattn_mm.datasets.transforms.loading import (LoadMicroscopyImage, read_image,
                                                   to_rgb_uint8)
-from gattn_mm.visualization.attention_visualizer import caption_of, draw_attention
-
-
-def attention_on_original(attention: np.ndarray, sample: DataSample) -> np.ndarray:
-    """The attention map (h, w) of the input canvas, cut to the image's region.
-
-    ``ResizeToCanvas`` scales the image by ``scale_factor`` and pads right/bottom;
-    the returned map covers only the image (any size; resize it for display).
-    """
-    attention = np.asarray(attention, np.float32)
-    extent = sample.get('attention_extent')  # native path: the image's share of the map
-    if extent is not None:
-        h, w = attention.shape
-        up = cv2.resize(attention, (w * 16, h * 16), interpolation=cv2.INTER_LINEAR)
-        return up[:max(1, round(h * 16 * extent[0])), :max(1, round(w * 16 * extent[1]))]
-    canvas = sample.get('img_shape')
-    scale = sample.get('scale_factor')
-    ori = sample.get('ori_shape')
-    if canvas is None or scale is None or ori is None:
-        return attention
-    H, W = canvas[:2]
-    up = cv2.resize(attention, (W, H), interpolation=cv2.INTER_LINEAR)
-    valid_h = min(H, max(1, int(round(ori[0] * scale[1]))))
-    valid_w = min(W, max(1, int(round(ori[1] * scale[0]))))
-    return up[:valid_h, :valid_w]
+from gattn_mm.visualization.attention_visualizer import (attention_on_original, caption_of,
+                                                         draw_attention)
 
 
 class GattnInferencer(ImageClassificationInferencer):

@@ -8,7 +8,8 @@ from mmengine.hooks import Hook
 from mmengine.runner import BaseLoop
 
 from mmpretrain.registry import HOOKS
-from gattn_mm.visualization.attention_visualizer import caption_of, draw_attention
+from gattn_mm.visualization.attention_visualizer import (attention_on_original, caption_of,
+                                                         draw_attention)
 
 
 @HOOKS.register_module()
@@ -74,7 +75,14 @@ class AttentionVisualizationHook(Hook):
                 return  # not a gattn model: nothing to draw
             image = inputs.detach().cpu().numpy().transpose(1, 2, 0)  # BGR, as loaded
             image = np.ascontiguousarray(image.clip(0, 255).astype(np.uint8)[..., ::-1])
-            drawn = draw_attention(image, sample.attention, sample.get('boxes'),
+            boxes = sample.get('boxes')
+            if sample.get('slide') is not None:  # a thumbnail; boxes in level-0 pixels
+                (H, W), (h, w) = sample.slide.shape, image.shape[:2]
+                boxes = boxes * boxes.new_tensor([w / W, h / H, w / W, h / H])
+            attention = sample.attention.cpu().numpy()
+            if sample.get('attention_extent') is not None:  # native: the image's share
+                attention = attention_on_original(attention, sample)
+            drawn = draw_attention(image, attention, boxes,
                                    sample.get('instance_scores'),
                                    caption_of(sample, classes), topk=self.topk,
                                    evidence=sample.get('instance_evidence'))
