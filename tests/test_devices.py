@@ -106,3 +106,33 @@ def test_inferencer_on_device(tiny_checkpoint, device):
     got = GattnInferencer(config, pretrained=ckpt, device=device)([image])[0]
     assert got['pred_label'] == ref['pred_label']
     assert abs(got['pred_score'] - ref['pred_score']) < 1e-3
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_native_path_on_device_matches_cpu(root, device):
+    """Images of different sizes (NativeDataPreprocessor): loss, backward and
+    predictions on the device, against the CPU."""
+    cfg = Config.fromfile(f'{root}/{TINY}')
+    cfg.model.data_preprocessor = dict(type='NativeDataPreprocessor', num_classes=2,
+                                       mean=[127.5] * 3, std=[63.75] * 3, to_rgb=True)
+    torch.manual_seed(0)
+    images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
+              for h, w in ((128, 160), (200, 128), (128, 128))]
+    data = [DataSample().set_gt_label(i % 2) for i in range(3)]
+    outs = {}
+    for dev in ('cpu', device):
+        torch.manual_seed(0)
+        model = MODELS.build(copy.deepcopy(cfg.model))
+        model.init_weights()
+        model = model.to(dev)
+        inputs = model.data_preprocessor(dict(inputs=images, data_samples=data), True)
+        losses = model(**inputs, mode='loss')
+        sum(losses.values()).backward()
+        assert all(p.grad is None or p.grad.device.type == dev for p in model.parameters())
+        model.eval()
+        with torch.no_grad():
+            preds = model(**model.data_preprocessor(dict(inputs=images, data_samples=data)),
+                          mode='predict')
+        outs[dev] = torch.stack([p.pred_score.cpu() for p in preds])
+        assert preds[1].ori_boxes.device.type == dev and preds[1].ori_boxes[:, 3].max() <= 200
+    torch.testing.assert_close(outs[device], outs['cpu'], atol=1e-4, rtol=1e-4)
