@@ -3,6 +3,7 @@ from typing import List, Tuple
 
 import numpy as np
 
+from ...utils.pyramid import level_covering, level_within
 from ..transforms.loading import ImageReadError
 
 # Formats read through OpenSlide (the ``slides`` extra: openslide-python + openslide-bin)
@@ -41,21 +42,12 @@ class Slide:
         return h0 / h, w0 / w
 
     def level_for(self, downsample: float) -> int:
-        """The coarsest level whose downsample is at most ``downsample`` (level 0 when
-        none is): read there, a region has at least the resolution asked for."""
-        best = 0
-        for level in range(len(self.level_shapes)):
-            if max(self.downsample(level)) <= downsample * (1 + 1e-6):
-                best = level
-        return best
+        """The coarsest level whose downsample is at most ``downsample``."""
+        return level_within(self.level_shapes, downsample)
 
     def level_covering(self, size: Tuple[int, int]) -> int:
         """The coarsest level at least ``size`` (h, w) (level 0 when none is)."""
-        best = 0
-        for level, (h, w) in enumerate(self.level_shapes):
-            if h >= size[0] and w >= size[1]:
-                best = level
-        return best
+        return level_covering(self.level_shapes, size)
 
     def read(self, level: int, top: int, left: int, height: int, width: int) -> np.ndarray:
         """The region of ``level`` from (top, left), clipped to the level: (h, w, 3)
@@ -86,22 +78,6 @@ class Slide:
 
     def __repr__(self):
         return f'{type(self).__name__}({self.path!r}, levels={self.level_shapes})'
-
-
-def is_slide(path: str) -> bool:
-    """Whether ``path`` is read as a slide: an OpenSlide format, or a TIFF that holds a
-    pyramid (more than one resolution level)."""
-    lower = path.lower()
-    if lower.endswith(OPENSLIDE_EXTENSIONS):
-        return True
-    if not lower.endswith(TIFF_EXTENSIONS) or not osp.isfile(path):
-        return False
-    import tifffile
-    try:
-        with tifffile.TiffFile(path) as tif:
-            return len(tif.series[0].levels) > 1
-    except Exception:  # noqa: BLE001  (the image reader names what is wrong)
-        return False
 
 
 def open_slide(path: str, max_pixels: int) -> Slide:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
+from ...utils.pyramid import level_covering, level_within
 from .ops import downsample
 
 
@@ -48,20 +49,11 @@ class CropSource:
 
     def level_for(self, downsample: float) -> int:
         """The coarsest level whose downsample is at most ``downsample``."""
-        H, W = self.shape
-        best = 0
-        for level, (h, w) in enumerate(self.level_shapes):
-            if max(H / h, W / w) <= downsample * (1 + 1e-6):
-                best = level
-        return best
+        return level_within(self.level_shapes, downsample)
 
     def level_covering(self, size: Tuple[int, int]) -> int:
         """The coarsest level of at least ``size`` (h, w)."""
-        best = 0
-        for level, (h, w) in enumerate(self.level_shapes):
-            if h >= size[0] and w >= size[1]:
-                best = level
-        return best
+        return level_covering(self.level_shapes, size)
 
     def read_raw(self, level: int, top: int, left: int, height: int,
                  width: int) -> torch.Tensor:
