@@ -8,8 +8,9 @@ Every image shows the same picture (the slide writer's layout, scaled: a 9, a 3 
 a 5 on a textured background), so every row must predict "has 9" with the 9 inside
 the deciding box. Each (path, side) runs in a fresh process (tools/infer.py's code
 path, GattnInferencer): peak RSS is that process's maximum resident set (including
-PyTorch and the model, about 0.8 GB here); ``infer_s`` is the median of 3 timed
-inference calls (each reads the image anew), ``total_s`` the whole command. The canvas path is not run where decoding the
+PyTorch and the model, about 0.8 GB here); ``infer_s`` is the median of the timed
+inference calls (``--repeats``; each reads the image anew), ``total_s`` the whole
+command. The canvas path is not run where decoding the
 image is over the reader's pixel budget (the row says so). Writes JSON, a markdown
 table and a PNG plot."""
 import argparse
@@ -25,7 +26,6 @@ import tempfile
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-REPEATS = 3  # inference calls per (path, side); the median is reported
 CONFIGS = {'native': osp.join(ROOT, 'configs', 'gattn_digitbags_native.py'),
            'canvas': osp.join(ROOT, 'configs', 'gattn_digitbags.py')}
 
@@ -40,14 +40,20 @@ def parse_args(argv=None):
                    help='image sides (default 2000 8000 32000 64000; --quick: 1500)')
     p.add_argument('--quick', action='store_true', help='small sizes (tests)')
     p.add_argument('--out-dir', default=osp.join(ROOT, 'benchmarks', 'results'))
-    p.add_argument('--child', nargs=3, metavar=('CONFIG', 'IMAGE', 'OUT'),
+    p.add_argument('--repeats', type=int, default=None,
+                   help='timed inference calls per image, median reported (default 3; '
+                   '--quick: 1)')
+    p.add_argument('--child', nargs=4, metavar=('CONFIG', 'IMAGE', 'OUT', 'REPEATS'),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.sizes = args.sizes or ([1500] if args.quick else [2000, 8000, 32000, 64000])
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    if args.repeats < 1:
+        p.error(f'--repeats must be >= 1, got {args.repeats}')
     return args
 
 
-def child(config: str, image: str, out: str) -> None:
+def child(config: str, image: str, out: str, repeats: str) -> None:
     """One inference in this process: the timings and the prediction as JSON."""
     start = time.perf_counter()
     sys.path.insert(0, ROOT)
@@ -56,7 +62,7 @@ def child(config: str, image: str, out: str) -> None:
     inferencer = GattnInferencer(config, pretrained=checkpoint(), device='cpu')
     loaded = time.perf_counter()
     times = []
-    for _ in range(REPEATS):  # the slide is opened and read anew every time
+    for _ in range(int(repeats)):  # the image is opened and read anew every time
         tick = time.perf_counter()
         result = inferencer(image)[0]
         times.append(time.perf_counter() - tick)
@@ -79,11 +85,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(config: str, image: str, work: str) -> dict:
+def measure(config: str, image: str, work: str, repeats: int) -> dict:
     """Run :func:`child` in a fresh process: its result, wall time and peak RSS."""
     out = osp.join(work, 'child.json')
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, '--child', config, image, out],
+    proc = subprocess.run([sys.executable, __file__, '--child', config, image, out,
+                           str(repeats)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f'{config} on {image} failed:\n'
@@ -121,7 +128,7 @@ def run(args) -> dict:
                 row = dict(path=path, side=side, file_mb=None)
                 if path in files:
                     row['file_mb'] = round(osp.getsize(files[path]) / 2 ** 20, 1)
-                    row.update(measure(CONFIGS[path], files[path], work))
+                    row.update(measure(CONFIGS[path], files[path], work, args.repeats))
                     row['nine_in_deciding_box'] = holds_digit(row['deciding_box'], nine)
                 else:
                     row['skipped'] = (f'{side} x {side} is over the reader\'s pixel budget '
@@ -135,7 +142,7 @@ def run(args) -> dict:
                         f'{os.cpu_count()} cores',
                 command='python tools/benchmarks/slides.py' +
                 (' --quick' if args.quick else '') +
-                (f' --sizes {" ".join(map(str, args.sizes))}' if args.sizes else ''),
+                f' --sizes {" ".join(map(str, args.sizes))} --repeats {args.repeats}',
                 rows=rows)
 
 
