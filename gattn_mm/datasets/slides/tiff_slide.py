@@ -4,6 +4,7 @@ from typing import List
 
 import numpy as np
 
+from ..transforms.loading import to_rgb_uint8
 from .base import Slide, SlideError
 
 
@@ -57,7 +58,7 @@ class TiffSlide(Slide):
                         f'bytes, the file has {size:,}')
                 h, w = sub.shape[axes.index('Y')], sub.shape[axes.index('X')]
                 shapes.append((int(h), int(w)))
-                arrays.append(zarr.open_array(series.aszarr(level=level), mode="r"))
+                arrays.append(zarr.open_array(series.aszarr(level=level), mode='r'))
             if len(shapes) == 1 and not series.keyframe.is_tiled:
                 warnings.warn(f'{self.path}: a TIFF without tiles or pyramid is read by '
                               f'strips, slowly; convert it to a tiled pyramid (vips '
@@ -70,14 +71,8 @@ class TiffSlide(Slide):
         return arrays
 
     def _read(self, level: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
-        region = np.asarray(self._open()[level][y0:y1, x0:x1])
-        if region.ndim == 2:
-            region = region[..., None]
-        if region.dtype == np.uint16:
-            region = (region.astype(np.float32) / 257.0).round().astype(np.uint8)
-        if region.shape[-1] == 1:
-            region = np.repeat(region, 3, axis=-1)
-        return np.ascontiguousarray(region[..., :3])
+        region = np.asarray(self._open()[level][y0:y1, x0:x1])  # (h, w) or (h, w, S)
+        return to_rgb_uint8(region, self.path)  # the image reader's rules (uint16: / 257)
 
     def close(self) -> None:
         if self._handle is not None:

@@ -173,11 +173,11 @@ class LoadMicroscopyImage(BaseTransform):
 
     def is_slide(self, path: str) -> bool:
         """An OpenSlide format, or a TIFF with a pyramid or over ``max_pixels``."""
-        from ..slides import OPENSLIDE_EXTENSIONS
+        from ..slides.base import OPENSLIDE_EXTENSIONS, TIFF_EXTENSIONS
         lower = path.lower()
         if lower.endswith(OPENSLIDE_EXTENSIONS):
             return True
-        if not lower.endswith(('.tif', '.tiff')) or not osp.isfile(path):
+        if not lower.endswith(TIFF_EXTENSIONS) or not osp.isfile(path):
             return False
         import tifffile
         try:
