@@ -326,3 +326,13 @@ def test_fungi_config_trains_and_validates_on_images_of_mixed_sizes(tmp_path):
     logs = sorted(work.glob('*/vis_data/scalars.json'))
     assert logs and 'accuracy/top1' in logs[-1].read_text()  # validated natively
 
+
+
+def test_slide_folder_skip_invalid_drops_a_truncated_slide(tmp_path, slides):
+    from gattn_mm.datasets import SlideFolder
+    root = slide_folder(tmp_path, slides, ['case_a,tumor,train', 'case_b,normal,train'])
+    data = open(slides[2000][0], 'rb').read()
+    (tmp_path / 'slides' / 'case_b.tiff').write_bytes(data[:len(data) // 2])
+    dataset = SlideFolder(root, split='train', skip_invalid=True)
+    assert len(dataset) == 1 and dataset.num_skipped == 1
+    assert dataset.skipped[0].endswith('case_b.tiff')

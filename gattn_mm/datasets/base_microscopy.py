@@ -89,6 +89,11 @@ class MicroscopyDataset(BaseDataset):
                                   f'dataset to allow it')
         return path, label
 
+    def check_readable(self, path: str, max_pixels: int) -> None:
+        """Raise ``ImageReadError`` naming ``path`` when it cannot be read (here: the
+        image is decoded once)."""
+        read_image(path, max_pixels)
+
     def filter_readable(self, data_list: List[dict]) -> List[dict]:
         """Drop unreadable images when ``skip_invalid``; log how many and which."""
         if not self.skip_invalid:
@@ -98,7 +103,7 @@ class MicroscopyDataset(BaseDataset):
         kept = []
         for info in data_list:
             try:
-                read_image(info['img_path'], limit)
+                self.check_readable(info['img_path'], limit)
             except ImageReadError as err:
                 self.skipped.append(info['img_path'])
                 MMLogger.get_current_instance().warning(f'skip_invalid: {err}')

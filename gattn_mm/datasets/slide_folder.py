@@ -4,10 +4,10 @@ from typing import List, Optional
 
 from mmpretrain.registry import DATASETS
 from .base_microscopy import AnnotationError, DataRootError, MicroscopyDataset
-from .slides import OPENSLIDE_EXTENSIONS, SlideError, open_slide
-from .transforms.loading import DEFAULT_MAX_PIXELS
+from .slides import open_slide
+from .slides.base import OPENSLIDE_EXTENSIONS, TIFF_EXTENSIONS
 
-SLIDE_EXTENSIONS = ('.tif', '.tiff', '.ome.tif', '.ome.tiff') + OPENSLIDE_EXTENSIONS
+SLIDE_EXTENSIONS = ('.ome.tif', '.ome.tiff') + TIFF_EXTENSIONS + OPENSLIDE_EXTENSIONS
 
 
 @DATASETS.register_module()
@@ -89,22 +89,6 @@ class SlideFolder(MicroscopyDataset):
                                   gt_label=classes.index(label)))
         return self.filter_readable(data_list)
 
-    def filter_readable(self, data_list: List[dict]) -> List[dict]:
-        """With ``skip_invalid``: drop slides that cannot be opened (checked by
-        :func:`open_slide`, no pixel decoded), naming them in the log."""
-        if not self.skip_invalid:
-            return data_list
-        kept = []
-        for info in data_list:
-            try:
-                open_slide(info['img_path'], DEFAULT_MAX_PIXELS).close()
-                kept.append(info)
-            except SlideError as err:
-                self.skipped.append(info['img_path'])
-                from mmengine.logging import MMLogger
-                MMLogger.get_current_instance().warning(f'skip_invalid: {err}')
-        self.num_skipped = len(self.skipped)
-        if data_list and not kept:
-            raise DataRootError(f'SlideFolder: none of the {len(data_list)} slides could be '
-                                f'opened (first: {self.skipped[0]})')
-        return kept
+    def check_readable(self, path: str, max_pixels: int) -> None:
+        """A slide is opened (header and pyramid checked), no pixel decoded."""
+        open_slide(path, max_pixels).close()
