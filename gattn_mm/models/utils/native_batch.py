@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torchvision.ops import roi_align
 
 from ...utils.pyramid import level_covering, level_within
-from .ops import downsample
+from .ops import downsample, gray_std
 
 
 class CropSource:
@@ -198,22 +198,16 @@ class NativeBatch:
         the virtual canvas, read at about ``samples`` pixels per cell side (at most
         the native resolution); padding cells have none."""
         size = (grid[0] * samples, grid[1] * samples)
-        views = []
-        for src, (h, w) in zip(self.sources, self.fits(size)):
-            H, W = src.shape
-            h, w = min(h, H), min(w, W)  # never above the native resolution
-            views.append(src.view((h, w), 'area').mean(dim=0, keepdim=True))
-        stds = []
         heights, widths = (c.flatten().tolist() for c in self.canvas(size))
-        for view, src, ch, cw in zip(views, self.sources, heights, widths):
-            H = src.shape[0]
-            # pad to the virtual canvas at the view's own scale, then pool per cell
+        stds = []
+        for src, (h, w), ch, cw in zip(self.sources, self.fits(size), heights, widths):
+            H, W = src.shape
+            view = src.view((min(h, H), min(w, W)), 'area')  # never above native
+            # pad to the virtual canvas at the view's own scale, then the cells' contrast
             r = view.size(-2) / H
             ph, pw = max(view.size(-2), round(ch * r)), max(view.size(-1), round(cw * r))
             padded = F.pad(view, (0, pw - view.size(-1), 0, ph - view.size(-2)))[None]
-            mean = F.adaptive_avg_pool2d(padded, grid)
-            sq = F.adaptive_avg_pool2d(padded * padded, grid)
-            stds.append((sq - mean * mean).clamp_min(0).sqrt().flatten(1))
+            stds.append(gray_std(padded, grid, samples))
         return torch.cat(stds)
 
     def crop(self, boxes: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
