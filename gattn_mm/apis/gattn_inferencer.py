@@ -10,6 +10,7 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.structures import DataSample
 from gattn_mm.datasets.transforms.loading import (LoadMicroscopyImage, read_image,
                                                   to_rgb_uint8)
+from gattn_mm.models.utils import SlideSource
 from gattn_mm.visualization.attention_visualizer import (attention_on_original, caption_of,
                                                          draw_attention)
 
@@ -102,13 +103,10 @@ class GattnInferencer(ImageClassificationInferencer):
             thumb = np.ascontiguousarray(thumb[..., ::-1])
         (H, W), (h, w) = slide.shape, thumb.shape[:2]
         boxes = sample.ori_boxes.detach().cpu().numpy()
-        crops = []
-        for x1, y1, x2, y2 in boxes:
-            level = slide.level_for(min(x2 - x1, y2 - y1) / crop_size)
-            dy, dx = slide.downsample(level)
-            crops.append(slide.read(level, int(y1 / dy), int(x1 / dx),
-                                    max(1, round((y2 - y1) / dy)),
-                                    max(1, round((x2 - x1) / dx))))
+        # the model's own reader of native pixels, unnormalised (RGB 0-255)
+        crops = SlideSource(slide, mean=[0.] * 3, std=[1.] * 3).crop(
+            torch.as_tensor(boxes), (crop_size, crop_size))
+        crops = crops.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
         slide.close()
         return draw_attention(thumb, attention_on_original(sample.attention.cpu().numpy(),
                                                            sample),
