@@ -208,14 +208,41 @@ def test_mil_loss_values():
     logp = logits.log_softmax(-1)
     # image 0 negative: every instance is a negative; image 1 positive: its best instance
     expected = -(logp[0, :, 0].mean() + logp[1, :, 1].max()) / 2
-    assert torch.allclose(MILLoss(topk=1)(logits, torch.tensor([0, 1]), 0), expected,
-                          atol=1e-6)
+    assert torch.allclose(MILLoss(positive='max')(logits, torch.tensor([0, 1]), 0),
+                          expected, atol=1e-6)
     soft = -(logp[0, :, 0].mean() + (logp[1, :, 1].exp().mean()).log()) / 2
-    assert torch.allclose(MILLoss(topk=0)(logits, torch.tensor([0, 1]), 0), soft, atol=1e-6)
-    # no negative class: every image by the soft rule (topk is for presence), weighted
+    assert torch.allclose(MILLoss(positive='mean')(logits, torch.tensor([0, 1]), 0), soft,
+                          atol=1e-6)
+    # noisy-OR (the default): P(positive) = 1 - prod_n (1 - p_n(1)), in float64
+    p1 = logp[1, :, 1].double().exp()
+    noisy_or = -(logp[0, :, 0].double().mean() + torch.log(1 - torch.prod(1 - p1))) / 2
+    assert torch.allclose(MILLoss()(logits, torch.tensor([0, 1]), 0).double(), noisy_or,
+                          atol=1e-5)
+    # no negative class: every image by the soft rule (the positive rule is for
+    # presence), weighted
     plain = -((logp[0, :, 0].exp().mean()).log() + (logp[1, :, 1].exp().mean()).log()) / 2
-    assert torch.allclose(MILLoss(topk=1, loss_weight=2.)(logits, torch.tensor([0, 1])),
-                          2 * plain, atol=1e-6)
+    for rule in MILLoss.RULES:
+        assert torch.allclose(MILLoss(rule, loss_weight=2.)(logits, torch.tensor([0, 1])),
+                              2 * plain, atol=1e-6)
+    with pytest.raises(ValueError, match="MILLoss.positive must be one of.*'first'"):
+        MILLoss('first')
+
+
+def test_mil_loss_noisy_or_gradient_is_shared_and_finite():
+    """Noisy-OR gives every instance of a positive image a gradient towards the
+    class (max gives it to one); certain and hopeless instances stay finite."""
+    from gattn_mm.models import MILLoss
+    logits = torch.randn(1, 5, 2, requires_grad=True)
+    MILLoss()(logits, torch.tensor([1]), 0).backward()
+    assert (logits.grad[0, :, 1] < 0).all()  # each instance pushed towards class 1
+    logits = torch.randn(1, 5, 2, requires_grad=True)
+    MILLoss('max')(logits, torch.tensor([1]), 0).backward()
+    assert (logits.grad[0, :, 1] != 0).sum() == 1
+    for extreme in (60., -60.):  # p -> 1 and p -> 0 in float32
+        logits = torch.tensor([[[0., extreme]] * 4], requires_grad=True)
+        loss = MILLoss()(logits, torch.tensor([1]), 0)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
 
 
 def test_instance_head_soft_labels_are_refused_hard_ones_accepted():
@@ -239,8 +266,8 @@ def test_mil_loss_multi_label_each_present_class_is_carried():
     expected = -((soft(0, 0) + soft(0, 2)) / 2 + soft(1, 1)) / 2
     torch.testing.assert_close(MILLoss()(logits, targets), expected)
     # class indices and their one-hot give the same loss, bit for bit
-    assert torch.equal(MILLoss(topk=1)(logits, torch.tensor([2, 1]), 0),
-                       MILLoss(topk=1)(logits, torch.tensor([[0, 0, 1], [0, 1, 0]]), 0))
+    assert torch.equal(MILLoss()(logits, torch.tensor([2, 1]), 0),
+                       MILLoss()(logits, torch.tensor([[0, 0, 1], [0, 1, 0]]), 0))
 
 
 def test_predict_from_instance_head_with_max_pooling():

@@ -20,12 +20,13 @@ model = dict(
               detach_instances=True, init_cfg=None),
     # the reader learns by multiple-instance learning, by the rule of the label set
     # (MILLoss): with an "absent" class every instance of an absent image is
-    # negative and one instance makes an image positive; without one the instances
-    # carry their image's class in proportion to their probability of it. The
+    # negative and an image is positive iff some instance is (noisy-OR: all its
+    # instances share the gradient, no lucky first pick needed); without one the
+    # instances carry their image's class in proportion to their probability. The
     # instances decide by the same rule (pool='mil'): positive iff one instance is,
     # or their vote. model_zoo.md has the ablation with the fused head deciding.
     instance_head=dict(type='InstanceHead', pool='mil', negative_class=None,
-                       mil_loss=dict(type='MILLoss', topk=1), init_cfg=None),
+                       mil_loss=dict(type='MILLoss', positive='noisy_or'), init_cfg=None),
     predict_from='instance_head',
     # the attention learns from a hand-made contrast prior over all cells and from
     # what the reader found in the sampled instances

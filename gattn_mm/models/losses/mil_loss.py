@@ -14,43 +14,65 @@ class MILLoss(nn.Module):
 
     A presence task has a ``negative_class`` (the "absent" class): in an image of
     that class *every* instance is a clean negative (the dense negatives teach the
-    reader what is not the target quickly), and each other class of an image is
-    carried by its ``topk`` instances with the most evidence for it (one instance
-    makes an image positive; ``topk=0``: the soft rule below). Without a negative
-    class every instance is of some class (a majority, a species): the image's
-    probability of each of its classes (one, or several for multi-label data) is
-    the mean of its instances' (``-log mean_n p_n(k)``), each instance getting a
-    share of the gradient in proportion to its probability. An image's loss is the
-    mean over its classes. Computed in float32.
+    reader what is not the target quickly). How the instances carry each other
+    class of an image is ``positive``:
+
+    - ``noisy_or``: the image holds class k iff some instance does,
+      ``P(k) = 1 - prod_n (1 - p_n(k))``. Every instance gets a share of the
+      gradient in proportion to how far it already is towards k, so the reader
+      learns from all the digits of a positive image from the first step and
+      does not need its first guess of "the" instance to be right;
+    - ``max``: the one instance with the most evidence for k (``-max_n log
+      p_n(k)``); early on that instance is a random digit, and with many
+      distractors per image the reader may never take off (model_zoo.md);
+    - ``mean``: the soft rule below.
+
+    Without a negative class every instance is of some class (a majority, a
+    species): the image's probability of each of its classes (one, or several for
+    multi-label data) is the mean of its instances' (``-log mean_n p_n(k)``), each
+    instance getting a share of the gradient in proportion to its probability.
+    An image's loss is the mean over its classes. Computed in float32.
 
     Args:
-        topk (int): instances that carry a class of a positive image of a presence
-            task; 0 for the soft rule there too. Defaults to 1.
+        positive (str): the rule of the positive images of a presence task,
+            ``noisy_or``, ``max`` or ``mean``. Defaults to ``noisy_or``.
         loss_weight (float): weight. Defaults to 1.
     """
+    RULES = ('noisy_or', 'max', 'mean')
 
-    def __init__(self, topk: int = 1, loss_weight: float = 1.0):
+    def __init__(self, positive: str = 'noisy_or', loss_weight: float = 1.0):
         super().__init__()
-        if int(topk) != topk or topk < 0:
-            raise ValueError(f'MILLoss.topk must be an int >= 0, got {topk!r}')
-        self.topk = int(topk)
+        if positive not in self.RULES:
+            raise ValueError(f'MILLoss.positive must be one of {self.RULES}, '
+                             f'got {positive!r}')
+        self.positive = positive
         self.loss_weight = float(loss_weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor,
                 negative_class: Optional[int] = None) -> torch.Tensor:
         """Loss of per-instance logits (B, N, K) for image targets: class indices
         (B,) or 0/1 targets (B, K) (multi-label)."""
-        B, N, K = logits.shape
+        K = logits.size(-1)
         if targets.dim() == 1:
             targets = F.one_hot(targets.to(logits.device).long(), K)
         targets = targets.to(logits.device, torch.float32)  # (B, K)
         log_p = logits.float().log_softmax(dim=-1)  # (B, N, K)
-        if self.topk > 0 and negative_class is not None:  # each class's best instances
-            carried = log_p.topk(min(self.topk, N), dim=1).values.mean(dim=1)  # (B, K)
-        else:  # log of the mean instance probability
-            carried = log_p.logsumexp(dim=1) - math.log(N)  # (B, K)
+        rule = self.positive if negative_class is not None else 'mean'
+        carried = self.carried(log_p, rule)  # (B, K) log P(image holds k)
         loss = -(targets * carried).sum(dim=1) / targets.sum(dim=1).clamp_min(1)  # (B,)
         if negative_class is not None:  # every instance of an "absent" image
             dense = -log_p[..., negative_class].mean(dim=1)
             loss = torch.where(targets[:, negative_class] > 0, dense, loss)
         return self.loss_weight * loss.mean()
+
+    @staticmethod
+    def carried(log_p: torch.Tensor, rule: str) -> torch.Tensor:
+        """log P(the image holds k) (B, K) from instance log-probabilities (B, N, K)."""
+        if rule == 'max':
+            return log_p.max(dim=1).values
+        if rule == 'mean':
+            return log_p.logsumexp(dim=1) - math.log(log_p.size(1))
+        # noisy-OR: log(1 - prod_n (1 - p_n)), with log(1 - p_n) = log1p(-p_n) kept
+        # finite for p_n -> 1 and the product taken as a sum of logs
+        log_none = torch.log1p(-log_p.exp().clamp(max=1 - 1e-6)).sum(dim=1)  # (B, K)
+        return torch.log((-torch.expm1(log_none)).clamp_min(1e-12))  # finite gradient
