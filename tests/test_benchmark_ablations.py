@@ -25,7 +25,8 @@ def run_accuracy(tmp_path, benchmark, models):
     rows = {r['model']: r for r in result['rows']}
     assert set(rows) == set(models)
     for r in rows.values():
-        test_only = r['model'] in ('fused_head', 'contrast_attention', 'random_attention')
+        test_only = r['model'] in ('instance_head', 'fused_head', 'contrast_attention',
+                                   'random_attention')
         keys = ('test_s', 'test_peak_mb') if test_only else (
             'train_s', 'test_s', 'train_peak_mb', 'test_peak_mb')
         for key in keys:
@@ -50,9 +51,10 @@ def test_accuracy_quick_digitbags(tmp_path):
 
 
 def test_accuracy_quick_megapixel(tmp_path):
-    rows, table = run_accuracy(tmp_path, 'megapixel', ['gattn', 'fused_head',
+    rows, table = run_accuracy(tmp_path, 'megapixel', ['gattn', 'instance_head', 'fused_head',
                                                        'contrast_attention', 'global_only'])
     assert rows['fused_head']['checkpoint'] == rows['gattn']['checkpoint']
+    assert rows['instance_head']['checkpoint'] == rows['gattn']['checkpoint']
     assert 'box_precision' in rows['contrast_attention']
     assert 'box_precision' not in rows['global_only']
     assert '| contrast_attention | `configs/baselines/megapixel_contrast_attention.py`' in table

@@ -44,3 +44,20 @@ def test_robustness_quick(tmp_path):
                           'meta.json'))
     assert meta['target'] == 3 and meta['seed'] == 1
     assert '| target3_data_seed1 |' in (tmp_path / 'robustness_digitbags_quick.md').read_text()
+    # --reuse tests the same checkpoint again, no training; train time kept
+    train_log = tmp_path / 'work' / 'target3_data_seed1' / 'train.log'
+    mtime = train_log.stat().st_mtime
+    again = subprocess.run([sys.executable, 'tools/benchmarks/robustness.py', '--quick',
+                            '--reuse', '--variants', 'target3_data_seed1',
+                            '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    reused, = json.load(open(tmp_path / 'robustness_digitbags_quick.json'))['rows']
+    assert train_log.stat().st_mtime == mtime
+    assert reused['train_s'] == row['train_s'] and reused['accuracy'] == row['accuracy']
+    assert len(json.load(open(tmp_path / 'robustness_digitbags_quick.json'))['commands']) == 2
+    missing = subprocess.run([sys.executable, 'tools/benchmarks/robustness.py', '--quick',
+                              '--reuse', '--variants', 'default_train_seed1',
+                              '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert missing.returncode != 0 and 'no last_checkpoint' in missing.stderr

@@ -296,6 +296,41 @@ def test_predict_from_instance_head_with_max_pooling():
                           per_instance.max(dim=1).values)
 
 
+def test_predict_from_several_heads_averages_their_probabilities():
+    """predict_from=(instance_head, head): the image's class probabilities are the
+    mean of the two heads' (the fused head takes part in the decision)."""
+    cfg = small(3, predict_from=('instance_head', 'head'),
+                instance_head=dict(pool='mil', mil_loss=dict(type='MILLoss')))
+    model = MODELS.build(cfg)
+    x = torch.rand(2, 3, 96, 96)
+    losses = model(x, samples(0, 1), mode='loss')
+    assert {'loss', 'loss_instance'} <= set(losses)
+    model.eval()
+    with torch.no_grad():
+        state = model.forward_state(x)
+        expected = (model.instance_head.pooled(state.instance_logits, state.weights)
+                    .softmax(-1) + model.head(state).softmax(-1)) / 2
+        preds = model(x, samples(0, 1), mode='predict')
+        logits = model(x)
+    torch.testing.assert_close(logits.softmax(-1), expected)
+    torch.testing.assert_close(torch.stack([p.pred_score for p in preds]), expected)
+    assert [int(p.pred_label) for p in preds] == expected.argmax(-1).tolist()
+    assert preds[0].boxes.shape == (3, 4) and 'instance_evidence' in preds[0]
+
+
+def test_predict_from_several_heads_is_checked():
+    with pytest.raises(ValueError, match=r"predict_from=\('instance_head', 'head'\) .*no "
+                                         r"model.instance_head"):
+        MODELS.build(small(predict_from=('instance_head', 'head')))
+    with pytest.raises(ValueError, match='each once'):
+        MODELS.build(small(predict_from=('head', 'head')))
+    multi = small(3, predict_from=('instance_head', 'head'),
+                  instance_head=dict(pool='mil', mil_loss=dict(type='MILLoss')))
+    multi['head']['type'] = 'MultiLabelFusionHead'
+    with pytest.raises(ValueError, match='model.head is multi-label'):
+        MODELS.build(multi)
+
+
 def test_global_head_can_predict():
     model = MODELS.build(small(global_head=dict(loss=dict(type='CrossEntropyLoss')),
                                predict_from='global_head'))

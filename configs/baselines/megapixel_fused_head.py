@@ -1,6 +1,6 @@
-# Ablation: a trained gattn model on Megapixel digits deciding with its fused head (the
+# Ablation: a trained gattn model on Megapixel digits deciding with its fused head alone (the
 # paper's classifier: the global feature + the instance features weighted by a
-# learned gated attention) instead of its instances. Test only:
+# learned gated attention), without its instances' own decision. Test only:
 #   python tools/test.py configs/baselines/megapixel_fused_head.py GATTN_CHECKPOINT
 _base_ = ['../gattn_megapixel.py']
 model = dict(predict_from='head')

@@ -3,9 +3,10 @@ digits (the majority digit among scribbles), same generated split, same epoch
 budget:
 
 - ``gattn``: the shipped config (learned attention);
-- ``fused_head``: gattn's checkpoint deciding with its fused head (global feature +
-  weighted instance features, the paper's classifier) instead of its instances
-  (test only);
+- ``instance_head``: gattn's checkpoint deciding with its instances alone (test
+  only);
+- ``fused_head``: gattn's checkpoint deciding with its fused head alone (global
+  feature + weighted instance features, the paper's classifier; test only);
 - ``contrast_attention``: gattn's checkpoint with the attention replaced by the
   hand-made contrast prior alone (test only: same reader and heads);
 - ``random_attention``: the same with random cells (test only);
@@ -28,9 +29,9 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MODELS = ('gattn', 'fused_head', 'contrast_attention', 'random_attention', 'global_only',
+MODELS = ('gattn', 'instance_head', 'fused_head', 'contrast_attention', 'random_attention', 'global_only',
           'full_res')
-TEST_ONLY = ('fused_head', 'contrast_attention', 'random_attention')  # gattn's checkpoint
+TEST_ONLY = ('instance_head', 'fused_head', 'contrast_attention', 'random_attention')  # gattn's checkpoint
 DATA = {  # generator options: full, --quick
     'digitbags': ([], ['--canvas', '128', '--digit-size', '12', '--instances', '2', '3',
                        '--num-train', '16', '--num-val', '8', '--num-test', '8']),

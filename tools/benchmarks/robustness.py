@@ -3,7 +3,9 @@ DigitBags variants across the generator's documented ranges (other target digits
 up to 10 digits per bag, other digit sizes, other data and training seeds). Per
 variant: test accuracy, localisation, the validation accuracy at every validation
 (when the reader took off), train time. Rows are merged by variant into
-``<out-dir>/robustness_digitbags[_TAG].json`` and a markdown table."""
+``<out-dir>/robustness_digitbags[_TAG].json`` and a markdown table; ``--reuse`` tests
+a variant's last checkpoint again without training (e.g. after a change of the
+decision rule), keeping its train time and validation curve."""
 import argparse
 import glob
 import json
@@ -36,6 +38,9 @@ def parse_args(argv=None):
     p.add_argument('--work-dir', default='work_dirs/robustness')
     p.add_argument('--quick', action='store_true',
                    help='tiny generated data, 1 epoch (for tests)')
+    p.add_argument('--reuse', action='store_true',
+                   help="test each variant's last checkpoint in --work-dir again, no "
+                        'training (train time from its train_done.json or the old row)')
     p.add_argument('--out-dir', default='benchmarks/results')
     p.add_argument('--tag', default=None)
     args = p.parse_args(argv)
@@ -66,7 +71,21 @@ def val_curve(work: str):
     return curve
 
 
-def run_variant(args, name: str) -> dict:
+def train(args, work: str, opts, previous: dict) -> float:
+    """Train into ``work`` (or, with --reuse, keep what is there); the train time."""
+    done = osp.join(ROOT, work, 'train_done.json')
+    if args.reuse:
+        if not osp.isfile(osp.join(ROOT, work, 'last_checkpoint')):
+            raise SystemExit(f'--reuse: no last_checkpoint in {work}; train it first')
+        return json.load(open(done))['train_s'] if osp.isfile(done) else previous['train_s']
+    train_s, _ = run_measured([sys.executable, 'tools/train.py', CONFIG, '--work-dir', work,
+                               '--cfg-options', *opts], osp.join(ROOT, work, 'train.log'))
+    with open(done, 'w') as f:
+        json.dump(dict(train_s=train_s), f)
+    return train_s
+
+
+def run_variant(args, name: str, previous: dict) -> dict:
     options, seed = VARIANTS[name]
     root = generate(args, name, options)
     work = osp.join(args.work_dir, name)
@@ -77,8 +96,7 @@ def run_variant(args, name: str) -> dict:
         batch = [f'{k}_dataloader.batch_size=4' for k in ('train', 'val', 'test')]
         opts += batch + ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
         data += batch
-    train_s, _ = run_measured([sys.executable, 'tools/train.py', CONFIG, '--work-dir', work,
-                               '--cfg-options', *opts], osp.join(ROOT, work, 'train.log'))
+    train_s = train(args, work, opts, previous)
     ckpt = open(osp.join(ROOT, work, 'last_checkpoint')).read().strip()
     metrics_file = osp.join(work, 'test_metrics.json')
     run_measured([sys.executable, 'tools/test.py', CONFIG, ckpt, '--work-dir', work,
@@ -97,16 +115,18 @@ def main(argv=None):
     name = 'robustness_digitbags' + (f'_{args.tag}' if args.tag else '') + \
         ('_quick' if args.quick else '')
     stem = osp.join(args.out_dir, name)
-    rows = {r['variant']: r for r in (json.load(open(stem + '.json'))['rows']
-                                      if osp.isfile(stem + '.json') else [])}
+    previous = json.load(open(stem + '.json')) if osp.isfile(stem + '.json') else {}
+    rows = {r['variant']: r for r in previous.get('rows', [])}
+    command = 'python tools/benchmarks/robustness.py ' + ' '.join(
+        argv if argv is not None else sys.argv[1:])
+    commands = [c for c in previous.get('commands', [previous['command']] if previous else [])
+                if c != command] + [command]
     for variant in args.variants:
-        rows[variant] = run_variant(args, variant)
+        rows[variant] = run_variant(args, variant, rows.get(variant, {}))
         print(json.dumps(rows[variant]), flush=True)
         result = dict(machine=f'{platform.processor() or platform.machine()}, '
-                              f'{os.cpu_count()} cores', config=CONFIG,
-                      command='python tools/benchmarks/robustness.py ' + ' '.join(
-                          argv if argv is not None else sys.argv[1:]),
-                      rows=[rows[v] for v in VARIANTS if v in rows])
+                              f'{os.cpu_count()} cores', config=CONFIG, command=command,
+                      commands=commands, rows=[rows[v] for v in VARIANTS if v in rows])
         os.makedirs(args.out_dir, exist_ok=True)
         with open(stem + '.json', 'w') as f:
             json.dump(result, f, indent=1)
@@ -117,8 +137,9 @@ def main(argv=None):
 
 
 def markdown(result) -> str:
+    commands = result.get('commands', [result['command']])
     lines = [f"Machine: {result['machine']}; config `{result['config']}`, unchanged; "
-             f"command: `{result['command']}`", '',
+             f"commands: " + '; '.join(f'`{c}`' for c in commands), '',
              '| variant | generator options | train seed | test accuracy (%) | '
              'val accuracy by epoch (%) | target digits covered (%) | '
              'pointing game / random digit (%) | train time (s) |',

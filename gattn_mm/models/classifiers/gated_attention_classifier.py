@@ -28,7 +28,9 @@ class GatedAttentionClassifier(BaseClassifier):
     :class:`GattnState`: ``head`` (global fused with instances, e.g.
     ``FusionHead``), ``instance_head`` (per-instance logits pooled, e.g.
     ``InstanceHead``), ``global_head`` (any mmpretrain head on the global feature).
-    Every head present is trained; ``predict_from`` names the one that predicts.
+    Every head present is trained; ``predict_from`` names the one that predicts, or
+    several whose class probabilities are averaged (e.g. the instances and the fused
+    head: both take part in the decision).
     ``attention_losses`` (e.g. ``ContrastPriorLoss``) are added to the loss.
 
     Args:
@@ -41,7 +43,9 @@ class GatedAttentionClassifier(BaseClassifier):
         global_head (dict, optional): head on the global feature, e.g.
             ``LinearClsHead`` (an auxiliary loss, or a glance-only prediction).
         attention_losses (list[dict]): losses on the attention.
-        predict_from (str): ``head``, ``instance_head`` or ``global_head``.
+        predict_from (str | Sequence[str]): ``head``, ``instance_head`` or
+            ``global_head``, or several of them (single-label heads): the image's
+            class probabilities are the mean of theirs.
         global_size (int | tuple): (h0, w0) of the glance.
         global_resize (str): ``area`` (mean over windows) or ``bilinear`` (antialiased).
         train_cfg (dict, optional): as in mmpretrain: batch augments
@@ -58,7 +62,7 @@ class GatedAttentionClassifier(BaseClassifier):
                  instance_head: Optional[dict] = None,
                  global_head: Optional[dict] = None,
                  attention_losses: Sequence[dict] = (),
-                 predict_from: str = 'head',
+                 predict_from: Union[str, Sequence[str]] = 'head',
                  global_size: Union[int, Sequence[int]] = 224,
                  global_resize: str = 'area',
                  train_cfg: Optional[dict] = None,
@@ -80,7 +84,8 @@ class GatedAttentionClassifier(BaseClassifier):
             setattr(self, name, MODELS.build(cfg) if cfg else None)
         self.reader = MODELS.build(reader) if reader else None
         self.attention_losses = nn.ModuleList(MODELS.build(c) for c in attention_losses)
-        self.predict_from = predict_from
+        self.predict_from = predict_from if isinstance(predict_from, str) \
+            else tuple(predict_from)
         check_parts(self, train_cfg)
         self._register_load_state_dict_pre_hook(check_checkpoint_keys, with_module=True)
 
@@ -135,12 +140,20 @@ class GatedAttentionClassifier(BaseClassifier):
     def _head_input(self, name: str, state: GattnState):
         return (state.global_feat,) if name == 'global_head' else state
 
-    def predict_logits(self, state: GattnState) -> torch.Tensor:
-        """The image logits (B, K) of the ``predict_from`` head."""
-        if self.predict_from == 'instance_head':
+    def head_logits(self, name: str, state: GattnState) -> torch.Tensor:
+        """The image logits (B, K) of the head ``name``."""
+        if name == 'instance_head':
             return self.instance_head.pooled(state.instance_logits, state.weights)
-        head = getattr(self, self.predict_from)
-        return head(self._head_input(self.predict_from, state))
+        return getattr(self, name)(self._head_input(name, state))
+
+    def predict_logits(self, state: GattnState) -> torch.Tensor:
+        """The image logits (B, K) of the ``predict_from`` head; of several heads, the
+        log of the mean of their class probabilities (so that their softmax is it)."""
+        if isinstance(self.predict_from, str):
+            return self.head_logits(self.predict_from, state)
+        probs = [self.head_logits(n, state).float().softmax(dim=-1)
+                 for n in self.predict_from]
+        return torch.stack(probs).mean(dim=0).log()
 
     def extract_feat(self, inputs: torch.Tensor, stage: str = 'pre_logits'):
         """Features of a stage, like ``ImageClassifier.extract_feat``: ``backbone``
@@ -199,8 +212,12 @@ class GatedAttentionClassifier(BaseClassifier):
         native = isinstance(inputs, NativeBatch)
         state = self.forward_state(
             inputs, None if native else image_extents(data_samples, inputs.shape[-2:]))
-        head = getattr(self, self.predict_from)
-        samples = head.predict(self._head_input(self.predict_from, state), data_samples)
+        if isinstance(self.predict_from, str):
+            head = getattr(self, self.predict_from)
+            samples = head.predict(self._head_input(self.predict_from, state), data_samples)
+        else:  # softmax of the mean's log = the mean of the heads' probabilities
+            head = getattr(self, self.predict_from[0])
+            samples = head._get_predictions(self.predict_logits(state), data_samples)
         fits = inputs.fits(self.global_size) if native else None
         for i, sample in enumerate(samples):
             boxes = state.boxes[i].detach()

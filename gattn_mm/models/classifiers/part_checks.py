@@ -4,11 +4,14 @@ model is built, with the config keys named."""
 from typing import Optional
 
 import torch
+from mmpretrain.models.heads import MultiLabelClsHead
 
+from ..heads import MultiLabelFusionHead
 from ..losses import BaseAttentionLoss
 from ..utils import pool_feature
 
 TRAIN_CFG_KEYS = ('augments', 'probs')  # mmpretrain's RandomBatchAugment
+MULTI_LABEL = (MultiLabelClsHead, MultiLabelFusionHead)
 
 
 def batch_augments_cfg(train_cfg: Optional[dict]) -> Optional[dict]:
@@ -34,12 +37,19 @@ def check_parts(model, train_cfg: Optional[dict]) -> None:
 
 def check_heads(model) -> None:
     names = ('head', 'instance_head', 'global_head')
-    if model.predict_from not in names:
-        raise ValueError(f'model.predict_from must be one of {names}, got '
-                         f'{model.predict_from!r}')
-    if getattr(model, model.predict_from) is None:
-        raise ValueError(f'model.predict_from={model.predict_from!r} but the config has '
-                         f'no model.{model.predict_from}')
+    chosen = (model.predict_from,) if isinstance(model.predict_from, str) \
+        else model.predict_from
+    if not chosen or any(n not in names for n in chosen) or len(set(chosen)) < len(chosen):
+        raise ValueError(f'model.predict_from must be one of {names}, or several of them '
+                         f'(each once), got {model.predict_from!r}')
+    for name in chosen:
+        if getattr(model, name) is None:
+            raise ValueError(f'model.predict_from={model.predict_from!r} but the config '
+                             f'has no model.{name}')
+        if len(chosen) > 1 and isinstance(getattr(model, name), MULTI_LABEL):
+            raise ValueError(f'model.predict_from={model.predict_from!r}: model.{name} is '
+                             f'multi-label; the mean of class probabilities is for '
+                             f'single-label heads, predict from it alone')
     classes = {f'model.{n}.num_classes': getattr(model, n).num_classes for n in names
                if getattr(getattr(model, n), 'num_classes', None) is not None}
     if len(set(classes.values())) > 1:
