@@ -29,7 +29,7 @@ model = MODELS.build(dict(type='GatedAttentionClassifier',
   head=dict(type='FusionHead', num_classes=2, in_channels=C, instance_channels=lw_*8, fusion=fusions[c['fusion']]),
   instance_head=dict(type='InstanceHead', num_classes=2, in_channels=lw_*8, pool=c['pool'],
                      loss=dict(type='CrossEntropyLoss', loss_weight=c['lw']) if c['lw'] else None,
-                     mil_loss=dict(type='MILLoss', positive=c.get('positive', 'mean'), loss_weight=c['il']) if c.get('il') else None),
+                     mil_loss=dict(type='MILLoss', positive='max' if c.get('itk') else 'mean', loss_weight=c['il']) if c.get('il') else None),
   global_head=dict(type='LinearClsHead', num_classes=2, in_channels=C,
                    loss=dict(type='CrossEntropyLoss', loss_weight=c['gw'])) if c['gw'] else None,
   attention_losses=losses, global_size=64))
