@@ -22,12 +22,13 @@ model = dict(
     # (MILLoss): with an "absent" class every instance of an absent image is
     # negative and an image is positive iff some instance is (noisy-OR: all its
     # instances share the gradient, no lucky first pick needed); without one the
-    # instances carry their image's class in proportion to their probability. The
-    # instances decide by the same rule (pool='mil'): positive iff one instance is,
-    # or their vote. model_zoo.md has the ablation with the fused head deciding.
+    # instances carry their image's class in proportion to their probability.
     instance_head=dict(type='InstanceHead', pool='mil', negative_class=None,
                        mil_loss=dict(type='MILLoss', positive='noisy_or'), init_cfg=None),
-    predict_from='instance_head',
+    # the decision: the mean of the class probabilities of the instances (by the
+    # same rule, pool='mil': positive iff one instance is, or their vote) and of the
+    # fused head. model_zoo.md has the ablation with each deciding alone.
+    predict_from=('instance_head', 'head'),
     # the attention learns from a hand-made contrast prior over all cells and from
     # what the reader found in the sampled instances
     attention_losses=[
