@@ -75,6 +75,6 @@ def test_a_recipe_change_is_caught():
         'attention_losses', 'head.detach_instances', 'head.type',
         'sampler.selector.min_distance']
     del model['instance_head']['mil_loss']
-    assert 'instance_head.mil_loss.topk' in recipe_differences(model, recipe)
+    assert 'instance_head.mil_loss.positive' in recipe_differences(model, recipe)
     model['predict_from'] = 'head'  # only multi-label data may
     assert 'predict_from' in recipe_differences(model, recipe)
