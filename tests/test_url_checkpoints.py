@@ -15,7 +15,7 @@ import gattn_mm  # noqa: F401
 from gattn_mm.compat import UnsafeCheckpointError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PUBLISHED = 'gattn_r18_digitbags_20261128-9dd8d176.pth'
+PUBLISHED = 'gattn_r18_digitbags_20261129-7edf335a.pth'
 
 
 class Hostile:
