@@ -25,6 +25,8 @@ VARIANTS = {
     'target3_data_seed1': (['--target', '3', '--seed', '1'], 0),
     'digits6to10_data_seed2': (['--instances', '6', '10', '--seed', '2'], 0),
     'target7_size20_data_seed3': (['--target', '7', '--digit-size', '20', '--seed', '3'], 2),
+    'target4_digits8to10_data_seed4': (['--target', '4', '--instances', '8', '10', '--seed',
+                                        '4'], 3),
 }
 QUICK = ['--canvas', '128', '--digit-size', '12', '--instances', '2', '3',
          '--num-train', '16', '--num-val', '8', '--num-test', '8']
