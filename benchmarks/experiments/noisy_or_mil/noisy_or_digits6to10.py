@@ -1,6 +1,7 @@
 _base_ = ['../../../configs/gattn_digitbags.py']
-custom_imports = dict(imports=['gattn_mm', 'noisy_or_mil'], allow_failed_imports=False)
-model = dict(instance_head=dict(mil_loss=dict(type='NoisyOrMILLoss', topk=1)))
+# the rule this experiment tried, now MILLoss(positive='noisy_or') in the package
+# (the run in train.log used a scratch copy of the same formula, NoisyOrMILLoss)
+model = dict(instance_head=dict(mil_loss=dict(type='MILLoss', positive='noisy_or')))
 _root = 'data/robustness/digits6to10_data_seed2'
 train_dataloader = dict(dataset=dict(data_root=_root))
 val_dataloader = dict(dataset=dict(data_root=_root))
