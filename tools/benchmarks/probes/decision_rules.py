@@ -17,8 +17,8 @@ import gattn_mm  # noqa: F401
 def rules(model, inputs):
     """The image probabilities (B, K) of each decision rule."""
     state = model.forward_state(inputs)
-    inst = model.instance_head.pooled(state.instance_logits, state.weights).softmax(-1)
-    fused = model.head(state).softmax(-1)
+    inst = model.head_logits('instance_head', state).softmax(-1)
+    fused = model.head_logits('head', state).softmax(-1)
     return dict(instance_head=inst, head=fused, both=(inst + fused) / 2)
 
 
