@@ -29,9 +29,10 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MODELS = ('gattn', 'instance_head', 'fused_head', 'contrast_attention', 'random_attention', 'global_only',
-          'full_res')
-TEST_ONLY = ('instance_head', 'fused_head', 'contrast_attention', 'random_attention')  # gattn's checkpoint
+MODELS = ('gattn', 'instance_head', 'fused_head', 'contrast_attention', 'random_attention',
+          'global_only', 'full_res')
+# test only, on gattn's checkpoint
+TEST_ONLY = ('instance_head', 'fused_head', 'contrast_attention', 'random_attention')
 DATA = {  # generator options: full, --quick
     'digitbags': ([], ['--canvas', '128', '--digit-size', '12', '--instances', '2', '3',
                        '--num-train', '16', '--num-val', '8', '--num-test', '8']),
@@ -157,7 +158,8 @@ def main(argv=None):
     stem = osp.join(args.out_dir, name + ('_quick' if args.quick else ''))
     previous = json.load(open(stem + '.json')) if osp.isfile(stem + '.json') else {}
     rows = {r['model']: r for r in previous.get('rows', [])}
-    commands = previous.get('commands', [previous['command']] if previous else [])
+    commands = command_history(previous, 'python tools/benchmarks/accuracy.py ' + ' '.join(
+        argv if argv is not None else sys.argv[1:]))
     gattn = None
     for model in args.models:
         config = config_of(args.benchmark, model)
@@ -174,20 +176,25 @@ def main(argv=None):
         row.update(test(args, model, config, record['checkpoint'], data_opts))
         rows[model] = row
         print(json.dumps(row), flush=True)
-        write(args, stem, [rows[m] for m in MODELS if m in rows], commands, argv)
+        write(args, stem, [rows[m] for m in MODELS if m in rows], commands)
     result = json.load(open(stem + '.json'))
     print(markdown(result))
     return result
 
 
-def write(args, stem: str, rows, commands, argv) -> None:
-    """Write the rows; ``commands`` lists every invocation that wrote rows here."""
+def command_history(previous: dict, command: str) -> list:
+    """Every invocation that wrote rows into a results file (``previous``, as read
+    back; older files name one ``command``), with ``command`` last and once."""
+    old = previous.get('commands', [previous['command']] if previous else [])
+    return [c for c in old if c != command] + [command]
+
+
+def write(args, stem: str, rows, commands) -> None:
+    """Write the rows; ``commands`` lists every invocation that wrote rows here, this
+    one last."""
     machine = f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores'
-    command = 'python tools/benchmarks/accuracy.py ' + ' '.join(
-        argv if argv is not None else sys.argv[1:])
-    commands = [c for c in commands if c != command] + [command]
     result = dict(machine=machine, benchmark=args.benchmark, data_root=args.data_root,
-                  epochs=args.epochs, command=command, commands=commands, rows=rows)
+                  epochs=args.epochs, command=commands[-1], commands=commands, rows=rows)
     os.makedirs(args.out_dir, exist_ok=True)
     with open(stem + '.json', 'w') as f:
         json.dump(result, f, indent=1)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from accuracy import LOC, ROOT, run_measured  # noqa: E402
+from accuracy import LOC, ROOT, command_history, run_measured  # noqa: E402
 
 CONFIG = 'configs/gattn_digitbags.py'
 # name: (generator options, training seed)
@@ -119,16 +119,14 @@ def main(argv=None):
     stem = osp.join(args.out_dir, name)
     previous = json.load(open(stem + '.json')) if osp.isfile(stem + '.json') else {}
     rows = {r['variant']: r for r in previous.get('rows', [])}
-    command = 'python tools/benchmarks/robustness.py ' + ' '.join(
-        argv if argv is not None else sys.argv[1:])
-    commands = [c for c in previous.get('commands', [previous['command']] if previous else [])
-                if c != command] + [command]
+    commands = command_history(previous, 'python tools/benchmarks/robustness.py ' + ' '.join(
+        argv if argv is not None else sys.argv[1:]))
     for variant in args.variants:
         rows[variant] = run_variant(args, variant, rows.get(variant, {}))
         print(json.dumps(rows[variant]), flush=True)
         result = dict(machine=f'{platform.processor() or platform.machine()}, '
-                              f'{os.cpu_count()} cores', config=CONFIG, command=command,
-                      commands=commands, rows=[rows[v] for v in VARIANTS if v in rows])
+                              f'{os.cpu_count()} cores', config=CONFIG,
+                      command=commands[-1], commands=commands, rows=[rows[v] for v in VARIANTS if v in rows])
         os.makedirs(args.out_dir, exist_ok=True)
         with open(stem + '.json', 'w') as f:
             json.dump(result, f, indent=1)
