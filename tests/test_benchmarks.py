@@ -61,3 +61,10 @@ def test_robustness_quick(tmp_path):
                               '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path)],
                              cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert missing.returncode != 0 and 'no last_checkpoint' in missing.stderr
+    # without its recorded train time a checkpoint is not reused (no stale number)
+    (tmp_path / 'work' / 'target3_data_seed1' / 'train_done.json').unlink()
+    untimed = subprocess.run([sys.executable, 'tools/benchmarks/robustness.py', '--quick',
+                              '--reuse', '--variants', 'target3_data_seed1',
+                              '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert untimed.returncode != 0 and 'no train_done.json' in untimed.stderr

@@ -42,7 +42,7 @@ def parse_args(argv=None):
                    help='tiny generated data, 1 epoch (for tests)')
     p.add_argument('--reuse', action='store_true',
                    help="test each variant's last checkpoint in --work-dir again, no "
-                        'training (train time from its train_done.json or the old row)')
+                        'training (train time from its train_done.json)')
     p.add_argument('--out-dir', default='benchmarks/results')
     p.add_argument('--tag', default=None)
     args = p.parse_args(argv)
@@ -73,13 +73,14 @@ def val_curve(work: str):
     return curve
 
 
-def train(args, work: str, opts, previous: dict) -> float:
+def train(args, work: str, opts) -> float:
     """Train into ``work`` (or, with --reuse, keep what is there); the train time."""
     done = osp.join(ROOT, work, 'train_done.json')
     if args.reuse:
-        if not osp.isfile(osp.join(ROOT, work, 'last_checkpoint')):
-            raise SystemExit(f'--reuse: no last_checkpoint in {work}; train it first')
-        return json.load(open(done))['train_s'] if osp.isfile(done) else previous['train_s']
+        for name in ('last_checkpoint', 'train_done.json'):
+            if not osp.isfile(osp.join(ROOT, work, name)):
+                raise SystemExit(f'--reuse: no {name} in {work}; train it first')
+        return json.load(open(done))['train_s']
     train_s, _ = run_measured([sys.executable, 'tools/train.py', CONFIG, '--work-dir', work,
                                '--cfg-options', *opts], osp.join(ROOT, work, 'train.log'))
     with open(done, 'w') as f:
@@ -87,7 +88,7 @@ def train(args, work: str, opts, previous: dict) -> float:
     return train_s
 
 
-def run_variant(args, name: str, previous: dict) -> dict:
+def run_variant(args, name: str) -> dict:
     options, seed = VARIANTS[name]
     root = generate(args, name, options)
     work = osp.join(args.work_dir, name)
@@ -98,7 +99,7 @@ def run_variant(args, name: str, previous: dict) -> dict:
         batch = [f'{k}_dataloader.batch_size=4' for k in ('train', 'val', 'test')]
         opts += batch + ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
         data += batch
-    train_s = train(args, work, opts, previous)
+    train_s = train(args, work, opts)
     ckpt = open(osp.join(ROOT, work, 'last_checkpoint')).read().strip()
     metrics_file = osp.join(work, 'test_metrics.json')
     run_measured([sys.executable, 'tools/test.py', CONFIG, ckpt, '--work-dir', work,
@@ -122,7 +123,7 @@ def main(argv=None):
     commands = command_history(previous, 'python tools/benchmarks/robustness.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:]))
     for variant in args.variants:
-        rows[variant] = run_variant(args, variant, rows.get(variant, {}))
+        rows[variant] = run_variant(args, variant)
         print(json.dumps(rows[variant]), flush=True)
         result = dict(machine=f'{platform.processor() or platform.machine()}, '
                               f'{os.cpu_count()} cores', config=CONFIG,
