@@ -1,0 +1,50 @@
+"""The ablation benchmark on the IPS tasks of Megapixel digits: the multi-label task
+runs end to end in --quick mode and keeps mmpretrain's multi-label scores (its own
+file, so pytest-xdist's loadfile runs it beside the other benchmarks)."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
+import accuracy  # noqa: E402
+
+
+def test_accuracy_quick_megapixel_multi(tmp_path):
+    proc = subprocess.run([sys.executable, 'tools/benchmarks/accuracy.py', '--quick',
+                           '--benchmark', 'megapixel_multi', '--models', 'gattn',
+                           '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    meta = json.load(open(tmp_path / 'work' / 'megapixel_multi_quick' / 'meta.json'))
+    assert meta['multi_label'] is True
+    result = json.load(open(tmp_path / 'accuracy_megapixel_multi_quick.json'))
+    row, = result['rows']
+    assert row['config'] == 'configs/gattn_megapixel_multi.py'
+    assert 'accuracy' not in row  # no top-1 for multi-label data
+    for key in ('f1_macro', 'f1_micro', 'mAP'):
+        assert 0 <= row[key] <= 100, (key, row[key])
+    table = (tmp_path / 'accuracy_megapixel_multi_quick.md').read_text()
+    assert '| test F1 macro / micro, mAP (%) |' in table
+    assert f"| {row['f1_macro']:.2f} / {row['f1_micro']:.2f}, {row['mAP']:.2f} |" in table
+
+
+def test_task_benchmarks_generate_their_task():
+    for task in ('max', 'multi'):
+        full, quick = accuracy.DATA[f'megapixel_{task}']
+        assert full == ['--preset', 'megapixel', '--task', task]
+        assert quick[-2:] == ['--task', task] and '--num-train' in quick
+    args = accuracy.parse_args(['--benchmark', 'megapixel_max', '--models', 'gattn'])
+    assert args.data_root == 'data/megapixel_max'
+
+
+def test_models_without_a_config_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        accuracy.parse_args(['--benchmark', 'megapixel_max', '--models', 'gattn',
+                             'random_attention'])
+    err = capsys.readouterr().err
+    assert '--benchmark megapixel_max has no config for --models random_attention' in err
+    assert 'configs/baselines/megapixel_max_random_attention.py' in err
