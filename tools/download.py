@@ -17,8 +17,9 @@ import sys
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('models', nargs='+', help='published model names, e.g. gattn_r18_digitbags (an unknown name '
-                   'prints the published ones)')
+    p.add_argument('models', nargs='+',
+                   help='published model names, e.g. gattn_r18_digitbags (an unknown '
+                        'name prints the published ones)')
     p.add_argument('--dest', required=True, help='destination folder (created)')
     return p.parse_args(argv)
 
