@@ -18,3 +18,5 @@ val_evaluator = [
     dict(type='InstanceLocalization'),
 ]
 test_evaluator = val_evaluator
+# keep the best checkpoint by mAP (threshold-free), not by the first metric reported
+default_hooks = dict(checkpoint=dict(save_best='multi-label/mAP'))

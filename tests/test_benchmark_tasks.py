@@ -21,6 +21,8 @@ def test_accuracy_quick_megapixel_multi(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     meta = json.load(open(tmp_path / 'work' / 'megapixel_multi_quick' / 'meta.json'))
     assert meta['multi_label'] is True
+    # the best checkpoint is kept by mAP, not by the first metric reported (precision)
+    assert (tmp_path / 'work' / 'gattn' / 'best_multi-label_mAP_epoch_1.pth').is_file()
     result = json.load(open(tmp_path / 'accuracy_megapixel_multi_quick.json'))
     row, = result['rows']
     assert row['config'] == 'configs/gattn_megapixel_multi.py'
