@@ -202,11 +202,15 @@ def command_history(previous: dict, command: str) -> list:
     return [c for c in old if c != command] + [command]
 
 
+def machine() -> str:
+    """The machine line of a results file, e.g. ``x86_64, 2 cores``."""
+    return f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores'
+
+
 def write(args, stem: str, rows, commands) -> None:
     """Write the rows; ``commands`` lists every invocation that wrote rows here, this
     one last."""
-    machine = f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores'
-    result = dict(machine=machine, benchmark=args.benchmark, data_root=args.data_root,
+    result = dict(machine=machine(), benchmark=args.benchmark, data_root=args.data_root,
                   epochs=args.epochs, command=commands[-1], commands=commands, rows=rows)
     os.makedirs(args.out_dir, exist_ok=True)
     with open(stem + '.json', 'w') as f:

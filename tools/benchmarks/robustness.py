@@ -11,12 +11,11 @@ import glob
 import json
 import os
 import os.path as osp
-import platform
 import subprocess
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from accuracy import LOC, ROOT, command_history, run_measured  # noqa: E402
+from accuracy import LOC, ROOT, command_history, machine, run_measured  # noqa: E402
 
 CONFIG = 'configs/gattn_digitbags.py'
 # name: (generator options, training seed)
@@ -125,9 +124,8 @@ def main(argv=None):
     for variant in args.variants:
         rows[variant] = run_variant(args, variant)
         print(json.dumps(rows[variant]), flush=True)
-        result = dict(machine=f'{platform.processor() or platform.machine()}, '
-                              f'{os.cpu_count()} cores', config=CONFIG,
-                      command=commands[-1], commands=commands, rows=[rows[v] for v in VARIANTS if v in rows])
+        result = dict(machine=machine(), config=CONFIG, command=commands[-1],
+                      commands=commands, rows=[rows[v] for v in VARIANTS if v in rows])
         os.makedirs(args.out_dir, exist_ok=True)
         with open(stem + '.json', 'w') as f:
             json.dump(result, f, indent=1)
