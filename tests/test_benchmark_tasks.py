@@ -50,3 +50,18 @@ def test_models_without_a_config_are_refused(capsys):
     err = capsys.readouterr().err
     assert '--benchmark megapixel_max has no config for --models random_attention' in err
     assert 'configs/baselines/megapixel_max_random_attention.py' in err
+
+
+def test_epochs_count_in_the_loop_of_each_config(tmp_path):
+    """--epochs reaches an epoch-based config as max_epochs and the iteration-based
+    Megapixel full-resolution baseline as the iterations of as many passes."""
+    (tmp_path / 'train.txt').write_text('a.png 1\nb.png 2\n\nc.png 3\n' * 10)  # 30 images
+    args = accuracy.parse_args(['--benchmark', 'megapixel', '--epochs', '3',
+                                '--data-root', str(tmp_path)])
+    assert accuracy.epoch_opts(args, 'configs/gattn_megapixel.py') == [
+        'train_cfg.max_epochs=3']
+    # batch 16: 2 iterations per pass over 30 images
+    assert accuracy.epoch_opts(args, 'configs/baselines/megapixel_full_res.py') == [
+        'train_cfg.max_iters=6']
+    args.epochs = None
+    assert accuracy.epoch_opts(args, 'configs/baselines/megapixel_full_res.py') == []

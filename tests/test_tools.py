@@ -523,3 +523,42 @@ def test_time_budget_hook_stops_before_the_epoch_that_would_overrun(monkeypatch)
     assert runner.train_loop.stop_training
     with pytest.raises(ValueError, match='seconds must be > 0'):
         TimeBudgetHook(seconds=0)
+
+
+def test_time_budget_hook_ends_an_iteration_based_run_where_it_stops(tmp_path, monkeypatch):
+    """Under IterBasedTrainLoop the budget stops between iterations; the stopped
+    iteration is checkpointed (last_checkpoint) as a planned end would be."""
+    from types import SimpleNamespace
+
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+
+    import gattn_mm.engine.hooks.time_budget_hook as mod
+    from gattn_mm.engine.hooks import TimeBudgetHook
+
+    ticks = iter(range(100))  # every clock reading: one second later
+    monkeypatch.setattr(mod, 'time', SimpleNamespace(perf_counter=lambda: next(ticks)))
+
+    class Toy(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(1, 1)
+
+        def forward(self, inputs, data_samples=None, mode='loss'):
+            return {'loss': self.fc(torch.stack(inputs)).pow(2).mean()}
+
+    runner = Runner(
+        model=Toy(), work_dir=str(tmp_path),
+        train_dataloader=dict(dataset=[dict(inputs=torch.ones(1))] * 8, batch_size=1,
+                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              collate_fn=dict(type='pseudo_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        train_cfg=dict(by_epoch=False, max_iters=20),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                                           interval=100)),
+        custom_hooks=[TimeBudgetHook(seconds=4.5)], default_scope='mmengine')
+    runner.train()
+    # 1 s per iteration: after 4 iterations a fifth would end at 5 s > 4.5 s
+    assert runner.iter == 4
+    assert os.listdir(tmp_path).count('iter_4.pth') == 1
+    assert open(tmp_path / 'last_checkpoint').read().strip().endswith('iter_4.pth')

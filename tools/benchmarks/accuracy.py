@@ -23,6 +23,7 @@ of each tool process). Rows go into ``<out-dir>/accuracy_<benchmark>[_TAG].json`
 (merged by model with the rows already there) and a markdown table."""
 import argparse
 import json
+import math
 import os
 import os.path as osp
 import platform
@@ -47,6 +48,7 @@ for _task in ('max', 'multi'):
 # test metrics kept per row: single-label accuracy, or the multi-label scores
 SCORES = {'accuracy': 'accuracy/top1', 'f1_macro': 'multi-label/f1-score',
           'f1_micro': 'multi-label/f1-score_micro', 'mAP': 'multi-label/mAP'}
+QUICK_BATCH = 4  # --quick: batch size of every data loader
 LOC = ('target_recall', 'instance_recall', 'box_precision', 'pointing_game',
        'pointing_baseline')
 
@@ -117,6 +119,22 @@ def ensure_data(args):
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 
+def epoch_opts(args, config: str) -> list:
+    """``--epochs`` as the config's training loop counts: epochs, or for an
+    ``IterBasedTrainLoop`` the iterations of as many passes over the training split
+    at the config's (or ``--quick``'s) batch size."""
+    if not args.epochs:
+        return []
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config), import_custom_modules=False)
+    if cfg.train_cfg.get('type') != 'IterBasedTrainLoop':
+        return [f'train_cfg.max_epochs={args.epochs}']
+    with open(osp.join(ROOT, args.data_root, 'train.txt')) as f:
+        num_train = sum(1 for line in f if line.strip())
+    batch = QUICK_BATCH if args.quick else cfg.train_dataloader.batch_size
+    return [f'train_cfg.max_iters={args.epochs * math.ceil(num_train / batch)}']
+
+
 def train(args, name: str, config: str, opts, budget_s=None) -> dict:
     """Train ``config`` into <work>/<name>; return its train_done.json record."""
     work = osp.join(args.work_dir, name)
@@ -159,12 +177,10 @@ def main(argv=None):
     data_opts = [f'{k}_dataloader.dataset.data_root={args.data_root}'
                  for k in ('train', 'val', 'test')]
     opts = list(data_opts)
-    if args.epochs:
-        opts.append(f'train_cfg.max_epochs={args.epochs}')
     if args.seed is not None:
         opts.append(f'randomness.seed={args.seed}')
     if args.quick:
-        batch = [f'{k}_dataloader.batch_size=4' for k in ('train', 'val', 'test')]
+        batch = [f'{k}_dataloader.batch_size={QUICK_BATCH}' for k in ('train', 'val', 'test')]
         opts += batch
         data_opts = data_opts + batch
     name = f'accuracy_{args.benchmark}' + (f'_{args.tag}' if args.tag else '')
@@ -177,11 +193,13 @@ def main(argv=None):
     for model in args.models:
         config = config_of(args.benchmark, model)
         if model in TEST_ONLY:
-            gattn = gattn or train(args, 'gattn', config_of(args.benchmark, 'gattn'), opts)
+            gattn_config = config_of(args.benchmark, 'gattn')
+            gattn = gattn or train(args, 'gattn', gattn_config,
+                                   opts + epoch_opts(args, gattn_config))
             record = dict(checkpoint=gattn['checkpoint'], train_s=None, train_peak_mb=None)
         else:
             budget = rows['gattn']['train_s'] if 'gattn' in rows else None
-            record = train(args, model, config, opts, budget)
+            record = train(args, model, config, opts + epoch_opts(args, config), budget)
             if model == 'gattn':
                 gattn = record
         row = dict(model=model, config=config, checkpoint=record['checkpoint'],
