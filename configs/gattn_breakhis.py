@@ -4,8 +4,8 @@
 #   --cfg-options train_dataloader.dataset.magnification=200 \
 #                 val_dataloader.dataset.magnification=200 \
 #                 test_dataloader.dataset.magnification=200
-# For subtypes: ...dataset.task=subtype (x3), num_classes=8 for both heads and the
-# data preprocessor, and model.instance_head.negative_class=None.
+# For subtypes: ...dataset.task=subtype (x3), num_classes=8 for both heads (the data
+# preprocessor follows them), and model.instance_head.negative_class=None.
 _base_ = [
     '_base_/models/gattn_resnet50.py', '_base_/datasets/breakhis.py',
     '_base_/schedules/microscopy_sgd.py', '_base_/default_runtime.py'
@@ -18,7 +18,6 @@ model = dict(data_preprocessor={{_base_.data_preprocessor}}, head=dict(num_class
                       # benign (0) is "absent": every instance of a benign image is negative
              # (for task=subtype set negative_class=None)
              instance_head=dict(num_classes=num_classes, negative_class=0))
-data_preprocessor = dict(num_classes=num_classes)
 _dataset = dict(type='BreakHis', data_root={{_base_.data_root}}, magnification=magnification,
                 task=task, num_folds=5, fold=fold)
 train_dataloader = dict(

@@ -16,4 +16,3 @@ model = dict(
     sampler=dict(box_size=448, box_scale=None),
     head=dict(num_classes=num_classes),
     instance_head=dict(num_classes=num_classes))
-data_preprocessor = dict(num_classes=num_classes)

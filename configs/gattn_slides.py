@@ -15,4 +15,3 @@ model = dict(
     sampler=dict(num_instances=8, test_cfg=dict(num_instances=8)),
     head=dict(num_classes=num_classes),
     instance_head=dict(num_classes=num_classes))
-data_preprocessor = dict(num_classes=num_classes)

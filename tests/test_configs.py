@@ -39,3 +39,13 @@ def test_pretrained_init_is_configured_for_real_data():
         cfg = Config.fromfile(osp.join(ROOT, 'configs', name))
         init = cfg.model.backbone.init_cfg
         assert init.type == 'Pretrained' and init.checkpoint.startswith('https://download.openmmlab.com/')
+
+
+@pytest.mark.parametrize('name', ['gattn_fungi.py', 'gattn_breakhis.py', 'gattn_slides.py'])
+def test_class_count_set_in_the_heads_reaches_the_data_preprocessor(name):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', name))
+    cfg.merge_from_dict({'model.backbone.init_cfg': None, 'model.head.num_classes': 7,
+                         'model.instance_head.num_classes': 7})
+    model = MODELS.build(cfg.model)
+    assert model.data_preprocessor.num_classes == 7
+    assert type(model.data_preprocessor).__name__ == 'NativeDataPreprocessor'

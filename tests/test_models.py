@@ -667,3 +667,12 @@ def test_instance_head_mil_pool_follows_the_label_set():
     w = torch.full((1, 3), 1 / 3)
     assert torch.equal(presence.pooled(logits, w), logits[:, 1])  # the positive instance
     torch.testing.assert_close(vote.pooled(logits, w), logits.mean(1))
+
+
+def test_data_preprocessor_follows_the_heads_classes():
+    # the class count is set once, in the heads (e.g. --cfg-options on the Fungi config)
+    model = MODELS.build(small())
+    assert model.data_preprocessor.num_classes == model.head.num_classes == 3
+    with pytest.raises(ValueError, match=r'model.data_preprocessor.num_classes=4 but '
+                                         r'model.head.num_classes=3'):
+        MODELS.build(small(data_preprocessor=dict(num_classes=4)))

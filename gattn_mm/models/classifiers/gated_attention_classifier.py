@@ -10,7 +10,7 @@ from mmpretrain.structures import DataSample
 from ..utils import (GattnState, NativeBatch, downsample, image_extents, int_pair,
                      pool_feature)
 from .checkpoint_keys import check_checkpoint_keys
-from .part_checks import batch_augments_cfg, check_parts
+from .part_checks import check_parts, preprocessor_cfg
 
 HEADS = ('head', 'instance_head', 'global_head')
 
@@ -50,7 +50,8 @@ class GatedAttentionClassifier(BaseClassifier):
         global_resize (str): ``area`` (mean over windows) or ``bilinear`` (antialiased).
         train_cfg (dict, optional): as in mmpretrain: batch augments
             (``augments``, ``probs``) for the data preprocessor.
-        data_preprocessor (dict, optional): defaults to ``ClsDataPreprocessor``.
+        data_preprocessor (dict, optional): defaults to ``ClsDataPreprocessor``; its
+            ``num_classes`` (used by batch augments) defaults to the heads'.
     """
 
     def __init__(self,
@@ -68,9 +69,8 @@ class GatedAttentionClassifier(BaseClassifier):
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        data_preprocessor = dict(data_preprocessor or {})
-        data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
-        data_preprocessor.setdefault('batch_augments', batch_augments_cfg(train_cfg))
+        data_preprocessor = preprocessor_cfg(data_preprocessor, train_cfg, dict(
+            head=head, instance_head=instance_head, global_head=global_head))
         super().__init__(init_cfg=init_cfg, data_preprocessor=MODELS.build(data_preprocessor))
         if global_resize not in ('area', 'bilinear'):
             raise ValueError(f"global_resize must be 'area' or 'bilinear', got {global_resize!r}")

@@ -27,6 +27,28 @@ def batch_augments_cfg(train_cfg: Optional[dict]) -> Optional[dict]:
     return dict(train_cfg)
 
 
+def preprocessor_cfg(data_preprocessor: Optional[dict], train_cfg: Optional[dict],
+                     heads: dict) -> dict:
+    """``model.data_preprocessor`` completed from the other parts: the type
+    (``ClsDataPreprocessor``), the batch augments of ``train_cfg`` and the heads'
+    number of classes (set once, in the heads; a different count is refused)."""
+    cfg = dict(data_preprocessor or {})
+    cfg.setdefault('type', 'ClsDataPreprocessor')
+    cfg.setdefault('batch_augments', batch_augments_cfg(train_cfg))
+    classes = {name: head['num_classes'] for name, head in heads.items()
+               if head and head.get('num_classes') is not None}
+    if cfg.get('num_classes') is None:
+        if classes:  # heads that disagree are refused by check_heads
+            cfg['num_classes'] = next(iter(classes.values()))
+        return cfg
+    for name, count in classes.items():
+        if count != cfg['num_classes']:
+            raise ValueError(f'model.data_preprocessor.num_classes={cfg["num_classes"]} '
+                             f'but model.{name}.num_classes={count}; set the same number '
+                             f'(or leave the preprocessor\'s out: it follows the heads)')
+    return cfg
+
+
 def check_parts(model, train_cfg: Optional[dict]) -> None:
     """Check every cross-part rule of a built ``GatedAttentionClassifier``."""
     check_heads(model)
