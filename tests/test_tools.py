@@ -556,7 +556,7 @@ def test_time_budget_hook_ends_an_iteration_based_run_where_it_stops(tmp_path, m
         train_cfg=dict(by_epoch=False, max_iters=20),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False,
                                            interval=100)),
-        custom_hooks=[TimeBudgetHook(seconds=4.5)], default_scope='mmengine')
+        custom_hooks=[TimeBudgetHook(seconds=4.5)], default_scope='mmpretrain')
     runner.train()
     # 1 s per iteration: after 4 iterations a fifth would end at 5 s > 4.5 s
     assert runner.iter == 4
