@@ -12,6 +12,7 @@ from gattn_mm.datasets import BreakHis, DigitBags, Fungi, parse_breakhis_name
 from gattn_mm.datasets.base_microscopy import DataRootError
 from gattn_mm.datasets.transforms import (ImageReadError, LoadMicroscopyImage,
                                           RandomFlipRotate90, ResizeToCanvas, read_image)
+from gattn_mm.datasets.transforms.loading import to_rgb_uint8
 from gattn_mm.evaluation import PatientAccuracy
 
 SUBDIRS = {'A': ('benign', 'adenosis'), 'F': ('benign', 'fibroadenoma'),
@@ -150,6 +151,27 @@ def test_image_io(tmp_path):
     assert out.shape == (20, 30, 3) and out.max() == round(img16.max() / 257)
     res = LoadMicroscopyImage(to_float32=True)(dict(img_path=str(tmp_path / 'g.png')))
     assert res['img'].dtype == np.float32 and res['ori_shape'] == (7, 9)
+
+
+def test_channel_orders_and_gray(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (11, 13, 3), dtype=np.uint8)
+    Image.fromarray(rgb, 'RGB').save(tmp_path / 'c.png')
+    gray = rng.integers(0, 256, (11, 13), dtype=np.uint8)
+    Image.fromarray(gray, 'L').save(tmp_path / 'g.png')
+    path = dict(img_path=str(tmp_path / 'c.png'))
+    bgr = LoadMicroscopyImage()(dict(path))['img']
+    assert np.array_equal(bgr, rgb[..., ::-1]) and bgr.flags['C_CONTIGUOUS']
+    assert np.array_equal(LoadMicroscopyImage(channel_order='rgb')(dict(path))['img'], rgb)
+    for order in ('bgr', 'rgb'):
+        out = LoadMicroscopyImage(channel_order=order)(dict(img_path=str(tmp_path / 'g.png')))
+        assert np.array_equal(out['img'], np.repeat(gray[..., None], 3, axis=-1))
+    # gray arrays of every layout and dtype become (H, W, 3) the same way
+    for arr in (gray, gray[None], gray[..., None], gray[::2, ::3], gray.astype(np.uint16) * 257):
+        out = to_rgb_uint8(arr)
+        plane = np.squeeze(arr) if arr.dtype == np.uint8 else gray
+        assert out.shape == plane.shape + (3, ) and out.flags['C_CONTIGUOUS']
+        assert all(np.array_equal(out[..., c], plane) for c in range(3))
 
 
 def _truncate(path):

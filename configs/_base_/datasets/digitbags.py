@@ -5,7 +5,8 @@ dataset_type = 'DigitBags'
 data_root = 'data/digitbags'
 canvas = 512
 
-data_preprocessor = dict(num_classes=2, mean=[127.5] * 3, std=[63.75] * 3, to_rgb=True)
+data_preprocessor = dict(type='CanvasDataPreprocessor', num_classes=2, mean=[127.5] * 3,
+                         std=[63.75] * 3, to_rgb=True)
 meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
              'gt_bboxes', 'gt_digits', 'target_digit')
 

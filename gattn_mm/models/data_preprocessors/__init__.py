@@ -1,3 +1,4 @@
+from .canvas_data_preprocessor import CanvasDataPreprocessor
 from .native_data_preprocessor import NativeDataPreprocessor
 
-__all__ = ['NativeDataPreprocessor']
+__all__ = ['CanvasDataPreprocessor', 'NativeDataPreprocessor']
