@@ -65,3 +65,35 @@ def test_epochs_count_in_the_loop_of_each_config(tmp_path):
         'train_cfg.max_iters=6']
     args.epochs = None
     assert accuracy.epoch_opts(args, 'configs/baselines/megapixel_full_res.py') == []
+
+
+def test_rows_of_gattns_checkpoint_never_retrain_it(tmp_path, monkeypatch):
+    """gattn is trained once per run, and rows that only test its checkpoint reuse
+    its finished training (no retraining into the same work dir without --reuse)."""
+    calls = []
+
+    def fake_run(cmd, log_path):
+        calls.append(cmd[1])
+        work = cmd[cmd.index('--work-dir') + 1]
+        if cmd[1] == 'tools/train.py':
+            with open(osp.join(work, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(work, 'epoch_1.pth'))
+        else:
+            with open(cmd[cmd.index('--out') + 1], 'w') as f:
+                json.dump({'accuracy/top1': 50.0}, f)
+        return 1.0, 10.0
+
+    monkeypatch.setattr(accuracy, 'run_measured', fake_run)
+    monkeypatch.setattr(accuracy, 'ensure_data', lambda args: None)
+    common = ['--benchmark', 'megapixel', '--work-dir', str(tmp_path / 'work'),
+              '--out-dir', str(tmp_path)]
+    accuracy.main(common + ['--models', 'instance_head', 'gattn'])
+    assert calls == ['tools/train.py', 'tools/test.py', 'tools/test.py']
+    calls.clear()
+    result = accuracy.main(common + ['--models', 'fused_head', 'random_attention'])
+    assert calls == ['tools/test.py', 'tools/test.py']
+    assert [r['model'] for r in result['rows']] == ['gattn', 'instance_head', 'fused_head',
+                                                    'random_attention']
+    calls.clear()
+    accuracy.main(common + ['--models', 'gattn'])  # asked for without --reuse: retrained
+    assert calls == ['tools/train.py', 'tools/test.py']
