@@ -68,12 +68,13 @@ def test_epochs_count_in_the_loop_of_each_config(tmp_path):
 
 
 def test_rows_of_gattns_checkpoint_never_retrain_it(tmp_path, monkeypatch):
-    """gattn is trained once per run, and rows that only test its checkpoint reuse
-    its finished training (no retraining into the same work dir without --reuse)."""
+    """gattn is trained once per run, first, and rows that only test its checkpoint
+    reuse its finished training (no retraining into the same work dir without
+    --reuse) if the same command made it; full_res gets this run's gattn time."""
     calls = []
 
     def fake_run(cmd, log_path):
-        calls.append(cmd[1])
+        calls.append(cmd[1:])
         work = cmd[cmd.index('--work-dir') + 1]
         if cmd[1] == 'tools/train.py':
             with open(osp.join(work, 'last_checkpoint'), 'w') as f:
@@ -81,19 +82,28 @@ def test_rows_of_gattns_checkpoint_never_retrain_it(tmp_path, monkeypatch):
         else:
             with open(cmd[cmd.index('--out') + 1], 'w') as f:
                 json.dump({'accuracy/top1': 50.0}, f)
-        return 1.0, 10.0
+        return 100.0 * len(calls), 10.0  # each run takes longer: times tell runs apart
+
+    def tools():
+        return [c[0] for c in calls]
 
     monkeypatch.setattr(accuracy, 'run_measured', fake_run)
     monkeypatch.setattr(accuracy, 'ensure_data', lambda args: None)
     common = ['--benchmark', 'megapixel', '--work-dir', str(tmp_path / 'work'),
               '--out-dir', str(tmp_path)]
     accuracy.main(common + ['--models', 'instance_head', 'gattn'])
-    assert calls == ['tools/train.py', 'tools/test.py', 'tools/test.py']
+    assert tools() == ['tools/train.py', 'tools/test.py', 'tools/test.py']
     calls.clear()
     result = accuracy.main(common + ['--models', 'fused_head', 'random_attention'])
-    assert calls == ['tools/test.py', 'tools/test.py']
+    assert tools() == ['tools/test.py', 'tools/test.py']
     assert [r['model'] for r in result['rows']] == ['gattn', 'instance_head', 'fused_head',
                                                     'random_attention']
     calls.clear()
-    accuracy.main(common + ['--models', 'gattn'])  # asked for without --reuse: retrained
-    assert calls == ['tools/train.py', 'tools/test.py']
+    with pytest.raises(SystemExit, match=r'train_done.json: made by .* not by this run'):
+        accuracy.main(common + ['--models', 'fused_head', '--seed', '1'])  # another training
+    assert calls == []
+    # asked for without --reuse: retrained, before full_res, whose budget is its new time
+    result = accuracy.main(common + ['--models', 'full_res', 'gattn'])
+    assert tools() == ['tools/train.py', 'tools/test.py', 'tools/train.py', 'tools/test.py']
+    assert result['rows'][0]['train_s'] == 100.0
+    assert 'custom_hooks.1.seconds=100' in calls[2]

@@ -55,8 +55,16 @@ def test_flip_only_three_channels_and_fallbacks():
     fast, reference = pair(mean=[1.] * 3, std=[3.] * 3, to_rgb=True)
     mixed = batch([(3, 8, 8), (3, 6, 10)])  # sizes differ: mmpretrain pads them
     assert torch.equal(fast(mixed)['inputs'], reference(mixed)['inputs'])
+    same = batch([(3, 8, 8)] * 2)
     stacked = dict(inputs=torch.stack(batch([(3, 8, 8)] * 2)['inputs']))
     assert torch.equal(fast(stacked)['inputs'], reference(stacked)['inputs'])
+    fast, reference = pair(mean=[1., 2., 3.], std=[3.] * 3, to_rgb=True)
+    gray = batch([(1, 8, 8)] * 2)  # a 3-channel mean broadcasts gray to 3 channels
+    out = fast(gray)['inputs']
+    assert out.shape == (2, 3, 8, 8) and torch.equal(out, reference(gray)['inputs'])
+    fast.double(), reference.double()  # a float64 mean gives float64, as mmpretrain
+    out, ref = fast(same)['inputs'], reference(same)['inputs']
+    assert out.dtype == ref.dtype == torch.float64 and torch.equal(out, ref)
     fast, reference = pair(mean=[1.] * 3, std=[3.] * 3, pad_size_divisor=4)
     odd = batch([(3, 6, 10)] * 2)  # needs padding to 8 x 12: mmpretrain's path
     out = fast(odd)['inputs']

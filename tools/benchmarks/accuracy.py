@@ -139,17 +139,24 @@ def epoch_opts(args, config: str) -> list:
 
 def train(args, name: str, config: str, opts, budget_s=None, reuse=None) -> dict:
     """Train ``config`` into <work>/<name>; return its train_done.json record (the
-    finished training's when ``reuse``, default ``--reuse``)."""
+    finished training's when ``reuse``, default ``--reuse``, if the same command made
+    it: other epochs, seed, data or a ``--quick`` run are refused, not reused)."""
     work = osp.join(args.work_dir, name)
     done = osp.join(ROOT, work, 'train_done.json')
-    if (args.reuse if reuse is None else reuse) and osp.isfile(done):
-        return json.load(open(done))
-    os.makedirs(osp.join(ROOT, work), exist_ok=True)
     opts = list(opts)
     if budget_s is not None and name == 'full_res':
         opts.append(f'custom_hooks.1.seconds={budget_s:.0f}')
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work,
            '--cfg-options', *opts]
+    if (args.reuse if reuse is None else reuse) and osp.isfile(done):
+        record = json.load(open(done))
+        if record.get('command') != ' '.join(cmd[1:]):
+            raise SystemExit(
+                f'{done}: made by `{record.get("command")}`, not by this run\'s '
+                f'`{" ".join(cmd[1:])}`; retrain it (name {name} in --models, without '
+                f'--reuse) or choose another --work-dir')
+        return record
+    os.makedirs(osp.join(ROOT, work), exist_ok=True)
     train_s, train_mb = run_measured(cmd, osp.join(ROOT, work, 'train.log'))
     ckpt = open(osp.join(ROOT, work, 'last_checkpoint')).read().strip()
     record = dict(checkpoint=osp.relpath(ckpt, ROOT) if osp.isabs(ckpt) else ckpt,
@@ -193,7 +200,7 @@ def main(argv=None):
     commands = command_history(previous, 'python tools/benchmarks/accuracy.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:]))
     gattn = None
-    for model in args.models:
+    for model in sorted(set(args.models), key=MODELS.index):  # gattn first: the others use it
         config = config_of(args.benchmark, model)
         if model in TEST_ONLY or model == 'gattn':
             if gattn is None:  # trained once; rows of its checkpoint alone never retrain it
@@ -203,7 +210,7 @@ def main(argv=None):
             record = gattn if model == 'gattn' else dict(
                 checkpoint=gattn['checkpoint'], train_s=None, train_peak_mb=None)
         else:
-            budget = rows['gattn']['train_s'] if 'gattn' in rows else None
+            budget = (gattn or rows.get('gattn', {})).get('train_s')
             record = train(args, model, config, opts + epoch_opts(args, config), budget)
         row = dict(model=model, config=config, checkpoint=record['checkpoint'],
                    train_s=record['train_s'], train_peak_mb=record['train_peak_mb'])
