@@ -56,7 +56,7 @@ def test_flip_only_three_channels_and_fallbacks():
     mixed = batch([(3, 8, 8), (3, 6, 10)])  # sizes differ: mmpretrain pads them
     assert torch.equal(fast(mixed)['inputs'], reference(mixed)['inputs'])
     same = batch([(3, 8, 8)] * 2)
-    stacked = dict(inputs=torch.stack(batch([(3, 8, 8)] * 2)['inputs']))
+    stacked = dict(inputs=torch.stack(same['inputs']))
     assert torch.equal(fast(stacked)['inputs'], reference(stacked)['inputs'])
     fast, reference = pair(mean=[1., 2., 3.], std=[3.] * 3, to_rgb=True)
     gray = batch([(1, 8, 8)] * 2)  # a 3-channel mean broadcasts gray to 3 channels

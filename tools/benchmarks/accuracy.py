@@ -76,7 +76,8 @@ def parse_args(argv=None):
                         'configs\' 0); the data stay those of --data-root')
     p.add_argument('--reuse', action='store_true',
                    help='do not retrain a model whose work dir holds a training this '
-                        'benchmark finished (train_done.json); the test-only models '
+                        'benchmark finished (train_done.json) with the same command (one '
+                        'made otherwise is refused, naming both); the test-only models '
                         '(gattn\'s checkpoint) always reuse gattn\'s finished training '
                         'when gattn is not in --models')
     p.add_argument('--quick', action='store_true',

@@ -38,7 +38,8 @@ class CanvasDataPreprocessor(ClsDataPreprocessor):
             self.to_rgb, self._enable_normalize = to_rgb, normalise
 
     def _one_size(self, inputs) -> bool:
-        """A list of (C, H, W) tensors of one shape that needs no padding."""
+        """The fast path covers ``inputs``: a list of (C, H, W) tensors of one shape
+        that needs no padding, and a float32 mean and std of 1 or C channels."""
         if isinstance(inputs, torch.Tensor) or not isinstance(inputs, Sequence) or \
                 not inputs or not all(isinstance(x, torch.Tensor) for x in inputs):
             return False
