@@ -72,7 +72,7 @@ class TiffSlide(Slide):
 
     def _read(self, level: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
         region = np.asarray(self._open()[level][y0:y1, x0:x1])  # (h, w) or (h, w, S)
-        return to_rgb_uint8(region, self.path)  # the image reader's rules (uint16: / 257)
+        return to_rgb_uint8(region, self.path, channels_last=True)  # the reader's rules
 
     def close(self) -> None:
         if self._handle is not None:

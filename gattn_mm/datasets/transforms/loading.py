@@ -22,9 +22,13 @@ class ImageReadError(IOError):
 def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read a microscopy image as (H, W, 3) uint8 RGB at full resolution.
 
-    PNG/JPEG/BMP (Pillow) and TIFF (tifffile). One 2-D image per file: gray, RGB or
-    RGBA (alpha dropped), channels last or first; a TIFF holding a stack (several
-    pages, z, time or channel axes) is refused, never guessed as colour.
+    TIFF (tifffile) and PNG/JPEG/BMP/... (Pillow), told apart by the file's content,
+    not its name. One 2-D image per file: gray, gray + alpha, RGB or RGBA (alpha
+    dropped); a TIFF's channel axis is the one its tags name (tifffile's ``S`` axis),
+    never guessed from the shape. A TIFF holding a stack (several pages or images, z,
+    time or channel axes) or an animated GIF/PNG/WebP is refused, never read as its
+    first frame or as colour. A JPEG's (or PNG's) EXIF orientation is applied, as
+    mmcv and OpenCV do, so the image is the way a viewer shows it.
     Intensities: see :func:`to_rgb_uint8`.
 
     Args:
@@ -34,20 +38,30 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
 
     Raises:
         ImageReadError: naming ``path`` when it cannot be read completely, is over
-            ``max_pixels``, holds a stack or non-finite values.
+            ``max_pixels``, holds a stack or several frames, or values of a dtype or
+            range that :func:`to_rgb_uint8` does not read.
     """
     if not osp.isfile(path):
         raise ImageReadError(f'image file not found: {path}')
     try:
-        if path.lower().endswith(('.tif', '.tiff')):
-            img = _read_tiff(path, max_pixels)
-        else:
-            img = _read_pillow(path, max_pixels)
+        img = _read_tiff(path, max_pixels) if _is_tiff(path) else \
+            _read_pillow(path, max_pixels)
+        return to_rgb_uint8(img, path, channels_last=True)
     except ImageReadError:
         raise
-    except Exception as err:  # noqa: BLE001  (PIL/tifffile raise many types)
+    except Exception as err:  # noqa: BLE001  (PIL/tifffile/numpy raise many types)
         raise ImageReadError(f'cannot read image {path}: {type(err).__name__}: {err}') from err
-    return to_rgb_uint8(img, path)
+
+
+TIFF_MAGIC = (b'II*\0', b'MM\0*', b'II+\0', b'MM\0+')  # classic and BigTIFF
+ONE_IMAGE = 'gattn-mm reads one 2-D gray/RGB/RGBA image per file'
+SAVE_ONE = 'save one plane or a projection (e.g. tifffile.imwrite(out, stack.max(axis=0)))'
+
+
+def _is_tiff(path: str) -> bool:
+    """Whether the file starts with a TIFF header, whatever its name."""
+    with open(path, 'rb') as f:
+        return f.read(4) in TIFF_MAGIC
 
 
 def _check_pixels(path: str, h: int, w: int, max_pixels: int) -> None:
@@ -59,29 +73,46 @@ def _check_pixels(path: str, h: int, w: int, max_pixels: int) -> None:
 
 
 def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
+    """(H, W) or (H, W, S): the first series, its samples axis moved last. Refuses
+    stacks, and files of several images (series) unless the first is a pyramid (a
+    slide: the others are its label and macro pictures)."""
     import tifffile
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         axes, shape = series.axes, series.shape
         kept = ''.join(a for a, n in zip(axes, shape) if n > 1 or a in 'YX')
         if kept not in ('YX', 'YXS', 'SYX'):
-            raise ImageReadError(
-                f'{path}: a TIFF stack (axes {axes}, shape {shape}, {len(tif.pages)} '
-                f'pages); gattn-mm reads one 2-D gray/RGB/RGBA image per file: save one '
-                f'plane or a projection (e.g. tifffile.imwrite(out, stack.max(axis=0)))')
+            raise ImageReadError(f'{path}: a TIFF stack (axes {axes}, shape {shape}, '
+                                 f'{len(tif.pages)} pages); {ONE_IMAGE}: {SAVE_ONE}')
+        if len(tif.series) > 1 and not series.is_pyramidal:
+            raise ImageReadError(f'{path}: a TIFF of {len(tif.series)} images '
+                                 f'({len(tif.pages)} pages); {ONE_IMAGE}: {SAVE_ONE}')
         _check_pixels(path, shape[axes.index('Y')], shape[axes.index('X')], max_pixels)
-        return np.asarray(series.asarray()).reshape(
+        img = np.asarray(series.asarray()).reshape(
             [n for a, n in zip(axes, shape) if a in kept])
+        if kept == 'SYX':
+            img = img.transpose(1, 2, 0)
+        if img.ndim == 3 and img.shape[-1] == 2 and \
+                int(series.keyframe.extrasamples[0]) not in (1, 2):  # assoc/unassoc alpha
+            raise ImageReadError(f'{path}: 2 channels, the second not marked as alpha; '
+                                 f'expected a gray, gray + alpha, RGB or RGBA image')
+        return img
 
 
 def _read_pillow(path: str, max_pixels: int) -> np.ndarray:
-    from PIL import Image
+    """(H, W) or (H, W, 3|4) as a viewer shows it (EXIF orientation applied)."""
+    from PIL import Image, ImageOps
     limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = max(max_pixels // 2, limit or 0)  # our check comes first
     try:
         with Image.open(path) as im:
             _check_pixels(path, im.size[1], im.size[0], max_pixels)
+            frames = getattr(im, 'n_frames', 1)
+            if frames > 1 and im.format != 'MPO':  # MPO: a JPEG and its previews
+                raise ImageReadError(f'{path}: an animated {im.format} of {frames} frames; '
+                                     f'{ONE_IMAGE}: save one frame')
             im.load()  # raises on truncated data
+            ImageOps.exif_transpose(im, in_place=True)
             if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
                 return np.asarray(im).astype(np.uint16 if im.mode != 'I' else np.int32)
             if im.mode in ('L', 'RGB', 'RGBA'):
@@ -91,22 +122,34 @@ def _read_pillow(path: str, max_pixels: int) -> np.ndarray:
         Image.MAX_IMAGE_PIXELS = limit
 
 
-def to_rgb_uint8(img: np.ndarray, path: str = '<array>') -> np.ndarray:
-    """(H, W), (H, W, 1|3|4) or (1|3|4, H, W) of any integer/float dtype -> (H, W, 3) uint8.
+def to_rgb_uint8(img: np.ndarray, path: str = '<array>',
+                 channels_last: bool = False) -> np.ndarray:
+    """(H, W) or (H, W, 1|2|3|4) of a bool, integer or float dtype -> (H, W, 3) uint8.
+
+    Channels: gray, gray + alpha, RGB or RGBA; alpha is dropped. An array that is not
+    ``channels_last`` (a reader passes True: it knows the layout) is taken as channels
+    first, (1|3|4, H, W), only when its last axis cannot be channels (more than 4).
 
     Intensity rules: uint8 as is; other integer types scaled by their dtype range
     (uint16: / 257), except signed/32-bit integers above 255, scaled by the image's
-    maximum; floats in [0, 1] scaled by 255, other floats (raw intensities) mapped
-    linearly from the image's own [min, max] to [0, 255]; NaN or infinity is refused.
+    maximum; negative values of a signed integer type are refused (there is no black
+    level to assume: save such data as float to have it mapped from its own range);
+    floats in [0, 1] scaled by 255, other floats (raw intensities) mapped linearly
+    from the image's own [min, max] to [0, 255]; NaN or infinity is refused; other
+    dtypes (complex, strings, objects) are refused.
     """
-    if img.ndim == 3 and img.shape[0] in (1, 3, 4) and img.shape[-1] not in (1, 3, 4):
+    if img.dtype.kind not in 'biuf':
+        raise ImageReadError(f'{path}: pixels of dtype {img.dtype} are not read; expected '
+                             f'bool, unsigned or signed integers or floats')
+    if not channels_last and img.ndim == 3 and img.shape[0] in (1, 3, 4) and \
+            img.shape[-1] > 4:
         img = img.transpose(1, 2, 0)  # channel-first
     if img.ndim == 2:
         img = img[..., None]
-    if img.ndim != 3 or img.shape[-1] not in (1, 3, 4):
-        raise ImageReadError(f'{path}: expected a gray, RGB or RGBA image, got shape '
-                             f'{img.shape}')
-    img = img[..., :3] if img.shape[-1] == 4 else img
+    if img.ndim != 3 or not 1 <= img.shape[-1] <= 4:
+        raise ImageReadError(f'{path}: expected a gray, gray + alpha, RGB or RGBA image, '
+                             f'got shape {img.shape}')
+    img = img[..., :3] if img.shape[-1] == 4 else img[..., :1] if img.shape[-1] == 2 else img
     if img.shape[-1] == 1:  # gray: cv2 widens uint8 >10x faster than np.repeat
         img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_GRAY2RGB) \
             if img.dtype == np.uint8 else np.repeat(img, 3, axis=-1)
@@ -123,9 +166,12 @@ def to_rgb_uint8(img: np.ndarray, path: str = '<array>') -> np.ndarray:
         return (img * 255).round().astype(np.uint8)
     if img.dtype == np.bool_:
         return img.astype(np.uint8) * 255
-    info = np.iinfo(img.dtype)
+    if img.dtype.kind == 'i' and img.min() < 0:
+        raise ImageReadError(f'{path}: {img.dtype} with negative values (min {img.min()}); '
+                             f'expected values >= 0 (shift them, or save the image as '
+                             f'float to have it mapped from its own [min, max])')
     scale = 255.0 / max(int(img.max()), 1) if img.max() > 255 else 1.0
-    return (np.clip(img, 0, info.max) * scale).round().astype(np.uint8)
+    return (img * scale).round().astype(np.uint8)
 
 
 @TRANSFORMS.register_module()
