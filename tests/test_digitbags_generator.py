@@ -155,3 +155,50 @@ def test_megapixel_flags_are_checked(tmp_path):
         parse_args(['--out', str(tmp_path), '--preset', 'megapixel', '--target', '3'])
     with pytest.raises(SystemExit):
         parse_args(['--out', str(tmp_path), '--task', 'max'])  # presence has no task
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--canvas', '0'], r'digit_size must be in \[8, canvas/2\], got digit_size=24, canvas=0'),
+    (['--digit-size', '0'], r'digit_size must be in \[8, canvas/2\], got digit_size=0'),
+    (['--preset', 'megapixel', '--digit-size', '0'], 'digit_size must be >= 8'),
+    (['--num-train', '-3'], r'--num-train: must be >= 0, got -3'),
+    (['--canvas', '100000'], r'--canvas: at most 8192 px, got 100000'),
+    (['--target', '11'], 'target must be a digit 0-9, got 11'),
+    (['--instances', '5', '2'], r'instances must satisfy 1 <= MIN <= MAX'),
+])
+def test_cli_refuses_bad_values_as_usage_errors(tmp_path, capsys, argv, message):
+    """0 reaches the spec's checks (no silent default) and every refusal is argparse's
+    clean exit 2 with the message, not a traceback."""
+    import re
+    from tools.dataset_converters.make_digitbags import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(['--out', str(tmp_path / 'out'), '--no-progress', *argv])
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not osp.exists(tmp_path / 'out')
+
+
+def test_cli_out_must_not_be_a_file(tmp_path, capsys):
+    from tools.dataset_converters.make_digitbags import main
+    out = tmp_path / 'taken'
+    out.write_text('x')
+    with pytest.raises(SystemExit) as exit_info:
+        main(['--out', str(out), '--no-progress'])
+    assert exit_info.value.code == 2
+    assert 'exists and is not a directory' in capsys.readouterr().err
+
+
+def test_cli_zero_images_in_a_split_is_allowed(tmp_path):
+    from tools.dataset_converters.make_digitbags import main
+    main(['--out', str(tmp_path), '--canvas', '96', '--digit-size', '12', '--instances', '1',
+          '2', '--num-train', '2', '--num-val', '0', '--num-test', '0', '--no-progress'])
+    assert json.load(open(tmp_path / 'meta.json'))['num'] == dict(train=2, val=0, test=0)
+
+
+def test_spec_refuses_negative_counts():
+    from gattn_mm.datasets.megapixel_generator import MegapixelSpec
+    for spec in (DigitBagsSpec, MegapixelSpec):
+        with pytest.raises(ValueError, match='num must give each of'):
+            spec(num=dict(train=-3, val=1, test=1))
+        with pytest.raises(ValueError, match='num must give each of'):
+            spec(num=dict(train=3))

@@ -230,6 +230,7 @@ def slide_folder(root, slides, rows):
     (root / 'slides').mkdir(parents=True, exist_ok=True)
     shutil.copy(slides[2000][0], root / 'slides' / 'case_a.tif')
     shutil.copy(slides[2000][0], root / 'slides' / 'case_b.tiff')
+    shutil.copy(slides[2000][0], root / 'slides' / 'case_c.tif')
     (root / 'labels.csv').write_text('slide_id,label,split\n' + '\n'.join(rows) + '\n')
     return str(root)
 
@@ -239,7 +240,7 @@ def test_slide_folder_reads_a_csv_of_labels_and_feeds_the_native_model(tmp_path,
     from gattn_mm.datasets import SlideFolder
     from mmengine.dataset import pseudo_collate
     root = slide_folder(tmp_path, slides, ['case_a,tumor,train', 'case_b,normal,train',
-                                           'case_a,tumor,test'])
+                                           'case_c,tumor,test'])
     pipeline = Config.fromfile(NATIVE_CFG).test_dataloader.dataset.pipeline
     train = SlideFolder(root, split='train', pipeline=pipeline)
     assert train.metainfo['classes'] == ('normal', 'tumor') and len(train) == 2
@@ -257,7 +258,7 @@ def test_slide_folder_reads_a_csv_of_labels_and_feeds_the_native_model(tmp_path,
 
 
 @pytest.mark.parametrize('rows,error', [
-    (['case_a,tumor,train', 'case_c,normal,train'], "no slide 'case_c'"),
+    (['case_a,tumor,train', 'case_d,normal,train'], "no slide 'case_d'"),
     (['case_a,,train'], 'labels.csv:2: empty slide_id or label'),
     (['../case_a,tumor,train'], 'outside the slide folder'),
 ])

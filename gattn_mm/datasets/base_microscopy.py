@@ -1,8 +1,10 @@
+import json
 import os
 import os.path as osp
+import re
 
 import numpy as np
-from typing import List, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
@@ -19,6 +21,53 @@ class DataRootError(FileNotFoundError):
 class AnnotationError(ValueError):
     """A line of an annotation file is malformed, points outside the data root or
     holds a label that is not a class."""
+
+
+# a class index as annotation files write it: ASCII digits, optional minus (no '+1',
+# '0_1' or non-ASCII digits, which Python's int() would accept)
+LABEL_RE = re.compile(r'-?[0-9]+')
+
+
+def read_text(path: str) -> str:
+    """The text of an annotation file, UTF-8 (a leading byte-order mark, as Excel
+    writes it, is dropped); other encodings are refused naming the file."""
+    try:
+        with open(path, encoding='utf-8-sig', newline='') as f:
+            return f.read()
+    except UnicodeDecodeError as err:
+        raise AnnotationError(f'{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at '
+                              f'offset {err.start}); save the file as UTF-8') from None
+
+
+def read_json(path: str) -> Any:
+    """The JSON document of ``path`` (UTF-8); invalid JSON is refused naming the file."""
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise AnnotationError(f'{path}: invalid JSON at line {err.lineno} column '
+                              f'{err.colno}: {err.msg}') from None
+
+
+def parse_label(text: str) -> int:
+    """The integer of ``text`` if it is ASCII ``-?[0-9]+``; ValueError otherwise."""
+    if not LABEL_RE.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
+
+
+def class_names(classes: Any, owner: str) -> Optional[tuple]:
+    """``classes`` as a tuple of names, or None when not given.
+
+    Raises:
+        ValueError: for a single string (it would become one class per character) or
+            names that are not non-empty strings.
+    """
+    if not classes:
+        return None
+    if isinstance(classes, str) or not all(isinstance(c, str) and c for c in classes):
+        raise ValueError(f'{owner}: classes must be a list of class names (strings), got '
+                         f'{classes!r}')
+    return tuple(classes)
 
 
 class MicroscopyDataset(BaseDataset):
@@ -61,33 +110,63 @@ class MicroscopyDataset(BaseDataset):
     def annotation_item(self, line: str, line_no: int,
                         multi_label: bool = False) -> Tuple[str, Union[int, List[int]]]:
         """(image path, label) of a ``relative/path label`` line of ``ann_file``:
-        the path must stay inside ``data_root`` (see ``allow_outside_root``), the
-        label must be an integer class index (``multi_label``: comma-separated
+        the label is the last field, so the path may hold spaces; the path must stay
+        inside ``data_root`` (see ``allow_outside_root``), the label must be an
+        integer class index, ASCII ``-?[0-9]+`` (``multi_label``: comma-separated
         indices, e.g. ``1,3,7``)."""
+        rel, label = self.split_annotation_line(line, line_no, multi_label)
+        return osp.join(self.data_root, rel), label
+
+    def split_annotation_line(self, line: str, line_no: int,
+                              multi_label: bool = False) -> Tuple[str, Union[int, List[int]]]:
+        """(relative path, label) of a line; see :meth:`annotation_item`."""
         where = f'{self.ann_file}:{line_no}'
         parts = line.strip().rsplit(maxsplit=1)
         if len(parts) != 2:
             raise AnnotationError(f'{where}: expected "path label", got {line.strip()!r}')
         rel, text = parts
         try:
-            labels = [int(v) for v in text.split(',')] if multi_label else [int(text)]
+            labels = [parse_label(v) for v in text.split(',')] if multi_label \
+                else [parse_label(text)]
         except ValueError:
             raise AnnotationError(f'{where}: label {text!r} is not an integer'
-                                  f'{" list" if multi_label else ""}') from None
+                                  f'{" list" if multi_label else ""} (ASCII digits, e.g. '
+                                  f'{"1,3,7" if multi_label else "1"})') from None
         classes = self.metainfo.get('classes') or ()
         for label in labels:
             if not 0 <= label < len(classes):
                 raise AnnotationError(f'{where}: label {label} is not a class index in '
                                       f'[0, {len(classes)}) (classes {tuple(classes)})')
-        label = labels if multi_label else labels[0]
-        path = osp.join(self.data_root, rel)
         norm = osp.normpath(rel)  # by name: links inside data_root may point elsewhere
         inside = not osp.isabs(rel) and norm != '..' and not norm.startswith('..' + os.sep)
         if not inside and not self.allow_outside_root:
             raise AnnotationError(f'{where}: {rel!r} is outside data_root '
                                   f'{self.data_root!r}; set allow_outside_root=True on the '
                                   f'dataset to allow it')
-        return path, label
+        return rel, labels if multi_label else labels[0]
+
+    def read_annotations(self, multi_label: bool = False) -> List[tuple]:
+        """[(line number, relative path, label)] of the non-blank lines of ``ann_file``
+        (UTF-8); refuses an image listed twice (naming both lines) and a file with
+        no line."""
+        items, seen = [], {}
+        for line_no, line in enumerate(read_text(self.ann_file).split('\n'), 1):
+            if not line.strip():
+                continue
+            rel, label = self.split_annotation_line(line, line_no, multi_label)
+            key = osp.normpath(rel)
+            if key in seen:
+                first, first_label = seen[key]
+                raise AnnotationError(
+                    f'{self.ann_file}:{line_no}: {rel!r} is listed twice (first at line '
+                    f'{first} with label {first_label}, here with label {label}); list '
+                    f'each image once')
+            seen[key] = (line_no, label)
+            items.append((line_no, rel, label))
+        if not items:
+            raise AnnotationError(f'{self.ann_file}: no "path label" line (the annotation '
+                                  f'file is empty)')
+        return items
 
     def check_readable(self, path: str, max_pixels: int) -> None:
         """Raise ``ImageReadError`` naming ``path`` when it cannot be read (here: the

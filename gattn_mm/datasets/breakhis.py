@@ -1,4 +1,5 @@
 import csv
+import io
 import os
 import os.path as osp
 import re
@@ -8,7 +9,8 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from mmpretrain.registry import DATASETS
-from .base_microscopy import DataRootError, MicroscopyDataset
+from .base_microscopy import (LABEL_RE, AnnotationError, DataRootError, MicroscopyDataset,
+                              read_text)
 
 SUBTYPES = ('A', 'F', 'PT', 'TA', 'DC', 'LC', 'MC', 'PC')
 SUBTYPE_NAMES = ('adenosis', 'fibroadenoma', 'phyllodes_tumor', 'tubular_adenoma',
@@ -32,6 +34,26 @@ def parse_breakhis_name(filename: str) -> Dict[str, Union[str, int]]:
         raise ValueError(f'{filename!r}: unknown subtype {sub!r}, expected one of {SUBTYPES}')
     return dict(malignant=int(m['cls'].upper() == 'M'), subtype=sub,
                 patient_id=m['patient'], magnification=int(m['mag']), seq=int(m['seq']))
+
+
+def check_folders(info: dict, rel_dir: str) -> None:
+    """Refuse an image whose name (class, subtype, patient, magnification) disagrees
+    with a folder of its path ``rel_dir`` (relative to ``.../breast``): the folders
+    of the public layout that are present are compared, e.g.
+    ``benign/SOB/adenosis/SOB_B_A_14-22549AB/40X``."""
+    code = 'M' if info['malignant'] else 'B'
+    expected = {'class': 'malignant' if info['malignant'] else 'benign',
+                'subtype': SUBTYPE_NAMES[SUBTYPES.index(info['subtype'])],
+                'patient': f'SOB_{code}_{info["subtype"]}_{info["patient_id"]}',
+                'magnification': f'{info["magnification"]}X'}
+    for folder in rel_dir.split(os.sep):
+        kind = ('class' if folder.lower() in ('benign', 'malignant') else
+                'subtype' if folder.lower() in SUBTYPE_NAMES else
+                'patient' if folder.upper().startswith('SOB_') else
+                'magnification' if re.fullmatch(r'\d+X', folder, re.IGNORECASE) else None)
+        if kind and folder.lower() != expected[kind].lower():
+            raise AnnotationError(f'{info["img_path"]}: the file name says {kind} '
+                                  f'{expected[kind]!r} but its folder is {folder!r}')
 
 
 def patient_folds(patients: Dict[str, str], num_folds: int, seed: int = 0) -> Dict[str, int]:
@@ -90,9 +112,10 @@ class BreakHis(MicroscopyDataset):
             raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
         if task not in ('binary', 'subtype'):
             raise ValueError(f"task must be 'binary' or 'subtype', got {task!r}")
-        if not 0 <= fold < num_folds or num_folds < 2:
-            raise ValueError(f'fold must be in [0, num_folds) with num_folds >= 2, got '
-                             f'fold={fold}, num_folds={num_folds}')
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (fold, num_folds)) \
+                or not 0 <= fold < num_folds or num_folds < 2:
+            raise ValueError(f'fold must be an integer in [0, num_folds) with an integer '
+                             f'num_folds >= 2, got fold={fold!r}, num_folds={num_folds!r}')
         self.split, self.task = split, task
         self.magnifications = self._parse_mags(magnification)
         self.num_folds, self.fold, self.seed = num_folds, fold, seed
@@ -123,14 +146,18 @@ class BreakHis(MicroscopyDataset):
                             f'{self.data_root!r}. Expected layout:\n{self.LAYOUT}')
 
     def scan(self) -> List[dict]:
-        """Every image under the data root with its parsed fields (sorted)."""
+        """Every image under the data root with its parsed fields (sorted); a file whose
+        name disagrees with its folders is refused, hidden entries (``.x``, macOS
+        ``._x.png``) are left out."""
         root = self.breast_dir()
         items = []
-        for dirpath, _, files in os.walk(root):
+        for dirpath, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith('.')]
             for name in files:
-                if name.lower().endswith('.png'):
-                    info = parse_breakhis_name(name)
+                if name.lower().endswith('.png') and not name.startswith('.'):
+                    info = parse_breakhis_name(osp.join(dirpath, name))
                     info['img_path'] = osp.join(dirpath, name)
+                    check_folders(info, osp.relpath(dirpath, root))
                     items.append(info)
         if not items:
             raise DataRootError(f'BreakHis: no images under {root!r}. Expected layout:\n'
@@ -151,15 +178,18 @@ class BreakHis(MicroscopyDataset):
         self.require_file(self.folds_file, 'folds file')
         grp = 'train' if self.split == 'train' else 'test'
         wanted = set()
-        with open(self.folds_file, newline='') as f:
-            reader = csv.DictReader(f)
-            missing = {'fold', 'mag', 'grp', 'filename'} - set(reader.fieldnames or [])
-            if missing:
-                raise ValueError(f'{self.folds_file}: missing columns {sorted(missing)}; '
-                                 f'expected fold, mag, grp, filename')
-            for row in reader:
-                if int(row['fold']) == self.fold + 1 and row['grp'].strip() == grp:
-                    wanted.add(osp.basename(row['filename'].strip()))
+        reader = csv.DictReader(io.StringIO(read_text(self.folds_file), newline=''))
+        missing = {'fold', 'mag', 'grp', 'filename'} - set(reader.fieldnames or [])
+        if missing:
+            raise AnnotationError(f'{self.folds_file}: missing columns {sorted(missing)}; '
+                                  f'expected fold, mag, grp, filename')
+        for row in reader:
+            if None in row.values() or not LABEL_RE.fullmatch(row['fold'].strip()):
+                raise AnnotationError(f'{self.folds_file}:{reader.line_num}: expected an '
+                                      f'integer fold and the columns '
+                                      f'{",".join(reader.fieldnames)}, got {row}')
+            if int(row['fold']) == self.fold + 1 and row['grp'].strip() == grp:
+                wanted.add(osp.basename(row['filename'].strip()))
         return [i for i in items if osp.basename(i['img_path']) in wanted]
 
     def load_data_list(self) -> List[dict]:
@@ -172,8 +202,13 @@ class BreakHis(MicroscopyDataset):
             raise DataRootError(f'BreakHis: {patients} patient(s) at magnification '
                                 f'{self.magnifications}, fewer than num_folds='
                                 f'{self.num_folds}: lower num_folds or add data')
+        selected = self._select_split(items)
+        if not selected:
+            raise DataRootError(f'BreakHis: split {self.split!r} is empty (fold={self.fold}, '
+                                f'num_folds={self.num_folds}, folds_file={self.folds_file}, '
+                                f'magnification {self.magnifications})')
         data_list = []
-        for info in self._select_split(items):
+        for info in selected:
             label = info['malignant'] if self.task == 'binary' else \
                 SUBTYPES.index(info['subtype'])
             data_list.append(dict(img_path=info['img_path'], gt_label=label,

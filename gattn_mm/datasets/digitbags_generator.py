@@ -47,12 +47,20 @@ class DigitBagsSpec:
             raise ValueError(f'instances must satisfy 1 <= MIN <= MAX, got {self.instances}')
         if not 0 <= self.target <= 9:
             raise ValueError(f'target must be a digit 0-9, got {self.target}')
+        check_num(self.num)
         if self.digit_size < 8 or self.digit_size > self.canvas // 2:
-            raise ValueError(f'digit_size must be in [8, canvas/2], got {self.digit_size}')
+            raise ValueError(f'digit_size must be in [8, canvas/2], got digit_size='
+                             f'{self.digit_size}, canvas={self.canvas}')
         cells = (self.canvas // (self.digit_size + 2)) ** 2
         if hi > cells // 4:
             raise ValueError(f'{hi} digits of {self.digit_size}px do not fit without overlap '
                              f'on a {self.canvas}px canvas; lower --instances MAX')
+
+
+def check_num(num: Dict[str, int]) -> None:
+    """Refuse a ``num`` that does not give every split a count >= 0."""
+    if any(not isinstance(num.get(k), int) or num[k] < 0 for k in SPLITS):
+        raise ValueError(f'num must give each of {SPLITS} a number of images >= 0, got {num}')
 
 
 def split_digit_pools(seed: int) -> Dict[str, np.ndarray]:

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .digitbags_generator import SPLITS, split_digit_pools
+from .digitbags_generator import SPLITS, check_num, split_digit_pools
 
 TASKS = ('majority', 'max', 'multi')
 
@@ -53,6 +53,10 @@ class MegapixelSpec:
             self.num = {'train': 5000, 'val': 1000, 'test': 1000}
         if self.task not in TASKS:
             raise ValueError(f'task must be one of {TASKS}, got {self.task!r}')
+        check_num(self.num)
+        if self.digit_size < 8:
+            raise ValueError(f'digit_size must be >= 8 (the UCI digits are 8 x 8), got '
+                             f'{self.digit_size}')
         if self.canvas < 4 * self.digit_size:
             raise ValueError(f'canvas {self.canvas} is too small for {self.digit_size} px '
                              f'digits (at least 4x)')

@@ -1,13 +1,22 @@
 import csv
+import io
 import os.path as osp
 from typing import List, Optional
 
 from mmpretrain.registry import DATASETS
-from .base_microscopy import AnnotationError, DataRootError, MicroscopyDataset
+from .base_microscopy import (LABEL_RE, AnnotationError, DataRootError, MicroscopyDataset,
+                              class_names, read_text)
 from .slides import open_slide
 from .slides.base import OPENSLIDE_EXTENSIONS, TIFF_EXTENSIONS
 
 SLIDE_EXTENSIONS = ('.ome.tif', '.ome.tiff') + TIFF_EXTENSIONS + OPENSLIDE_EXTENSIONS
+
+
+def sorted_labels(labels) -> List[str]:
+    """The labels sorted, numerically when all are integers (``2`` before ``10``)."""
+    if all(LABEL_RE.fullmatch(label) for label in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
 
 
 @DATASETS.register_module()
@@ -18,8 +27,11 @@ class SlideFolder(MicroscopyDataset):
     ``label`` (and optionally ``split``); ``<data_root>/<slide_dir>/<slide_id>.<ext>``
     is the slide (pyramidal TIFF / OME-TIFF, or an OpenSlide format). Labels are class
     names (strings); the classes are ``classes`` or, by default, the sorted labels of
-    the whole CSV, so every split has the same class indices. Slides are read lazily
-    by ``LoadMicroscopyImage(lazy_slides=True)`` and a native-resolution model.
+    the whole CSV, so every split has the same class indices (numerically sorted when
+    every label is an integer: ``2`` before ``10``). The CSV is UTF-8 (a byte-order
+    mark, as Excel writes it, is fine); each slide is listed once (in one split).
+    Slides are read lazily by ``LoadMicroscopyImage(lazy_slides=True)`` and a
+    native-resolution model.
 
     Args:
         data_root (str): the folder.
@@ -42,36 +54,53 @@ class SlideFolder(MicroscopyDataset):
         csv_path = osp.join(data_root, ann_file)
         self.require_file(csv_path, 'label CSV')
         self.rows = self.read_csv(csv_path)
-        classes = tuple(classes or sorted({label for _, label, _ in self.rows}))
+        classes = class_names(classes, 'SlideFolder') or \
+            tuple(sorted_labels({label for _, label, _ in self.rows}))
         super().__init__(data_root=data_root, ann_file=ann_file,
                          metainfo=dict(classes=classes), pipeline=list(pipeline), **kwargs)
 
     def read_csv(self, path: str) -> List[tuple]:
-        """[(line number, label, row)] of the CSV; refuses a missing column or value."""
-        with open(path, newline='') as f:
-            reader = csv.DictReader(f)
-            missing = {'slide_id', 'label'} - set(reader.fieldnames or ())
-            if missing:
-                raise AnnotationError(f'{path}: the header must name slide_id and label '
-                                      f'(missing {sorted(missing)}), got {reader.fieldnames}')
-            if self.split is not None and 'split' not in reader.fieldnames:
-                raise AnnotationError(f'{path}: split={self.split!r} needs a split column')
-            rows = []
-            for line, row in enumerate(reader, start=2):
-                if not (row.get('slide_id') or '').strip() or not (row.get('label') or '').strip():
-                    raise AnnotationError(f'{path}:{line}: empty slide_id or label: {row}')
-                rows.append((line, row['label'].strip(), row))
+        """[(line number, label, row)] of the CSV; refuses a missing column or value, a
+        row with more or fewer fields than the header and a slide listed twice."""
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=''))
+        missing = {'slide_id', 'label'} - set(reader.fieldnames or ())
+        if missing:
+            raise AnnotationError(f'{path}: the header must name slide_id and label '
+                                  f'(missing {sorted(missing)}), got {reader.fieldnames}')
+        if self.split is not None and 'split' not in reader.fieldnames:
+            raise AnnotationError(f'{path}: split={self.split!r} needs a split column')
+        rows, seen = [], {}
+        for row in reader:
+            line = reader.line_num
+            if None in row or None in row.values():
+                raise AnnotationError(f'{path}:{line}: expected {len(reader.fieldnames)} '
+                                      f'fields ({",".join(reader.fieldnames)}), got {row}')
+            slide_id = row['slide_id'].strip()
+            if not slide_id or not row['label'].strip():
+                raise AnnotationError(f'{path}:{line}: empty slide_id or label: {row}')
+            if slide_id in seen:
+                raise AnnotationError(f'{path}:{line}: slide_id {slide_id!r} is listed again '
+                                      f'(first at line {seen[slide_id]}); list each slide '
+                                      f'once, with one label and one split')
+            seen[slide_id] = line
+            rows.append((line, row['label'].strip(), row))
         if not rows:
             raise AnnotationError(f'{path}: no slides listed')
         return rows
 
     def find_slide(self, slide_id: str, where: str) -> str:
+        """The slide file of ``slide_id``: ``<slide_id>`` itself when it has a slide
+        extension, else ``<slide_id>.<ext>``; an id naming another file (a ``.json``
+        sidecar, ...) is refused."""
         if osp.isabs(slide_id) or osp.normpath(slide_id).startswith('..'):
             raise AnnotationError(f'{where}: slide_id {slide_id!r} is outside the slide folder')
         for ext in ('',) + SLIDE_EXTENSIONS:
             path = osp.join(self.slide_dir, slide_id + ext)
-            if osp.isfile(path):
+            if osp.isfile(path) and path.lower().endswith(SLIDE_EXTENSIONS):
                 return path
+        if osp.isfile(osp.join(self.slide_dir, slide_id)):
+            raise AnnotationError(f'{where}: slide_id {slide_id!r} names a file that is not a '
+                                  f'slide (extensions {", ".join(SLIDE_EXTENSIONS)})')
         raise DataRootError(f'{where}: no slide {slide_id!r} in {self.slide_dir} (tried the '
                             f'extensions {", ".join(SLIDE_EXTENSIONS)})')
 
@@ -87,6 +116,10 @@ class SlideFolder(MicroscopyDataset):
                                       f'{tuple(classes)}')
             data_list.append(dict(img_path=self.find_slide(row['slide_id'].strip(), where),
                                   gt_label=classes.index(label)))
+        if not data_list:
+            splits = sorted({row['split'].strip() for _, _, row in self.rows})
+            raise AnnotationError(f'{self.ann_file}: no row has split {self.split!r} (the '
+                                  f'splits there: {splits})')
         return self.filter_readable(data_list)
 
     def check_readable(self, path: str, max_pixels: int) -> None:
