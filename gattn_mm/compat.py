@@ -29,7 +29,9 @@
    cache (``torch.hub.get_dir()/checkpoints``), checks the file's sha256 against the
    hash prefix in its name (``NAME-<hex>.pth``, OpenMMLab's and PyTorch's convention)
    on download and again on every load from the cache, and reads it with
-   :func:`safe_torch_load`. Offline first: a URL whose file name (with its hash)
+   :func:`safe_torch_load`. A file name without a hash does not identify its content
+   (two servers, or ``?v=2``, can serve another ``model.pth``), so such a URL is cached
+   under a folder named after the hash of the whole URL instead of by name alone. Offline first: a URL whose file name (with its hash)
    is one of the published checkpoints that travel with the package
    (``gattn_mm/.mim/checkpoints``, the repository's ``checkpoints/``) resolves to
    that file, its hash checked, with no network.
@@ -71,12 +73,13 @@ class CheckpointReadError(IOError):
     """A checkpoint file is empty, truncated or not a PyTorch checkpoint."""
 
 
-def safe_torch_load(filename: str, map_location: Any = None, source: str = None) -> Any:
+def safe_torch_load(filename: str, map_location: Any = None, source: str = None,
+                    mmap: bool = False) -> Any:
     """``torch.load(filename, weights_only=True)`` with an error naming the file (or
     ``source``, e.g. the URL it was downloaded from)."""
     where = filename if source is None else f'{source} (cached as {filename})'
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
+        return torch.load(filename, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         reason = str(err).strip().splitlines()
         reason = next((line for line in reason if 'global' in line.lower()), reason[0]
@@ -121,16 +124,22 @@ def download_checked(url: str, model_dir: str = None, progress: bool = False) ->
     from torch.hub import download_url_to_file, get_dir
     model_dir = model_dir or osp.join(get_dir(), 'checkpoints')
     os.makedirs(model_dir, exist_ok=True)
-    name = osp.basename(urlparse(url).path)
-    cached = osp.join(model_dir, name)
+    name = osp.basename(urlparse(url).path) or 'checkpoint.pth'
     match = HASH_IN_NAME.search(name)
     bundled = osp.join(BUNDLED_DIR, name)
     if match and osp.isfile(bundled) and sha256_prefix_ok(bundled, match.group(1)):
         return bundled
+    if not match:  # the name says nothing about the content: one folder per URL
+        model_dir = osp.join(model_dir, 'url-' + hashlib.sha256(url.encode()).hexdigest()[:16])
+        os.makedirs(model_dir, exist_ok=True)
+    cached = osp.join(model_dir, name)
     if not osp.exists(cached):
-        # torch checks the prefix on download and deletes a mismatching file
-        download_url_to_file(url, cached, match.group(1) if match else None,
-                             progress=progress)
+        try:  # torch checks the prefix on download and deletes a mismatching file
+            download_url_to_file(url, cached, match.group(1) if match else None,
+                                 progress=progress)
+        except (OSError, RuntimeError, ValueError) as err:  # URLError, HTTPError, hash
+            raise CheckpointReadError(f'cannot download checkpoint {url}: '
+                                      f'{type(err).__name__}: {err}') from None
     elif match and not sha256_prefix_ok(cached, match.group(1)):
         raise UnsafeCheckpointError(
             f'the cached checkpoint {cached!r} of {url} does not match the sha256 '

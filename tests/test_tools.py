@@ -351,16 +351,21 @@ def test_tta_is_refused_without_a_tta_pipeline(tiny_checkpoint):
     assert 'Epoch(test)' not in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize('kind', ['foreign', 'empty', 'classes'])
+@pytest.mark.parametrize('kind', ['foreign', 'empty', 'classes', 'nan', 'meta'])
 def test_a_checkpoint_of_another_model_is_refused_by_every_tool(tmp_path, tiny_checkpoint,
                                                                 kind):
     """Non-strict loading would predict with random weights: test, infer, visualise,
     export and load_from refuse the checkpoint, naming it and the mismatching keys."""
     config, ckpt = tiny_checkpoint
     good = torch.load(ckpt, weights_only=True)['state_dict']
+    nan = dict(good)
+    nan['head.fc.weight'] = torch.full_like(good['head.fc.weight'], float('nan'))
     bad = {'foreign': {'state_dict': {'foo.weight': torch.zeros(3)}}, 'empty': {},
            'classes': {'state_dict': {k: (torch.zeros(5, *v.shape[1:]) if 'head.fc.' in k
-                                          else v) for k, v in good.items()}}}[kind]
+                                          else v) for k, v in good.items()}},
+           'nan': {'state_dict': nan},
+           'meta': {'state_dict': good, 'meta': {'dataset_meta': {'classes': ['a', 'b', 'c']}}},
+           }[kind]
     path = tmp_path / f'{kind}.pth'
     torch.save(bad, path)
     image = osp.join(data_root_of(config), 'images', 'test', 'test_000000.png')
@@ -372,9 +377,11 @@ def test_a_checkpoint_of_another_model_is_refused_by_every_tool(tmp_path, tiny_c
              str(tmp_path / 'm.onnx')],
             ['tools/train.py', config, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
              f'load_from={path}', 'train_cfg.max_epochs=1']]
-    cmds = cmds if kind == 'classes' else cmds[:1]  # every tool once, every kind once
+    # every tool once, every kind once; class names from the meta label the inferencer's
+    cmds = {'classes': cmds, 'meta': cmds[1:2]}.get(kind, cmds[:1])
     expected = {'foreign': '1 unexpected (foo.weight)', 'empty': 'missing',
-                'classes': 'of another shape'}[kind]
+                'classes': 'of another shape', 'nan': 'NaN or inf values (head.fc.weight)',
+                'meta': "names the classes ['a', 'b', 'c'], but the model has 2"}[kind]
     for cmd in cmds:
         proc = subprocess.run([sys.executable, *cmd], cwd=ROOT, env=env(),
                               capture_output=True, text=True, timeout=300)
@@ -382,6 +389,35 @@ def test_a_checkpoint_of_another_model_is_refused_by_every_tool(tmp_path, tiny_c
         assert f'error: checkpoint {path}' in proc.stderr, (cmd, proc.stderr[-2000:])
         assert expected in proc.stderr, (cmd, proc.stderr[-2000:])
     assert not (tmp_path / 'r.json').exists() and not (tmp_path / 'm.onnx').exists()
+
+
+def test_tools_refuse_an_empty_checkpoint_and_outputs_over_inputs(tmp_path, tiny_checkpoint):
+    """No tool runs a model of random weights (an empty CHECKPOINT used to mean "none"),
+    writes its results over an input image, or fails with a traceback on a missing one."""
+    config, ckpt = tiny_checkpoint
+    image = tmp_path / 'bag.png'
+    image.write_bytes(open(osp.join(data_root_of(config), 'images', 'test',
+                                    'test_000000.png'), 'rb').read())
+    cases = [
+        (['tools/infer.py', config, '', str(image)], 'argument checkpoint: empty'),
+        (['tools/visualize_attention.py', config, '', str(image), '--out-dir',
+          str(tmp_path)], 'argument checkpoint: empty'),
+        (['tools/deployment/export_onnx.py', config, str(tmp_path), '--out',
+          str(tmp_path / 'm.onnx')], 'is a folder, not a checkpoint file'),
+        (['tools/test.py', config, str(tmp_path / 'none.pth')], 'no such checkpoint file'),
+        (['tools/infer.py', config, ckpt, str(image), '--out', str(image)],
+         f'--out would overwrite the input {image}'),
+        (['tools/visualize_attention.py', config, ckpt, str(image), '--out-dir',
+          str(tmp_path)], f'--out-dir would overwrite the input {image}'),
+        (['tools/infer.py', config, ckpt, str(tmp_path / 'missing.png')],
+         'no such image or folder'),
+    ]
+    before = image.read_bytes()
+    for cmd, expected in cases:
+        proc = run_tool(*cmd, check=False)
+        assert proc.returncode != 0, cmd
+        assert expected in proc.stderr and 'Traceback' not in proc.stderr, (cmd, proc.stderr)
+    assert image.read_bytes() == before and not (tmp_path / 'm.onnx').exists()
 
 
 def data_root_of(config):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import gattn_mm  # noqa: F401
-from gattn_mm.compat import UnsafeCheckpointError
+from gattn_mm.compat import CheckpointReadError, UnsafeCheckpointError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PUBLISHED = 'gattn_r18_digitbags_20261129-7edf335a.pth'
@@ -88,7 +88,7 @@ def test_hash_in_the_name_is_checked_on_download_and_in_the_cache(tmp_path, serv
     for name in (good, bad):
         (folder / name).write_bytes((folder / 'w.pth').read_bytes())
     cache = tmp_path / 'torch_home' / 'hub' / 'checkpoints'
-    with pytest.raises(RuntimeError, match='hash'):
+    with pytest.raises(CheckpointReadError, match=f'{base}/{bad}.*hash'):
         load_checkpoint(model, f'{base}/{bad}', map_location='cpu')
     assert not (cache / bad).exists()  # nothing kept
     load_checkpoint(model, f'{base}/{good}', map_location='cpu')  # good: loads
@@ -96,6 +96,21 @@ def test_hash_in_the_name_is_checked_on_download_and_in_the_cache(tmp_path, serv
     (cache / good).write_bytes(b'tampered' + (folder / 'w.pth').read_bytes())
     with pytest.raises(UnsafeCheckpointError, match='does not match the sha256'):
         load_checkpoint(model, f'{base}/{good}', map_location='cpu')
+
+
+def test_a_url_without_hash_is_cached_by_the_whole_url(tmp_path, served):
+    """Two servers (or two queries) serving another ``model.pth``: each URL gets its own
+    weights, not the first download's; a missing file names the URL."""
+    from mmengine.runner import CheckpointLoader
+    folder, base = served
+    for sub, value in (('a', 1.0), ('b', 2.0)):
+        (folder / sub).mkdir()
+        torch.save({'state_dict': {'w': torch.full((2,), value)}}, folder / sub / 'model.pth')
+    for sub, value in (('a', 1.0), ('b', 2.0), ('a', 1.0)):  # the last from the cache
+        loaded = CheckpointLoader.load_checkpoint(f'{base}/{sub}/model.pth', map_location='cpu')
+        assert torch.equal(loaded['state_dict']['w'], torch.full((2,), value))
+    with pytest.raises(CheckpointReadError, match=f'{base}/c/model.pth.*404'):
+        CheckpointLoader.load_checkpoint(f'{base}/c/model.pth', map_location='cpu')
 
 
 def test_published_checkpoint_by_url_matches_the_local_file(served):

@@ -24,7 +24,7 @@ from gattn_mm.compat import AtomicLocalBackend
 from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
-from gattn_mm.models import CheckpointMismatchError
+from gattn_mm.apis.cli import checkpoint_arg, checkpoint_errors_exit, refuse_overwriting_inputs
 
 
 def parse_args(argv=None):
@@ -49,6 +49,11 @@ def parse_args(argv=None):
         args.checkpoint = None
     if not args.images:
         p.error('no IMAGES given')
+    if args.model_name is None:
+        try:
+            checkpoint_arg(args.checkpoint)
+        except argparse.ArgumentTypeError as err:
+            p.error(f'argument checkpoint: {err}')
     for name in ('batch_size', 'topk', 'max_pixels'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
@@ -82,42 +87,71 @@ def to_json(path: str, result: dict) -> dict:
     return out
 
 
+def read_input(inferencer: GattnInferencer, path: str, max_pixels: int):
+    """The image as a BGR array, or the path of a slide the model reads lazily (opened
+    here once so that a bad one is refused before the model runs)."""
+    if inferencer.is_slide(path):
+        open_slide(path, max_pixels).close()
+        return path
+    return np.ascontiguousarray(read_image(path, max_pixels)[..., ::-1])
+
+
+def predict(inferencer: GattnInferencer, paths: list, inputs: list, fail) -> list:
+    """``(path, result)`` per input. An input that fails inside the model (a slide
+    whose tiles cannot be read) is passed to ``fail(path, err)``: the batch is run
+    again one by one, so that only that input is lost."""
+    try:
+        return list(zip(paths, inferencer(inputs, batch_size=len(inputs))))
+    except (ImageReadError, MemoryError) as err:
+        if len(inputs) == 1:
+            fail(paths[0], err)
+            return []
+    return [pair for path, input_ in zip(paths, inputs)
+            for pair in predict(inferencer, [path], [input_], fail)]
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     console = Console(stderr=True)
-    paths = expand_image_paths(args.images)
+    try:
+        paths = expand_image_paths(args.images)
+    except FileNotFoundError as err:
+        raise SystemExit(f'error: {err}') from None
+    refuse_overwriting_inputs([args.out], paths, '--out')
     if not paths:
         console.print(f'[red]error[/red]: no images in {escape(" ".join(args.images))}',
                       soft_wrap=True)
         return 2
-    try:
+    with checkpoint_errors_exit(args.checkpoint or args.model_name):
         inferencer = GattnInferencer(args.config, pretrained=args.checkpoint or True,
                                      device=args.device, topk=args.topk)
-    except CheckpointMismatchError as err:
-        raise SystemExit(f'error: checkpoint {args.checkpoint}: {err}') from None
     results, failures = [], []
     with Progress(console=console) as progress:
         task = progress.add_task('inference', total=len(paths))
+
+        def fail(path: str, err: Exception) -> None:
+            error = f'{path}: out of memory while reading it' \
+                if isinstance(err, MemoryError) else str(err)
+            failures.append(dict(image=path, error=error))
+            # paths are printed whole (no wrapping) and never read as markup
+            console.print(f'[red]error[/red]: {escape(error)}', soft_wrap=True)
+            progress.advance(task)
+
         for start in range(0, len(paths), args.batch_size):
-            batch, arrays = [], []
+            batch, inputs = [], []
             for path in paths[start:start + args.batch_size]:
                 try:
-                    if inferencer.is_slide(path):  # read lazily by the model
-                        open_slide(path, args.max_pixels).close()  # refused here if bad
-                        arrays.append(path)
-                    else:
-                        image = read_image(path, args.max_pixels)
-                        arrays.append(np.ascontiguousarray(image[..., ::-1]))  # BGR
+                    inputs.append(read_input(inferencer, path, args.max_pixels))
                     batch.append(path)
                 except (ImageReadError, MemoryError) as err:
-                    error = str(err) if isinstance(err, ImageReadError) else \
-                        f'{path}: out of memory while reading it'
-                    failures.append(dict(image=path, error=error))
-                    # paths are printed whole (no wrapping) and never read as markup
-                    console.print(f'[red]error[/red]: {escape(error)}', soft_wrap=True)
-                    progress.advance(task)
-            if arrays:
-                for path, res in zip(batch, inferencer(arrays, batch_size=len(arrays))):
+                    fail(path, err)
+            if inputs:
+                for path, res in predict(inferencer, batch, inputs, fail):
+                    if not np.isfinite(float(res['pred_score'])):
+                        fail(path, ValueError(
+                            f'{path}: the model\'s scores are not finite (NaN/inf); check '
+                            f'the config\'s data_preprocessor (mean, std) and the checkpoint'))
+                        continue
                     results.append(to_json(path, res))
                     progress.advance(task)
             save(args.out, results, failures)

@@ -10,7 +10,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import gattn_mm  # noqa: F401
-from gattn_mm.models import CheckpointMismatchError
+from gattn_mm.apis.cli import check_class_count, checkpoint_arg, checkpoint_errors_exit
 from gattn_mm.compat import setup_cpu_distributed
 from gattn_mm.utils import ensure_plugin_import, set_dataloader_defaults, set_default_work_dir
 
@@ -18,9 +18,11 @@ from gattn_mm.utils import ensure_plugin_import, set_dataloader_defaults, set_de
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', type=checkpoint_arg,
+                        help='checkpoint file (or http(s) URL)')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
-    parser.add_argument('--out', help='the file to write results to (pickle/json/yaml)')
+    parser.add_argument('--out', help='the file to write results to: predictions as '
+                        'a .pkl file, metrics (--out-item metrics) as .pkl/.json/.yaml')
     parser.add_argument('--out-item', choices=['metrics', 'pred'],
                         help='write metrics or predictions to --out (default: pred)')
     parser.add_argument(
@@ -47,6 +49,10 @@ def parse_args(argv=None):
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if args.out is None and args.out_item is not None:
         parser.error('--out-item needs --out FILE')
+    if args.out is not None and args.out_item != 'metrics' and \
+            not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out {args.out}: predictions are written as a pickle (.pkl); '
+                     f'for metrics as JSON or YAML add --out-item metrics')
     return args
 
 
@@ -88,10 +94,9 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if args.out and args.out_item in ('pred', None):
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-    try:
+    check_class_count(runner.model, runner.test_loop.dataloader.dataset, args.config)
+    with checkpoint_errors_exit(args.checkpoint):
         metrics = runner.test()
-    except CheckpointMismatchError as err:
-        raise SystemExit(f'error: checkpoint {args.checkpoint}: {err}') from None
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)
     return metrics

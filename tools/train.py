@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 
 import gattn_mm  # noqa: F401  (registers modules, safe checkpoint loader)
 from gattn_mm.compat import setup_cpu_distributed
-from gattn_mm.models import CheckpointMismatchError
+from gattn_mm.apis.cli import check_class_count, check_resumable, checkpoint_errors_exit
 from gattn_mm.utils import (ensure_plugin_import, ensure_safe_checkpoints,
                             set_dataloader_defaults, set_default_work_dir)
 
@@ -63,6 +63,8 @@ def merge_args(cfg, args):
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
+        if not args.resume.startswith(('http://', 'https://')):
+            check_resumable(args.resume)
         cfg.resume = True
         cfg.load_from = args.resume
     if args.auto_scale_lr:
@@ -82,10 +84,9 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    try:
+    check_class_count(runner.model, runner.train_loop.dataloader.dataset, args.config)
+    with checkpoint_errors_exit(cfg.load_from):
         runner.train()
-    except CheckpointMismatchError as err:
-        raise SystemExit(f'error: checkpoint {cfg.load_from}: {err}') from None
 
 
 if __name__ == '__main__':

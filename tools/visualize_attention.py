@@ -18,13 +18,14 @@ from gattn_mm.apis import GattnInferencer, expand_image_paths
 from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
-from gattn_mm.models import CheckpointMismatchError
+from gattn_mm.apis.cli import (checkpoint_arg, checkpoint_errors_exit,
+                               refuse_overwriting_inputs)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('config', help='model config')
-    p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('checkpoint', type=checkpoint_arg, help='checkpoint file (or http(s) URL)')
     p.add_argument('images', nargs='+', help='image files and/or folders')
     p.add_argument('--out-dir', required=True, help='folder for the PNGs')
     p.add_argument('--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
@@ -51,17 +52,20 @@ def output_names(paths, out_dir):
 
 def main(argv=None):
     args = parse_args(argv)
-    paths = expand_image_paths(args.images)
     try:
+        paths = expand_image_paths(args.images)
+    except FileNotFoundError as err:
+        raise SystemExit(f'error: {err}') from None
+    outputs = output_names(paths, args.out_dir)
+    refuse_overwriting_inputs(outputs, paths, '--out-dir')
+    with checkpoint_errors_exit(args.checkpoint):
         inferencer = GattnInferencer(args.config, pretrained=args.checkpoint,
                                      device=args.device)
-    except CheckpointMismatchError as err:
-        raise SystemExit(f'error: checkpoint {args.checkpoint}: {err}') from None
     os.makedirs(args.out_dir, exist_ok=True)
     written, failed = [], []
     with Progress() as progress:
         task = progress.add_task('attention', total=len(paths))
-        for path, out in zip(paths, output_names(paths, args.out_dir)):
+        for path, out in zip(paths, outputs):
             try:
                 if inferencer.is_slide(path):  # drawn on its thumbnail
                     open_slide(path, args.max_pixels).close()  # refused here if bad

@@ -10,6 +10,7 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.structures import DataSample
 from gattn_mm.datasets.transforms.loading import (LoadMicroscopyImage, read_image,
                                                   to_rgb_uint8)
+from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.models.utils import SlideSource
 from gattn_mm.visualization.attention_visualizer import (attention_on_original, caption_of,
                                                          draw_attention)
@@ -34,6 +35,19 @@ class GattnInferencer(ImageClassificationInferencer):
     def __init__(self, *args, topk: int = 3, **kwargs):
         super().__init__(*args, **kwargs)
         self.topk = topk
+        self._check_classes()
+
+    def _check_classes(self) -> None:
+        """Refuse class names (from the checkpoint's meta) that cannot label this model's
+        outputs: not strings, or not one per class."""
+        if self.classes is None:
+            return
+        num_classes = getattr(self.model.data_preprocessor, 'num_classes', None)
+        if not all(isinstance(c, str) for c in self.classes) or (
+                num_classes is not None and len(self.classes) != num_classes):
+            raise CheckpointMismatchError(
+                f'its meta names the classes {list(self.classes)[:10]!r}, but the model has '
+                f'{num_classes} classes: expected {num_classes} class names (strings)')
 
     @property
     def slide_loader(self) -> Optional[LoadMicroscopyImage]:

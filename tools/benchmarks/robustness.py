@@ -26,6 +26,8 @@ VARIANTS = {
     'target7_size20_data_seed3': (['--target', '7', '--digit-size', '20', '--seed', '3'], 2),
     'target4_digits8to10_data_seed4': (['--target', '4', '--instances', '8', '10', '--seed',
                                         '4'], 3),
+    'target1_digits1to10_data_seed5': (['--target', '1', '--instances', '1', '10', '--seed',
+                                        '5'], 4),
 }
 QUICK = ['--canvas', '128', '--digit-size', '12', '--instances', '2', '3',
          '--num-train', '16', '--num-val', '8', '--num-test', '8']

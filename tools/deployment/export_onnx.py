@@ -12,7 +12,7 @@ import torch.nn as nn
 from mmengine.config import Config, DictAction
 
 import gattn_mm  # noqa: F401
-from gattn_mm.models import CheckpointMismatchError
+from gattn_mm.apis.cli import checkpoint_arg, checkpoint_errors_exit
 
 
 class ExportWrapper(nn.Module):
@@ -37,7 +37,7 @@ class ExportWrapper(nn.Module):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('config', help='model config')
-    p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('checkpoint', type=checkpoint_arg, help='checkpoint file (or http(s) URL)')
     p.add_argument('--out', required=True, help='output .onnx file')
     p.add_argument('--shape', type=int, nargs=2, default=None, metavar=('H', 'W'),
                    help='input size (default: the config\'s canvas, else 512 512)')
@@ -71,10 +71,8 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    try:
+    with checkpoint_errors_exit(args.checkpoint):
         wrapper = build_export_model(cfg, args.checkpoint)
-    except CheckpointMismatchError as err:
-        raise SystemExit(f'error: checkpoint {args.checkpoint}: {err}') from None
     if args.shape is None:
         canvas = cfg.get('canvas', 512)
         args.shape = (canvas, canvas) if isinstance(canvas, int) else tuple(canvas)

@@ -4,12 +4,14 @@ mmengine loads checkpoints non-strictly (``load_from``, ``tools/test.py``,
 ``get_model``, the inferencers): a checkpoint of another model, of another class
 count, or an empty one would load silently and leave random weights that then
 predict with confidence. A gattn model refuses it: every parameter and buffer must be
-present with its shape, and no other key may be there. Partial loading is meant for
+present with its shape, as a finite tensor (NaN or inf weights would predict NaN),
+and no other key may be there. Partial loading is meant for
 a backbone's ``init_cfg=dict(type='Pretrained', prefix=...)``, which loads into the
 backbone alone and is not checked here.
 """
 from typing import Dict, List
 
+import torch
 import torch.nn as nn
 
 LEGACY_PREFIXES = ('local_backbone.', 'head.fc_local.')  # gattn-mm 0.1 names
@@ -38,12 +40,21 @@ def check_checkpoint_keys(module: nn.Module, state_dict: Dict, prefix: str, *arg
     expected = module.state_dict()
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
-    shapes = [f'{k} {tuple(given[k].shape)} vs {tuple(v.shape)}' for k, v in expected.items()
-              if k in given and hasattr(given[k], 'shape') and given[k].shape != v.shape]
+    present = [k for k in expected if k in given]
+    not_tensors = [f'{k} ({type(given[k]).__name__})' for k in present
+                   if not isinstance(given[k], torch.Tensor)]
+    tensors = [k for k in present if isinstance(given[k], torch.Tensor)]
+    shapes = [f'{k} {tuple(given[k].shape)} vs {tuple(expected[k].shape)}' for k in tensors
+              if given[k].shape != expected[k].shape]
+    not_finite = [k for k in tensors if given[k].is_floating_point()
+                  and not bool(torch.isfinite(given[k]).all())]
     problems = [f'{len(missing)} missing ({_first(missing)})' if missing else '',
                 f'{len(unexpected)} unexpected ({_first(unexpected)})' if unexpected else '',
                 f'{len(shapes)} of another shape, checkpoint vs model ({_first(shapes)})'
-                if shapes else '']
+                if shapes else '',
+                f'{len(not_tensors)} not tensors ({_first(not_tensors)})' if not_tensors else '',
+                f'{len(not_finite)} with NaN or inf values ({_first(not_finite)})'
+                if not_finite else '']
     problems = [p for p in problems if p]
     if problems:
         raise CheckpointMismatchError(

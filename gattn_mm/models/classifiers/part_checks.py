@@ -97,6 +97,11 @@ def check_channels(model) -> None:
         outs = model.backbone(torch.zeros(1, 3, *model.global_size))
         feat = outs[-1] if isinstance(outs, (tuple, list)) else outs
         name = type(model.backbone).__name__
+        if not isinstance(feat, torch.Tensor):
+            raise ValueError(
+                f'the backbone {name} gives {len(feat)} tensors per output '
+                f'({[tuple(getattr(f, "shape", ())) for f in feat]}); the neck needs its '
+                f'last output to be one feature map (B, C, h, w)')
         if feat.dim() == 4 and feat.size(1) != model.neck.in_channels:
             raise ValueError(
                 f'model.neck.in_channels={model.neck.in_channels} does not match the '

@@ -15,11 +15,24 @@ def int_pair(value: Union[int, Sequence[int]], key: str) -> Tuple[int, int]:
 
 
 def pool_feature(outs: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
-    """Last backbone output as a vector (B, C): maps are averaged over space."""
+    """Last backbone output as a vector (B, C): maps (B, C, h, w) are averaged over
+    space, vectors (B, C) kept.
+
+    Raises:
+        ValueError: for another shape, e.g. a token sequence (B, L, C), which has no
+            channel axis to pool over.
+    """
     feat = outs[-1] if isinstance(outs, (tuple, list)) else outs
     if isinstance(feat, (tuple, list)):  # e.g. ViT's (patch_token, cls_token)
         feat = feat[-1]
-    return feat.mean(dim=(2, 3)) if feat.dim() == 4 else feat.flatten(1)
+    if feat.dim() == 4:
+        return feat.mean(dim=(2, 3))
+    if feat.dim() == 2:
+        return feat
+    raise ValueError(f'the reader gives an output of shape {tuple(feat.shape)}; a crop '
+                     f'is read as a feature map (B, C, h, w) or a vector (B, C), not a '
+                     f'token sequence: e.g. VisionTransformer(out_type=\'cls_token\' or '
+                     f'\'avg_featmap\')')
 
 
 def area_resize(inputs: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:

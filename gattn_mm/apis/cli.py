@@ -1,0 +1,86 @@
+"""Checks of command-line arguments shared by the tools: a checkpoint is never
+empty or missing (the tools never run a model of random weights), outputs never
+overwrite inputs, and a refused checkpoint ends the tool with one line naming it."""
+import argparse
+import os.path as osp
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+from gattn_mm.compat import CheckpointReadError, UnsafeCheckpointError, safe_torch_load
+from gattn_mm.models import CheckpointMismatchError
+
+CHECKPOINT_ERRORS = (CheckpointMismatchError, CheckpointReadError, UnsafeCheckpointError)
+URL_PREFIXES = ('http://', 'https://')
+
+
+def checkpoint_arg(value: str) -> str:
+    """argparse ``type`` of a CHECKPOINT argument: an existing file or an http(s) URL.
+
+    Raises:
+        argparse.ArgumentTypeError: for an empty value, a folder or a missing file.
+    """
+    if not value.strip():
+        raise argparse.ArgumentTypeError(
+            'empty; give the checkpoint file of the config (gattn-mm tools do not run '
+            'a model of random weights)')
+    if value.startswith(URL_PREFIXES):
+        return value
+    if osp.isdir(value):
+        raise argparse.ArgumentTypeError(f'{value} is a folder, not a checkpoint file')
+    if not osp.isfile(value):
+        raise argparse.ArgumentTypeError(f'{value}: no such checkpoint file')
+    return value
+
+
+def refuse_overwriting_inputs(outputs: Sequence[str], inputs: Sequence[str],
+                              option: str) -> None:
+    """Raise ``SystemExit`` naming ``option`` when one of ``outputs`` is one of ``inputs``
+    (the same file, also through links or another spelling of its path)."""
+    given = {osp.realpath(p) for p in inputs}
+    clash = [p for p in outputs if osp.realpath(p) in given]
+    if clash:
+        raise SystemExit(f'error: {option} would overwrite the input {clash[0]}; '
+                         f'write the results elsewhere')
+
+
+@contextmanager
+def checkpoint_errors_exit(checkpoint: str) -> Iterator[None]:
+    """Turn a refused checkpoint (unsafe, unreadable, or not this model's weights) into
+    ``SystemExit`` with one line naming it, instead of a traceback."""
+    try:
+        yield
+    except CHECKPOINT_ERRORS as err:
+        raise SystemExit(f'error: checkpoint {checkpoint}: {err}') from None
+
+
+def check_class_count(model, dataset, config: str) -> None:
+    """Raise ``SystemExit`` when ``dataset``'s ``classes`` (metainfo) and ``model``'s
+    ``num_classes`` (its data preprocessor's, the heads' by default) disagree: a
+    model of 2 outputs trained on 3 class names would label its predictions wrongly."""
+    model = getattr(model, 'module', model)  # DDP-wrapped in a distributed run
+    classes = dataset.metainfo.get('classes')
+    num_classes = getattr(getattr(model, 'data_preprocessor', None), 'num_classes', None)
+    if classes is not None and num_classes is not None and len(classes) != num_classes:
+        raise SystemExit(
+            f'error: the data set ({type(dataset).__name__}, {getattr(dataset, "ann_file", "")}) '
+            f'has {len(classes)} classes {list(classes)[:10]} but the model of {config} '
+            f'has num_classes={num_classes}: set the heads\' num_classes (e.g. '
+            f'--cfg-options model.head.num_classes={len(classes)} ...) or fix the data')
+
+
+def check_resumable(path: str) -> None:
+    """Raise ``SystemExit`` unless the local file ``path`` holds a training state to
+    ``--resume`` from (mmengine would fail with ``KeyError: 'message_hub'``)."""
+    try:
+        checkpoint_arg(path)
+    except argparse.ArgumentTypeError as err:
+        raise SystemExit(f'error: --resume: {err}') from None
+    with checkpoint_errors_exit(path):
+        checkpoint = safe_torch_load(path, map_location='cpu', mmap=True)
+    keys = checkpoint.keys() if isinstance(checkpoint, dict) else ()
+    missing = [k for k in ('meta', 'message_hub', 'optimizer') if k not in keys]
+    if missing:
+        raise SystemExit(f'error: --resume {path}: it holds no training state ('
+                         f'{", ".join(missing)} missing; published checkpoints hold '
+                         f'weights only); to start from its weights use --cfg-options '
+                         f'load_from={path}')
