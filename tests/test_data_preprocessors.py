@@ -91,3 +91,18 @@ def test_shipped_canvas_configs_use_it():
     for name in ('gattn_digitbags', 'gattn_megapixel'):
         cfg = Config.fromfile(osp.join(ROOT, 'configs', f'{name}.py'))
         assert cfg.model.data_preprocessor.type == 'CanvasDataPreprocessor'
+
+
+@pytest.mark.parametrize('mean,std,error', [
+    ([1, 2], [1, 2], 'mean and std of 1 or 3 values'),
+    ([0, 0, 0], [0, 0, 0], 'every std > 0'),
+    ([0, 0, 0], None, 'lists of numbers'),
+])
+def test_a_gattn_model_refuses_a_normalisation_that_cannot_work(mean, std, error):
+    """Checked when the model is built, not as a tensor-size error or NaN predictions
+    at the first batch."""
+    from mmengine.config import Config
+    model = Config.fromfile(osp.join(ROOT, 'configs', 'gattn_digitbags.py')).model
+    model.data_preprocessor.update(mean=mean, std=std)
+    with pytest.raises(ValueError, match=error):
+        MODELS.build(model)

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -175,8 +176,14 @@ def test_bad_arguments_name_the_key():
         InstanceSampler(selector=dict(type='RandomSelector'))
     with pytest.raises(ValueError, match='crop_size'):
         InstanceSampler(crop_size=(0, 4))
-    with pytest.raises(ValueError, match='sampler.num_instances'):
-        InstanceSampler(num_instances=0)
+    for bad in (0, None, True, '8', 2.5):  # True is not 1, '8' is not 8
+        with pytest.raises(ValueError, match='sampler.num_instances'):
+            InstanceSampler(num_instances=bad)
+    for bad in (None, 'ab', (8, True), (8, 8, 8)):
+        with pytest.raises(ValueError, match='sampler.crop_size'):
+            InstanceSampler(crop_size=bad)
+    assert InstanceSampler(num_instances=np.int64(3), crop_size=[np.int32(8), 6]
+                           ).crop_size == (8, 6)
     with pytest.raises(ValueError, match='test_cfg.num_instances'):
         InstanceSampler(test_cfg=dict(num_instances=0))
     with pytest.raises(ValueError, match=r"unknown keys \['num_instance'\]"):

@@ -34,6 +34,7 @@ def preprocessor_cfg(data_preprocessor: Optional[dict], train_cfg: Optional[dict
     number of classes (set once, in the heads; a different count is refused)."""
     cfg = dict(data_preprocessor or {})
     cfg.setdefault('type', 'ClsDataPreprocessor')
+    check_normalisation(cfg.get('mean'), cfg.get('std'))
     cfg.setdefault('batch_augments', batch_augments_cfg(train_cfg))
     classes = {name: head['num_classes'] for name, head in heads.items()
                if head and head.get('num_classes') is not None}
@@ -47,6 +48,21 @@ def preprocessor_cfg(data_preprocessor: Optional[dict], train_cfg: Optional[dict
                              f'but model.{name}.num_classes={count}; set the same number '
                              f'(or leave the preprocessor\'s out: it follows the heads)')
     return cfg
+
+
+def check_normalisation(mean, std) -> None:
+    """``mean`` and ``std`` of the data preprocessor: both or neither, one value per
+    channel (1 or 3), every std > 0 (0 would divide by zero: NaN predictions)."""
+    if mean is None and std is None:
+        return
+    try:
+        mean, std = [float(v) for v in mean], [float(v) for v in std]
+    except (TypeError, ValueError):
+        raise ValueError(f'model.data_preprocessor mean and std must be lists of numbers, '
+                         f'got mean={mean!r}, std={std!r}') from None
+    if len(mean) not in (1, 3) or len(std) != len(mean) or min(std) <= 0:
+        raise ValueError(f'model.data_preprocessor: expected mean and std of 1 or 3 values '
+                         f'each (one per channel), every std > 0; got mean={mean}, std={std}')
 
 
 def check_parts(model, train_cfg: Optional[dict]) -> None:

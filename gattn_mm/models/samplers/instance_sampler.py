@@ -1,4 +1,5 @@
 import math
+import numbers
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -100,7 +101,8 @@ class InstanceSampler(BaseModule):
 
     @staticmethod
     def _count(value, key: str) -> int:
-        if int(value) != value or value < 1:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                int(value) != value or value < 1:
             raise ValueError(f'{key} must be an int >= 1, got {value!r}')
         return int(value)
 

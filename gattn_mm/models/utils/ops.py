@@ -1,4 +1,5 @@
 """Small tensor operations shared by the parts."""
+import numbers
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -8,8 +9,11 @@ import torch.nn.functional as F
 def int_pair(value: Union[int, Sequence[int]], key: str) -> Tuple[int, int]:
     """``value`` (a size ``s`` or ``(h, w)``) as an (h, w) pair of ints >= 1; the error
     names the config ``key``."""
-    pair = (value, value) if isinstance(value, (int, float)) else tuple(value)
-    if len(pair) != 2 or min(pair) < 1:
+    number = numbers.Real  # also numpy's scalars
+    pair = (value, value) if isinstance(value, number) else \
+        tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else ()
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, number) or v < 1
+                             for v in pair):
         raise ValueError(f'{key} must be a positive int or (h, w), got {value!r}')
     return int(pair[0]), int(pair[1])
 
