@@ -103,8 +103,10 @@ def test_wrong_reader_channels():
     cfg = gattn_cfg(dict(type='ResNet', depth=18), 512, instance_head=dict(
         loss=dict(type='CrossEntropyLoss')))
     cfg['instance_head']['in_channels'] = 128
-    with pytest.raises(ValueError, match=r'instance_head.in_channels=128 .*reader ResNet, '
-                                         r'which gives 512'):
+    cfg['head']['instance_channels'] = 64
+    with pytest.raises(ValueError, match=r'instance_channels=64 does not match the backbone '
+                       r'ResNet \(the reader of the crops too\), which gives 512 channels; set '
+                       r'model.head.instance_channels=512; model.instance_head.in_channels=128'):
         MODELS.build(cfg)
 
 

@@ -95,11 +95,12 @@ def check_heads(model) -> None:
                          f'same num_classes in every head')
 
 
-def _expect(head, attr: str, key: str, actual: int, source: str) -> None:
+def _mismatch(head, attr: str, key: str, actual: int, source: str) -> Optional[str]:
     expected = getattr(head, attr, None) if head is not None else None
     if expected is not None and expected != actual:
-        raise ValueError(f'{key}={expected} does not match {source}, which gives '
-                         f'{actual} channels; set {key}={actual}')
+        return f'{key}={expected} does not match {source}, which gives {actual} ' \
+               f'channels; set {key}={actual}'
+    return None
 
 
 @torch.no_grad()
@@ -126,18 +127,24 @@ def check_channels(model) -> None:
                 f'model.neck.in_channels={feat.size(1)} (and the heads\' in_channels)')
         model.neck.check_input(feat)
         C = feat.size(1)
-        reader = f'the reader {type(model.reader_module).__name__}'
+        reader = f'the reader {type(model.reader).__name__}' if model.reader is not None \
+            else f'the backbone {name} (the reader of the crops too)'
         C_inst = pool_feature(model.reader_module(
             torch.zeros(1, 3, *model.sampler.crop_size))).size(1)
     finally:
         for m, mode in zip(modules, modes):
             m.train(mode)
-    _expect(model.head, 'in_channels', 'model.head.in_channels', C, f'the backbone {name}')
-    _expect(model.global_head, 'in_channels', 'model.global_head.in_channels', C,
-            f'the backbone {name}')
-    _expect(model.head, 'instance_channels', 'model.head.instance_channels', C_inst, reader)
-    _expect(model.instance_head, 'in_channels', 'model.instance_head.in_channels', C_inst,
-            reader)
+    problems = [
+        _mismatch(model.head, 'in_channels', 'model.head.in_channels', C, f'the backbone {name}'),
+        _mismatch(model.global_head, 'in_channels', 'model.global_head.in_channels', C,
+                  f'the backbone {name}'),
+        _mismatch(model.head, 'instance_channels', 'model.head.instance_channels', C_inst,
+                  reader),
+        _mismatch(model.instance_head, 'in_channels', 'model.instance_head.in_channels',
+                  C_inst, reader)]
+    problems = [p for p in problems if p]
+    if problems:  # all at once: one build to learn every key to set
+        raise ValueError('; '.join(problems))
 
 
 def check_instances(model) -> None:
