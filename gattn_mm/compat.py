@@ -31,10 +31,11 @@
    on download and again on every load from the cache, and reads it with
    :func:`safe_torch_load`. A file name without a hash does not identify its content
    (two servers, or ``?v=2``, can serve another ``model.pth``), so such a URL is cached
-   under a folder named after the hash of the whole URL instead of by name alone. Offline first: a URL whose file name (with its hash)
-   is one of the published checkpoints that travel with the package
-   (``gattn_mm/.mim/checkpoints``, the repository's ``checkpoints/``) resolves to
-   that file, its hash checked, with no network.
+   under a folder named after the hash of the whole URL instead of by name alone.
+   Offline first: a URL whose file name (with its hash) is one of the published
+   checkpoints that travel with the package (``gattn_mm/.mim/checkpoints``, the
+   repository's ``checkpoints/``) resolves to that file, its hash checked, with no
+   network.
 5. **Old checkpoints are deleted only after the new one is saved.** mmengine's
    ``CheckpointHook`` removes the oldest checkpoint beyond ``max_keep_ckpts`` *before*
    it writes the new one: with a full disk the new write fails after the last good

@@ -76,3 +76,7 @@ def test_infer_loses_only_the_input_that_fails_inside_the_model():
                   lambda path, err: failed.append((path, str(err))))
     assert [(p, r['name']) for p, r in out] == [('a.png', 'a.png'), ('c.png', 'c.png')]
     assert failed == [('bad.tif', 'bad.tif: cannot read tile (0, 0)')]
+
+
+def test_resume_by_url_is_left_to_the_loader():
+    check_resumable('https://host/epoch_3.pth')  # no local check, no network

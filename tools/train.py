@@ -63,8 +63,7 @@ def merge_args(cfg, args):
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
-        if not args.resume.startswith(('http://', 'https://')):
-            check_resumable(args.resume)
+        check_resumable(args.resume)
         cfg.resume = True
         cfg.load_from = args.resume
     if args.auto_scale_lr:

@@ -70,7 +70,10 @@ def check_class_count(model, dataset, config: str) -> None:
 
 def check_resumable(path: str) -> None:
     """Raise ``SystemExit`` unless the local file ``path`` holds a training state to
-    ``--resume`` from (mmengine would fail with ``KeyError: 'message_hub'``)."""
+    ``--resume`` from (mmengine would fail with ``KeyError: 'message_hub'``); a URL is
+    left to the loader."""
+    if path.startswith(URL_PREFIXES):
+        return
     try:
         checkpoint_arg(path)
     except argparse.ArgumentTypeError as err:
