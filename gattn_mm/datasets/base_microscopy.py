@@ -107,19 +107,13 @@ class MicroscopyDataset(BaseDataset):
                 f'{type(self).__name__}: {what} {path!r} does not exist. Expected layout:\n'
                 f'{self.LAYOUT}')
 
-    def annotation_item(self, line: str, line_no: int,
-                        multi_label: bool = False) -> Tuple[str, Union[int, List[int]]]:
-        """(image path, label) of a ``relative/path label`` line of ``ann_file``:
+    def split_annotation_line(self, line: str, line_no: int,
+                              multi_label: bool = False) -> Tuple[str, Union[int, List[int]]]:
+        """(relative path, label) of a ``relative/path label`` line of ``ann_file``:
         the label is the last field, so the path may hold spaces; the path must stay
         inside ``data_root`` (see ``allow_outside_root``), the label must be an
         integer class index, ASCII ``-?[0-9]+`` (``multi_label``: comma-separated
         indices, e.g. ``1,3,7``)."""
-        rel, label = self.split_annotation_line(line, line_no, multi_label)
-        return osp.join(self.data_root, rel), label
-
-    def split_annotation_line(self, line: str, line_no: int,
-                              multi_label: bool = False) -> Tuple[str, Union[int, List[int]]]:
-        """(relative path, label) of a line; see :meth:`annotation_item`."""
         where = f'{self.ann_file}:{line_no}'
         parts = line.strip().rsplit(maxsplit=1)
         if len(parts) != 2:
