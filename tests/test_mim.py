@@ -212,3 +212,33 @@ def test_tools_download_offline(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'not bundled with this install' in err[0] and \
         'network unreachable' in err[0]
+
+
+def test_tools_download_writes_atomically_and_checks_dest(tmp_path, monkeypatch, capsys):
+    """A failed write (full disk) names the file, leaves no partial file and keeps an
+    older one whole; a --dest that cannot be a folder is refused naming --dest."""
+    import errno
+
+    import gattn_mm.compat as compat
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import download
+    name = metafile_models()[0]['Name']
+    dest = tmp_path / 'dl'
+    dest.mkdir()
+    (dest / f'{name}.py').write_text('old')
+    real_put = compat.AtomicLocalBackend.put
+
+    def full_disk(self, data, path):
+        if str(path).endswith('.py'):  # the checkpoint written, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_put(self, data, path)
+    monkeypatch.setattr(compat.AtomicLocalBackend, 'put', full_disk)
+    assert download.main([name, '--dest', str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert f'cannot write {dest / name}.py: No space left on device' in err, err
+    assert 'not bundled' not in err  # not reported as a download problem
+    assert (dest / f'{name}.py').read_text() == 'old'
+    assert not [p for p in os.listdir(dest) if p.endswith(('.tmp', '.part'))]
+    (tmp_path / 'file').write_text('')
+    assert download.main([name, '--dest', str(tmp_path / 'file' / 'dl')]) == 2
+    assert f'--dest {tmp_path / "file" / "dl"}: cannot be created' in capsys.readouterr().err

@@ -10,7 +10,6 @@ offline, mim 0.3.9 fails with a TypeError of its own.)
 import argparse
 import os
 import os.path as osp
-import shutil
 import sys
 
 
@@ -24,9 +23,23 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+class WriteError(Exception):
+    """A file of ``dest`` could not be written (the message names it)."""
+
+
+def write(data: bytes, path: str) -> None:
+    """``data`` to ``path`` atomically: a failure leaves no partial file and an older
+    file of that name whole."""
+    from gattn_mm.compat import AtomicLocalBackend
+    try:
+        AtomicLocalBackend().put(data, path)
+    except OSError as err:
+        raise WriteError(f'cannot write {path}: {err.strerror or err}') from None
+
+
 def fetch(name: str, dest: str) -> str:
     """Copy or download model ``name``'s checkpoint into ``dest`` and dump its
-    config there; return the checkpoint's path."""
+    config there, each written atomically; return the checkpoint's path."""
     from mmengine.config import Config
     from mmpretrain.apis import ModelHub
 
@@ -34,12 +47,12 @@ def fetch(name: str, dest: str) -> str:
     model = ModelHub.get(name)
     source = download_checked(model.weights)  # bundled, cached or downloaded; hash-checked
     target = osp.join(dest, osp.basename(source))
-    if osp.abspath(source) != osp.abspath(target):
-        shutil.copyfile(source, target + '.part')
-        os.replace(target + '.part', target)
+    if osp.realpath(source) != osp.realpath(target):
+        with open(source, 'rb') as f:  # a few MB
+            write(f.read(), target)
     config = model.config if isinstance(model.config, Config) else Config.fromfile(
         model.config)
-    config.dump(osp.join(dest, f'{name}.py'))
+    write(config.pretty_text.encode('utf-8'), osp.join(dest, f'{name}.py'))
     return target
 
 
@@ -53,10 +66,18 @@ def main(argv=None) -> int:
         print(f'error: unknown model(s) {", ".join(unknown)}; published: '
               f'{", ".join(known)}', file=sys.stderr)
         return 2
-    os.makedirs(args.dest, exist_ok=True)
+    try:
+        os.makedirs(args.dest, exist_ok=True)
+    except OSError as err:
+        print(f'error: --dest {args.dest}: cannot be created as a folder '
+              f'({err.strerror or err})', file=sys.stderr)
+        return 2
     for name in args.models:
         try:
             path = fetch(name, args.dest)
+        except WriteError as err:  # before OSError: not a download problem
+            print(f'error: {name}: {err}', file=sys.stderr)
+            return 1
         except OSError as err:  # URLError, connection and file errors
             print(f'error: {name}: its weights are not bundled with this install and '
                   f'the release URL cannot be read ({err})', file=sys.stderr)
