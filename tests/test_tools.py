@@ -394,8 +394,10 @@ def test_a_checkpoint_of_another_model_is_refused_by_every_tool(tmp_path, tiny_c
 def test_tools_refuse_an_empty_checkpoint_and_outputs_over_inputs(tmp_path, tiny_checkpoint,
                                                                   capsys):
     """No tool runs a model of random weights (an empty CHECKPOINT used to mean "none"),
-    writes its results over an input image, or fails with a traceback on a missing one
-    (in-process: each refusal comes before a model is built)."""
+    writes its results over an input image, the config or the checkpoint, takes an
+    argument out of range or an output folder it cannot create, or fails with a
+    traceback on a missing one (in-process: each refusal comes before a model is
+    built)."""
     import importlib
     config, ckpt = tiny_checkpoint
     image = tmp_path / 'bag.png'
@@ -413,8 +415,30 @@ def test_tools_refuse_an_empty_checkpoint_and_outputs_over_inputs(tmp_path, tiny
         ('visualize_attention', [config, ckpt, str(image), '--out-dir', str(tmp_path)],
          f'--out-dir would overwrite the input {image}'),
         ('infer', [config, ckpt, str(tmp_path / 'missing.png')], 'no such image or folder'),
+        ('infer', [config, ckpt, str(image), '--batch-size', '-1'],
+         '--batch-size must be >= 1, got -1'),
+        ('infer', [config, ckpt, str(image), '--max-pixels', '0'],
+         '--max-pixels must be >= 1, got 0'),
+        ('visualize_attention', [config, ckpt, str(image), '--out-dir', str(tmp_path / 'v'),
+                                 '--topk', '-1'], '--topk must be >= 1, got -1'),
+        ('visualize_attention', [config, ckpt, str(image), '--out-dir', str(tmp_path / 'v'),
+                                 '--max-pixels', '0'], '--max-pixels must be >= 1, got 0'),
+        ('visualize_attention', [config, ckpt, str(image), '--out-dir', str(image / 'v')],
+         f'--out-dir {image / "v"}: cannot be created: {image} is not a folder'),
+        ('visualize_attention', [config, ckpt, str(image), '--out-dir', str(image)],
+         f'--out-dir {image}: {image} is not a folder'),
+        ('deployment.export_onnx', [config, ckpt, '--out', str(tmp_path / 'm.onnx'),
+                                    '--shape', '0', '0'], '--shape must be two positive sides'),
+        ('deployment.export_onnx', [config, ckpt, '--out', ckpt],
+         f'--out would overwrite the input {ckpt}'),
+        ('deployment.export_onnx', [config, ckpt, '--out', config],
+         f'--out would overwrite the input {config}'),
+        ('deployment.export_onnx', [config, ckpt, '--out', str(tmp_path / 'no' / 'm.onnx')],
+         'not a writable file path'),
     ]
     before = image.read_bytes()
+    stamps = lambda: [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (config, ckpt)]  # noqa
+    inputs = stamps()
     for module, argv, expected in cases:
         main = importlib.import_module(f'tools.{module}').main
         with pytest.raises(SystemExit) as exit_info:
@@ -422,6 +446,42 @@ def test_tools_refuse_an_empty_checkpoint_and_outputs_over_inputs(tmp_path, tiny
         message = f'{exit_info.value.code} {capsys.readouterr().err}'
         assert exit_info.value.code != 0 and expected in message, (module, argv, message)
     assert image.read_bytes() == before and not (tmp_path / 'm.onnx').exists()
+    assert not (tmp_path / 'v').exists() and stamps() == inputs
+
+
+def test_export_shape_below_the_glance_and_failed_drawings_are_named(tmp_path, tiny_checkpoint,
+                                                                     monkeypatch, capsys):
+    """export_onnx refuses a --shape smaller than model.global_size (not a raw
+    ValueError from inside the model); visualize_attention stops at a drawing it cannot
+    write (a full disk), naming the file, and leaves the older drawing whole."""
+    import errno
+
+    import gattn_mm.compat as compat
+    from tools.deployment import export_onnx
+    from tools import visualize_attention
+    config, ckpt = tiny_checkpoint
+    with pytest.raises(SystemExit) as exit_info:  # tests/data/tiny_digitbags.py: 32
+        export_onnx.main([config, ckpt, '--out', str(tmp_path / 'm.onnx'),
+                          '--shape', '16', '64'])
+    assert '--shape 16 64 is smaller than' in str(exit_info.value.code)
+    assert 'model.global_size=(32, 32)' in str(exit_info.value.code)
+    assert not (tmp_path / 'm.onnx').exists()
+    image = osp.join(data_root_of(config), 'images', 'test', 'test_000000.png')
+    out_dir = tmp_path / 'vis'
+    argv = [config, ckpt, image, '--out-dir', str(out_dir), '--device', 'cpu']
+    png, = visualize_attention.main(argv)
+    assert osp.basename(png) == 'test_000000.png' and osp.getsize(png) > 0
+    before = open(png, 'rb').read()
+
+    def full_disk(self, data, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(compat.AtomicLocalBackend, 'put', full_disk)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        visualize_attention.main(argv)
+    assert f'cannot write {png}: No space left on device' in str(exit_info.value.code)
+    assert 'drawings written to' not in capsys.readouterr().out
+    assert open(png, 'rb').read() == before and os.listdir(out_dir) == ['test_000000.png']
 
 
 def data_root_of(config):

@@ -3,7 +3,8 @@ overlay, the sampled boxes with rank and score, the predicted class and probabil
 in a caption, and a strip of the crops. A whole-slide image (with a native-resolution
 config, e.g. configs/gattn_digitbags_native.py) is drawn on its thumbnail, the crops
 read from its native pixels. Unreadable images are named and skipped (the exit code
-is then non-zero); two inputs never share an output file."""
+is then non-zero); two inputs never share an output file, and each PNG is written
+atomically (a failed write, e.g. a full disk, stops the tool naming the file)."""
 import argparse
 import os
 import os.path as osp
@@ -15,6 +16,7 @@ from rich.progress import Progress
 
 import gattn_mm  # noqa: F401
 from gattn_mm.apis import GattnInferencer, expand_image_paths
+from gattn_mm.compat import AtomicLocalBackend
 from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
@@ -27,12 +29,51 @@ def parse_args(argv=None):
     p.add_argument('config', help='model config')
     p.add_argument('checkpoint', type=checkpoint_arg, help='checkpoint file (or http(s) URL)')
     p.add_argument('images', nargs='+', help='image files and/or folders')
-    p.add_argument('--out-dir', required=True, help='folder for the PNGs')
+    p.add_argument('--out-dir', required=True,
+                   help='folder for the PNGs (created; it or its nearest existing parent '
+                   'must be a writable folder)')
     p.add_argument('--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
-    p.add_argument('--topk', type=int, default=None, help='draw only the first K boxes')
+    p.add_argument('--topk', type=int, default=None,
+                   help='draw only the first K boxes (>= 1; default: all)')
     p.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
-                   help='refuse images of more pixels, checked before decoding')
-    return p.parse_args(argv)
+                   help='refuse images of more pixels, checked before decoding (>= 1)')
+    args = p.parse_args(argv)
+    for name in ('topk', 'max_pixels'):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f'--{name.replace("_", "-")} must be >= 1, got {value}')
+    problem = out_dir_problem(args.out_dir)
+    if problem:
+        p.error(f'--out-dir {args.out_dir}: {problem}')
+    return args
+
+
+def out_dir_problem(out_dir: str):
+    """Why ``out_dir`` cannot hold the drawings (checked before the model is built,
+    nothing created), or None: it must be a writable folder, or creatable in the
+    nearest existing parent (a writable folder)."""
+    if not out_dir.strip():
+        return 'empty; give a folder for the PNGs'
+    path = osp.abspath(out_dir)
+    while not osp.exists(path):
+        if osp.islink(path):  # a dangling link: makedirs would fail on it
+            return f'{path} is a broken link'
+        path = osp.dirname(path)
+    if not osp.isdir(path):
+        return f'{path} is not a folder' if path == osp.abspath(out_dir) else \
+            f'cannot be created: {path} is not a folder'
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f'{path} is not writable'
+    return None
+
+
+def write_png(path: str, image_rgb: np.ndarray) -> None:
+    """Encode ``image_rgb`` as PNG and write it atomically: a failure (``OSError``)
+    leaves no partial file and an older drawing of that name whole."""
+    ok, data = cv2.imencode('.png', np.ascontiguousarray(image_rgb[..., ::-1]))
+    if not ok:
+        raise OSError(f'OpenCV could not encode a {image_rgb.shape} drawing as PNG')
+    AtomicLocalBackend().put(data.tobytes(), path)
 
 
 def output_names(paths, out_dir):
@@ -61,8 +102,21 @@ def main(argv=None):
     with checkpoint_errors_exit(args.checkpoint):
         inferencer = GattnInferencer(args.config, pretrained=args.checkpoint,
                                      device=args.device)
-    os.makedirs(args.out_dir, exist_ok=True)
+    try:
+        os.makedirs(args.out_dir, exist_ok=True)
+    except OSError as err:
+        raise SystemExit(f'error: --out-dir {args.out_dir}: cannot be created '
+                         f'({err.strerror or err})') from None
     written, failed = [], []
+
+    def save(out: str, drawing: np.ndarray) -> None:
+        try:
+            write_png(out, drawing)
+        except OSError as err:  # unwritable folder, full disk: every next one fails too
+            raise SystemExit(f'error: cannot write {out}: {err.strerror or err} '
+                             f'({len(written)} drawings written before it)') from None
+        written.append(out)
+
     with Progress() as progress:
         task = progress.add_task('attention', total=len(paths))
         for path, out in zip(paths, outputs):
@@ -70,8 +124,7 @@ def main(argv=None):
                 if inferencer.is_slide(path):  # drawn on its thumbnail
                     open_slide(path, args.max_pixels).close()  # refused here if bad
                     sample = inferencer([path], return_datasamples=True)[0]
-                    cv2.imwrite(out, inferencer.draw_slide(path, sample, args.topk)[..., ::-1])
-                    written.append(out)
+                    save(out, inferencer.draw_slide(path, sample, args.topk))
                     progress.advance(task)
                     continue
                 image = read_image(path, args.max_pixels)
@@ -82,8 +135,7 @@ def main(argv=None):
                 continue
             sample = inferencer([np.ascontiguousarray(image[..., ::-1])],
                                 return_datasamples=True)[0]
-            cv2.imwrite(out, inferencer.draw(image, sample, args.topk)[..., ::-1])
-            written.append(out)
+            save(out, inferencer.draw(image, sample, args.topk))
             progress.advance(task)
     print(f'{len(written)} drawings written to {args.out_dir}')
     if failed:

@@ -4,15 +4,21 @@ The graph takes the raw image batch (B, 3, H, W), float, 0-255, in the channel
 order of the config's pipeline (BGR for gattn-mm's loader), applies the config's
 normalisation, and returns the class logits (B, num_classes). The sampler's test
 selector must trace to a static graph (its class says ``exportable = True``, e.g.
-``TopKSelector``); the instance crop becomes one ONNX ``RoiAlign`` node."""
+``TopKSelector``); the instance crop becomes one ONNX ``RoiAlign`` node. The file is
+written atomically, never over the config or the checkpoint."""
 import argparse
+import io
+import os
+import os.path as osp
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config, DictAction
 
 import gattn_mm  # noqa: F401
-from gattn_mm.apis.cli import checkpoint_arg, checkpoint_errors_exit
+from gattn_mm.apis.cli import (URL_PREFIXES, checkpoint_arg, checkpoint_errors_exit,
+                               refuse_overwriting_inputs)
+from gattn_mm.compat import AtomicLocalBackend
 
 
 class ExportWrapper(nn.Module):
@@ -38,9 +44,12 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('config', help='model config')
     p.add_argument('checkpoint', type=checkpoint_arg, help='checkpoint file (or http(s) URL)')
-    p.add_argument('--out', required=True, help='output .onnx file')
+    p.add_argument('--out', required=True,
+                   help='output .onnx file (its folder must exist; never the config or '
+                   'the checkpoint)')
     p.add_argument('--shape', type=int, nargs=2, default=None, metavar=('H', 'W'),
-                   help='input size (default: the config\'s canvas, else 512 512)')
+                   help='input size, at least the model\'s global_size (default: the '
+                   'config\'s canvas, else 512 512)')
     p.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 16 for RoiAlign)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override settings of the config, key=value')
@@ -68,6 +77,13 @@ def main(argv=None):
         raise SystemExit('--opset must be >= 16 (aligned RoiAlign)')
     if args.shape is not None and min(args.shape) < 1:
         raise SystemExit(f'--shape must be two positive sides H W, got {args.shape}')
+    out_dir = osp.dirname(osp.abspath(args.out))
+    if osp.isdir(args.out) or not osp.isdir(out_dir) or not os.access(out_dir, os.W_OK):
+        raise SystemExit(f'error: --out {args.out}: not a writable file path (its folder '
+                         f'must exist)')
+    inputs = [args.config] + ([] if args.checkpoint.startswith(URL_PREFIXES)
+                              else [args.checkpoint])
+    refuse_overwriting_inputs([args.out], inputs, '--out')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -76,10 +92,17 @@ def main(argv=None):
     if args.shape is None:
         canvas = cfg.get('canvas', 512)
         args.shape = (canvas, canvas) if isinstance(canvas, int) else tuple(canvas)
+    global_size = getattr(wrapper.model, 'global_size', None)
+    if global_size is not None and any(s < g for s, g in zip(args.shape, global_size)):
+        raise SystemExit(f'error: --shape {args.shape[0]} {args.shape[1]} is smaller than '
+                         f'the model\'s glance, model.global_size={tuple(global_size)}: '
+                         f'give a --shape of at least {global_size[0]} {global_size[1]}')
     dummy = torch.rand(1, 3, *args.shape) * 255
-    torch.onnx.export(wrapper, (dummy,), args.out, input_names=['images'],
+    buffer = io.BytesIO()  # written whole or not at all
+    torch.onnx.export(wrapper, (dummy,), buffer, input_names=['images'],
                       output_names=['logits'], opset_version=args.opset, dynamo=False,
                       dynamic_axes={'images': {0: 'batch'}, 'logits': {0: 'batch'}})
+    AtomicLocalBackend().put(buffer.getvalue(), args.out)
     print(f'exported {args.out} (input 1x3x{args.shape[0]}x{args.shape[1]})')
 
 
