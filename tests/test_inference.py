@@ -237,30 +237,54 @@ def test_tools_test_draws_without_building_the_train_data(tmp_path, tiny_checkpo
 
 
 def test_results_and_overlays_say_what_decided(tmp_path, tiny_checkpoint, tiny_digitbags):
-    """The inferencer and tools/infer.py give each instance's evidence beside its
-    attention and name the instance with the most; the overlay draws it in red."""
+    """The inferencer and tools/infer.py give each instance's class probabilities and
+    evidence beside its attention, the fused head's weights, and name the instance
+    that decided (a presence task: the one of most evidence); the overlay draws it red."""
     from gattn_mm.apis import GattnInferencer
+    from tools import infer
     config, ckpt = tiny_checkpoint
-    image = np.asarray(Image.open(osp.join(tiny_digitbags, 'images', 'test',
-                                           'test_000000.png')).convert('RGB'))
+    path = osp.join(tiny_digitbags, 'images', 'test', 'test_000000.png')
+    image = np.asarray(Image.open(path).convert('RGB'))
     inferencer = GattnInferencer(config, pretrained=ckpt, device='cpu')
     result = inferencer([image[..., ::-1].copy()])[0]
     evidence = result['instance_evidence']
-    assert evidence.shape == (4,) and result['deciding_instance'] == int(evidence.argmax())
+    assert evidence.shape == (4,) and result['deciding_instances'].tolist() == \
+        [int(evidence.argmax())]
+    assert result['instance_probs'].shape == (4, 2) and 'instance_labels' not in result
+    assert result['fusion_weights'].sum() == pytest.approx(1.0, abs=1e-5)
     sample = inferencer([image[..., ::-1].copy()], return_datasamples=True)[0]
     drawn = inferencer.draw(image, sample)
-    x1, y1, x2, y2 = (int(round(v)) for v in result['boxes'][result['deciding_instance']])
+    decided = int(result['deciding_instances'][0])
+    x1, y1, x2, y2 = (int(round(v)) for v in result['boxes'][decided])
     edge = drawn[y1, x1:x2 - 1]  # the top edge of the deciding box is red
     assert (edge[:, 0] == 255).mean() > 0.5 and (edge[:, 1] == 0).mean() > 0.5
     out = tmp_path / 'r.json'
-    proc = subprocess.run([sys.executable, 'tools/infer.py', config, ckpt,
-                           osp.join(tiny_digitbags, 'images', 'test', 'test_000000.png'),
-                           '--out', str(out), '--device', 'cpu'],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert infer.main([config, ckpt, path, '--out', str(out), '--device', 'cpu']) == 0
     row = json.load(open(out))['results'][0]
-    assert row['deciding_instance'] == result['deciding_instance']
+    assert row['deciding_instances'] == [decided]
     assert row['instance_evidence'] == pytest.approx(evidence.tolist(), abs=1e-3)
+    assert np.array(row['instance_probs']).shape == (4, 2)
+
+
+def test_overlay_marks_every_vote_for_the_predicted_class():
+    """Without an "absent" class every instance that reads the predicted class is a
+    deciding one: all drawn red, each box labelled with the class it reads."""
+    from mmpretrain.structures import DataSample
+    from gattn_mm.visualization.attention_visualizer import instance_fields
+    image = np.full((100, 300, 3), 128, np.uint8)
+    boxes = torch.tensor([[10., 10., 60., 60.], [110., 10., 160., 60.],
+                          [210., 10., 260., 60.]])
+    sample = DataSample(boxes=boxes, instance_scores=torch.tensor([0.5, 0.3, 0.2]),
+                        instance_evidence=torch.tensor([-0.1, -0.2, -0.1]),
+                        instance_labels=torch.tensor([7, 3, 7]),
+                        deciding_instances=torch.tensor([0, 2]))
+    fields = instance_fields(sample, [str(c) for c in range(10)])
+    assert fields['instance_names'] == ['7', '3', '7']
+    drawn = draw_attention(image, np.zeros((2, 6), np.float32), boxes, sample.instance_scores,
+                           'pred: 7', show_crops=False, **fields)
+    red = [(drawn[y1 + 1, x1 + 5:x2 - 5] == [255, 0, 0]).all(-1).mean() > 0.5
+           for x1, y1, x2, y2 in boxes.int().tolist()]
+    assert red == [True, False, True]
 
 
 def test_overlay_caption_single_and_multi_label():

@@ -678,3 +678,69 @@ def test_data_preprocessor_follows_the_heads_classes():
     with pytest.raises(ValueError, match=r'model.data_preprocessor.num_classes=4 but '
                                          r'model.head.num_classes=3'):
         MODELS.build(small(data_preprocessor=dict(num_classes=4)))
+
+
+@pytest.mark.parametrize('pool', ['attention', 'mean', 'max', 'lse', 'mil'])
+def test_every_instance_pool_matches_its_definition(pool):
+    logits = torch.tensor([[[2.0, 0.0, 1.0], [0.0, 3.0, -1.0], [1.0, 0.5, 0.0]]])
+    w = torch.tensor([[0.5, 0.3, 0.2]])
+    head = MODELS.build(dict(type='InstanceHead', num_classes=3, in_channels=4, pool=pool,
+                             negative_class=None, mil_loss=dict(type='MILLoss')))
+    expected = {'attention': (w[..., None] * logits).sum(1), 'mean': logits.mean(1),
+                'max': logits.max(1).values, 'mil': logits.mean(1),
+                'lse': torch.log(logits.exp().mean(1))}[pool]
+    torch.testing.assert_close(head.pooled(logits, w), expected)
+
+
+def test_deciding_instances_follow_the_label_set():
+    logits = torch.tensor([[2.0, 0.0, 1.0], [0.0, 3.0, -1.0], [1.0, 0.5, 0.0],
+                           [0.0, 4.0, 0.0]])  # instances read classes 0, 1, 0, 1
+    presence = MODELS.build(dict(type='InstanceHead', num_classes=3, in_channels=4,
+                                 pool='mil', negative_class=0, mil_loss=dict(type='MILLoss')))
+    vote = MODELS.build(dict(type='InstanceHead', num_classes=3, in_channels=4, pool='mil',
+                             negative_class=None, mil_loss=dict(type='MILLoss')))
+    # presence: the one instance of most evidence against class 0, whatever is predicted
+    assert presence.deciding(logits, torch.tensor([1])).tolist() == [3]
+    assert presence.deciding(logits, torch.tensor([0])).tolist() == [3]
+    # a vote: the instances of the predicted class(es); none when no instance reads it
+    assert vote.deciding(logits, torch.tensor([1])).tolist() == [1, 3]
+    assert vote.deciding(logits, torch.tensor([0])).tolist() == [0, 2]
+    assert vote.deciding(logits, torch.tensor([0, 1])).tolist() == [0, 1, 2, 3]
+    assert vote.deciding(logits, torch.tensor([2])).tolist() == []
+
+
+def test_predictions_say_what_each_instance_reads_and_which_decided():
+    cfg = small(3, fusion='attention', classes=4, predict_from=('instance_head', 'head'),
+                instance_head=dict(pool='mil', negative_class=None,
+                                   mil_loss=dict(type='MILLoss')))
+    cfg['head']['fusion'] = dict(type='GatedInstanceFusion')
+    model = MODELS.build(cfg).eval()
+    x = torch.rand(2, 3, 96, 96)
+    with torch.no_grad():
+        state = model.forward_state(x)
+        preds = model(x, samples(0, 1), mode='predict')
+    for i, pred in enumerate(preds):
+        probs = state.instance_logits[i].softmax(-1)
+        torch.testing.assert_close(pred.instance_probs, probs)
+        assert pred.instance_labels.tolist() == probs.argmax(-1).tolist()
+        voted = [n for n, c in enumerate(probs.argmax(-1).tolist())
+                 if c == int(pred.pred_label)]
+        assert pred.deciding_instances.tolist() == voted
+        weights = model.head.fusion.instance_weights(state.instance_feats, state.weights)[i]
+        torch.testing.assert_close(pred.fusion_weights, weights)
+        assert float(pred.fusion_weights.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize('thr, topk', [(0.9, None), (None, 2)])
+def test_multi_label_fusion_head_threshold_and_topk(thr, topk):
+    cfg = small(2, fusion='attention', classes=4,
+                instance_head=dict(negative_class=None, mil_loss=dict(type='MILLoss')))
+    cfg['head'].update(type='MultiLabelFusionHead', thr=thr, topk=topk)
+    model = MODELS.build(cfg).eval()
+    with torch.no_grad():
+        state = model.forward_state(torch.rand(2, 3, 96, 96))
+        scores = torch.sigmoid(model.head(state))
+        preds = model.head.predict(state)
+    for pred, score in zip(preds, scores):
+        expected = torch.where(score >= thr)[0] if thr else score.topk(topk).indices
+        assert sorted(pred.pred_label.tolist()) == sorted(expected.tolist())

@@ -167,7 +167,7 @@ def test_infer_classifies_slides_lazily_with_level0_boxes(tmp_path, slides):
     results = result['results']
     assert [r['pred_label'] for r in results] == [1, 1, 1]  # a 9 is present
     for r, (path, info) in zip(results, [slides[8000], slides[2000], slides[2000]]):
-        box = r['boxes'][r['deciding_instance']]
+        box = r['boxes'][r['deciding_instances'][0]]
         assert contains(box, info['boxes'][0])  # the 9 is the first planted digit
         assert max(max(b) for b in r['boxes']) <= info['levels'][0]
 

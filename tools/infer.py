@@ -1,7 +1,11 @@
 """Predict any number of images with a gattn model and write JSON: per image the
 class, score, top-k, instance boxes (original image pixels), their attention masses
-(`instance_scores`), the evidence the reader found in each (`instance_evidence`, log-odds
-against the negative class) and the instance with the most (`deciding_instance`).
+(`instance_scores`), what the reader found in each (`instance_probs`, its class
+probabilities; `instance_evidence`: log-odds against the "absent" class, or the log-
+probability of its own class; `instance_labels`: the class it votes for, for models
+without an "absent" class), the weights the fused head gave them (`fusion_weights`)
+and the instances that decided the label (`deciding_instances`: the one of most
+evidence of a presence task, the votes for the predicted class otherwise).
 Whole-slide images (pyramidal TIFF, OpenSlide formats) are read lazily by a
 native-resolution config (e.g. configs/gattn_digitbags_native.py), boxes in level-0
 pixels. Unreadable or too large images are named and skipped (the exit code is then
@@ -38,9 +42,10 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=4, help='images per forward (>= 1)')
     p.add_argument('--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
     p.add_argument('--topk', type=int, default=3, help='classes listed per image (>= 1)')
-    p.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
-                   help=f'refuse images of more pixels, checked before decoding '
-                   f'(default {DEFAULT_MAX_PIXELS:,})')
+    p.add_argument('--max-pixels', type=int, default=None,
+                   help=f'refuse images (and slide reads) of more pixels, checked before '
+                   f'decoding (default: the config\'s LoadMicroscopyImage, else '
+                   f'{DEFAULT_MAX_PIXELS:,})')
     args = p.parse_args(argv)
     args.model_name = None
     if not osp.isfile(args.config) and args.config in published_models():
@@ -55,7 +60,7 @@ def parse_args(argv=None):
         except argparse.ArgumentTypeError as err:
             p.error(f'argument checkpoint: {err}')
     for name in ('batch_size', 'topk', 'max_pixels'):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
     out_dir = osp.dirname(osp.abspath(args.out))
     if osp.isdir(args.out) or not osp.isdir(out_dir) or not os.access(out_dir, os.W_OK):
@@ -81,9 +86,13 @@ def to_json(path: str, result: dict) -> dict:
     if 'boxes' in result:
         out['boxes'] = np.round(result['boxes'], 2).tolist()
         out['instance_scores'] = [float(s) for s in result['instance_scores']]
-    if 'instance_evidence' in result:
-        out['instance_evidence'] = [round(float(e), 4) for e in result['instance_evidence']]
-        out['deciding_instance'] = result['deciding_instance']
+    for name, digits in (('instance_evidence', 4), ('fusion_weights', 4),
+                         ('instance_probs', 4)):
+        if name in result:
+            out[name] = np.round(result[name].astype(float), digits).tolist()
+    for name in ('instance_labels', 'deciding_instances'):
+        if name in result:
+            out[name] = [int(i) for i in result[name]]
     return out
 
 
@@ -124,7 +133,8 @@ def main(argv=None) -> int:
         return 2
     with checkpoint_errors_exit(args.checkpoint or args.model_name):
         inferencer = GattnInferencer(args.config, pretrained=args.checkpoint or True,
-                                     device=args.device, topk=args.topk)
+                                     device=args.device, topk=args.topk,
+                                     max_pixels=args.max_pixels)
     results, failures = [], []
     with Progress(console=console) as progress:
         task = progress.add_task('inference', total=len(paths))
@@ -141,7 +151,7 @@ def main(argv=None) -> int:
             batch, inputs = [], []
             for path in paths[start:start + args.batch_size]:
                 try:
-                    inputs.append(read_input(inferencer, path, args.max_pixels))
+                    inputs.append(read_input(inferencer, path, inferencer.max_pixels))
                     batch.append(path)
                 except (ImageReadError, MemoryError) as err:
                     fail(path, err)

@@ -8,12 +8,13 @@ from mmengine.dataset import Compose, pseudo_collate
 
 from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.structures import DataSample
-from gattn_mm.datasets.transforms.loading import (LoadMicroscopyImage, read_image,
-                                                  to_rgb_uint8)
+from gattn_mm.datasets.transforms.loading import (DEFAULT_MAX_PIXELS, LoadMicroscopyImage,
+                                                  read_image, to_rgb_uint8)
 from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.models.utils import SlideSource
+from gattn_mm.compat import AtomicLocalBackend
 from gattn_mm.visualization.attention_visualizer import (attention_on_original, caption_of,
-                                                         draw_attention)
+                                                         draw_attention, instance_fields)
 
 
 class GattnInferencer(ImageClassificationInferencer):
@@ -32,9 +33,14 @@ class GattnInferencer(ImageClassificationInferencer):
     """
     visualize_kwargs = {'show', 'wait_time', 'show_dir', 'max_boxes'}
 
-    def __init__(self, *args, topk: int = 3, **kwargs):
+    def __init__(self, *args, topk: int = 3, max_pixels: Optional[int] = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.topk = topk
+        if max_pixels is not None:  # also the pipeline's budget (e.g. of slides)
+            for transform in self.pipeline.transforms:
+                if isinstance(transform, LoadMicroscopyImage):
+                    transform.max_pixels = int(max_pixels)
+        self.max_pixels = max_pixels or self.pipeline_max_pixels()
         self._check_classes()
 
     def _check_classes(self) -> None:
@@ -48,6 +54,14 @@ class GattnInferencer(ImageClassificationInferencer):
             raise CheckpointMismatchError(
                 f'its meta names the classes {list(self.classes)[:10]!r}, but the model has '
                 f'{num_classes} classes: expected {num_classes} class names (strings)')
+
+    def pipeline_max_pixels(self) -> int:
+        """The pixel budget of the pipeline's ``LoadMicroscopyImage`` (the config's),
+        else the reader's default."""
+        for transform in self.pipeline.transforms:
+            if isinstance(transform, LoadMicroscopyImage):
+                return transform.max_pixels
+        return DEFAULT_MAX_PIXELS
 
     @property
     def slide_loader(self) -> Optional[LoadMicroscopyImage]:
@@ -69,7 +83,7 @@ class GattnInferencer(ImageClassificationInferencer):
             if isinstance(input_, str) and self.is_slide(input_):
                 return dict(img_path=input_)  # the pipeline opens it lazily
             if isinstance(input_, str):
-                img = np.ascontiguousarray(read_image(input_)[..., ::-1])  # BGR
+                img = np.ascontiguousarray(read_image(input_, self.max_pixels)[..., ::-1])
             else:
                 img = to_rgb_uint8(np.asarray(input_))
             return dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
@@ -81,19 +95,23 @@ class GattnInferencer(ImageClassificationInferencer):
     def visualize(self, ori_inputs: List, preds: List[DataSample], show: bool = False,
                   wait_time: int = 0, show_dir: Optional[str] = None,
                   max_boxes: Optional[int] = None) -> Optional[List[np.ndarray]]:
-        """Draw the overlays (see :meth:`draw`) into ``show_dir``."""
+        """Draw the overlays (see :meth:`draw`) into ``show_dir``: ``<stem>.png`` per
+        input, ``<name>.png`` (the whole file name) where two inputs share a stem;
+        each written atomically, a failed write an ``OSError`` naming the file."""
         if not show and show_dir is None:
             return None
+        stems = [Path(i).stem if isinstance(i, str) else str(n)
+                 for n, i in enumerate(ori_inputs)]
         drawings = []
-        for i, (input_, sample) in enumerate(zip(ori_inputs, preds)):
+        for input_, stem, sample in zip(ori_inputs, stems, preds):
             if isinstance(input_, str):
-                image, name = read_image(input_), Path(input_).stem
+                image = read_image(input_, self.max_pixels)
+                name = Path(input_).name if stems.count(stem) > 1 else stem
             else:
-                image, name = to_rgb_uint8(np.asarray(input_))[..., ::-1], str(i)
+                image, name = to_rgb_uint8(np.asarray(input_))[..., ::-1], stem
             drawn = self.draw(image, sample, max_boxes)
             if show_dir is not None:
-                Path(show_dir).mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(Path(show_dir) / f'{name}.png'), drawn[..., ::-1])
+                write_png(str(Path(show_dir) / f'{name}.png'), drawn)
             drawings.append(drawn)
         return drawings
 
@@ -104,7 +122,7 @@ class GattnInferencer(ImageClassificationInferencer):
         return draw_attention(image_rgb, attention_on_original(
             sample.attention.cpu().numpy(), sample), boxes, sample.get('instance_scores'),
             caption_of(sample, self.classes), topk=max_boxes,
-            evidence=sample.get('instance_evidence'))
+            **instance_fields(sample, self.classes))
 
     def draw_slide(self, path: str, sample: DataSample,
                    max_boxes: Optional[int] = None, crop_size: int = 64) -> np.ndarray:
@@ -126,8 +144,8 @@ class GattnInferencer(ImageClassificationInferencer):
                                                            sample),
                               boxes * np.array([w / W, h / H, w / W, h / H]),
                               sample.get('instance_scores'), caption_of(sample, self.classes),
-                              topk=max_boxes, evidence=sample.get('instance_evidence'),
-                              crop_size=crop_size, crops=crops)
+                              topk=max_boxes, crop_size=crop_size, crops=crops,
+                              **instance_fields(sample, self.classes))
 
     def postprocess(self, preds: List[DataSample], visualization,
                     return_datasamples: bool = False):
@@ -148,8 +166,26 @@ class GattnInferencer(ImageClassificationInferencer):
                 boxes = sample.get('ori_boxes', sample.get('boxes'))
                 result['boxes'] = boxes.detach().cpu().numpy()
                 result['instance_scores'] = sample.instance_scores.detach().cpu().numpy()
-            if 'instance_evidence' in sample:  # what the reader found in each instance
-                evidence = sample.instance_evidence.detach().cpu().numpy()
-                result['instance_evidence'] = evidence
-                result['deciding_instance'] = int(evidence.argmax())
+            result.update(instance_results(sample))
         return results
+
+
+def instance_results(sample: DataSample) -> dict:
+    """What the instances of a prediction say, as numpy arrays: ``instance_evidence``
+    (N,), ``instance_probs`` (N, K), ``deciding_instances`` (M,) and, where there are
+    such fields, ``instance_labels`` (N,) and the fused head's ``fusion_weights`` (N,)
+    (see ``set_instance_fields``)."""
+    names = ('instance_evidence', 'instance_probs', 'deciding_instances',
+             'instance_labels', 'fusion_weights')
+    return {name: sample.get(name).detach().cpu().numpy() for name in names
+            if name in sample}
+
+
+def write_png(path: str, image_rgb: np.ndarray) -> None:
+    """Encode ``image_rgb`` as PNG and write it atomically: a failure (``OSError``)
+    leaves no partial file and an older drawing of that name whole."""
+    ok, data = cv2.imencode('.png', np.ascontiguousarray(image_rgb[..., ::-1]))
+    if not ok:
+        raise OSError(f'{path}: OpenCV could not encode a {image_rgb.shape} drawing')
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    AtomicLocalBackend().put(data.tobytes(), path)

@@ -5,7 +5,6 @@ import numpy as np
 import torch
 
 
-
 def _np(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
@@ -44,26 +43,28 @@ def crop_strip(image: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarr
 def draw_attention(image: np.ndarray, attention, boxes=None, scores=None,
                    caption: str = '', show_crops: bool = True, topk: Optional[int] = None,
                    crop_size: int = 64, evidence=None,
-                   crops: Optional[Sequence[np.ndarray]] = None) -> np.ndarray:
+                   crops: Optional[Sequence[np.ndarray]] = None,
+                   deciding=None, instance_names: Optional[Sequence[str]] = None
+                   ) -> np.ndarray:
     """The standard gattn-mm picture of one prediction.
 
     The image with the attention heat overlay, the boxes with their rank and
-    attention mass (and evidence, when given), a caption bar, and (``show_crops``) a
-    strip of the crops below. With ``evidence`` the instance with the most evidence,
-    the one that decides a max-pooled prediction, is drawn in red.
+    attention mass (and evidence, and the class each instance reads, when given), a
+    caption bar, and (``show_crops``) a strip of the crops below. The instances that
+    decided the label (``deciding``) are drawn in red.
 
     Args:
         image: (H, W, 3) uint8 RGB, in the coordinates of ``boxes``.
         attention: (h, w) attention map.
         boxes: (N, 4) xyxy; ``scores``: (N,) attention masses; ``evidence``: (N,)
-            the instance head's evidence of each instance. ``topk`` keeps the
-            first boxes only.
+            the instance head's evidence of each instance; ``deciding``: (M,)
+            indices of the deciding instances; ``instance_names``: N strings, the
+            class each instance reads. ``topk`` keeps the first boxes only.
     """
     canvas = heat_overlay(image, _np(attention))
     boxes = np.zeros((0, 4)) if boxes is None else _np(boxes).reshape(-1, 4)
     scores = np.zeros(len(boxes)) if scores is None else _np(scores).reshape(-1)
-    decided = None if evidence is None or not len(boxes) else \
-        int(np.argmax(_np(evidence).reshape(-1)))
+    decided = set() if deciding is None else {int(i) for i in _np(deciding).reshape(-1)}
     if topk is not None:
         boxes, scores = boxes[:topk], scores[:topk]
     thick = max(1, round(max(image.shape[:2]) / 400))
@@ -71,9 +72,11 @@ def draw_attention(image: np.ndarray, attention, boxes=None, scores=None,
     for i, (box, score) in enumerate(zip(boxes, scores)):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         label = f'#{i + 1} {score:.2f}'
+        if instance_names is not None:
+            label += f' {instance_names[i]}'
         if evidence is not None:
             label += f' e{float(_np(evidence).reshape(-1)[i]):+.1f}'
-        red = i == decided
+        red = i in decided
         cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), (255, 0, 0) if red else (0, 255, 0),
                       thick * (2 if red else 1))
         cv2.putText(canvas, label, (x1 + 2, max(y1 + int(14 * font * 2), 10)),
@@ -100,6 +103,18 @@ def draw_attention(image: np.ndarray, attention, boxes=None, scores=None,
         pad = np.full((strip.shape[0], W - strip.shape[1], 3), 255, np.uint8)
         parts.append(np.concatenate([strip, pad], axis=1))
     return np.concatenate(parts, axis=0)
+
+
+def instance_fields(sample, classes: Optional[Sequence[str]] = None) -> dict:
+    """The :func:`draw_attention` arguments of what a prediction's instances say:
+    ``evidence``, ``deciding`` and, where each instance votes for a class (no
+    "absent" class), ``instance_names``."""
+    labels = sample.get('instance_labels')
+    names = None if labels is None else [
+        classes[v] if classes and v < len(classes) else str(v)
+        for v in (int(x) for x in _np(labels).reshape(-1))]
+    return dict(evidence=sample.get('instance_evidence'),
+                deciding=sample.get('deciding_instances'), instance_names=names)
 
 
 def caption_of(sample, classes: Optional[Sequence[str]] = None) -> str:

@@ -72,7 +72,7 @@ def child(config: str, image: str, out: str, repeats: str) -> None:
                        pred_label=int(result['pred_label']),
                        pred_score=float(result['pred_score']),
                        deciding_box=[float(v) for v in
-                                     result['boxes'][result['deciding_instance']]]), f)
+                                     result['boxes'][result['deciding_instances'][0]]]), f)
 
 
 def peak_rss_mb() -> float:

@@ -9,7 +9,7 @@ from mmengine.runner import BaseLoop
 
 from mmpretrain.registry import HOOKS
 from gattn_mm.visualization.attention_visualizer import (attention_on_original, caption_of,
-                                                         draw_attention)
+                                                         draw_attention, instance_fields)
 
 
 @HOOKS.register_module()
@@ -85,7 +85,7 @@ class AttentionVisualizationHook(Hook):
             drawn = draw_attention(image, attention, boxes,
                                    sample.get('instance_scores'),
                                    caption_of(sample, classes), topk=self.topk,
-                                   evidence=sample.get('instance_evidence'))
+                                   **instance_fields(sample, classes))
             name = f'{mode}_attention_{self._drawn}'
             cv2.imwrite(osp.join(folder, f'{name}.png'), drawn[..., ::-1])
             runner.visualizer.add_image(name, drawn, step=epoch)

@@ -8,7 +8,7 @@ from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ..utils import (GattnState, NativeBatch, downsample, image_extents, int_pair,
-                     pool_feature)
+                     pool_feature, set_instance_fields, set_original_boxes)
 from .checkpoint_keys import check_checkpoint_keys
 from .part_checks import check_parts, preprocessor_cfg
 
@@ -202,39 +202,20 @@ class GatedAttentionClassifier(BaseClassifier):
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
-        """Predictions of the ``predict_from`` head, with the attention map (h, w),
-        the ``boxes`` (N, 4, xyxy in input-tensor pixels), ``instance_scores`` (N,),
-        ``instance_evidence`` (N,) where there is an instance head and, when the
-        metainfo has a resize's ``scale_factor`` (w, h), ``ori_boxes`` (N, 4) in the
-        original image's pixels. For a ``NativeBatch`` the boxes are in native
-        (level-0) pixels, ``ori_boxes`` too, and the metainfo ``attention_extent``
-        (h, w) is the share of the attention map the image covers."""
+        """Predictions of the ``predict_from`` head(s), with the attention, the boxes
+        and what each instance says (:func:`set_instance_fields`) and ``ori_boxes`` in
+        the original image's (or a slide's level-0) pixels
+        (:func:`set_original_boxes`)."""
         native = isinstance(inputs, NativeBatch)
-        state = self.forward_state(
-            inputs, None if native else image_extents(data_samples, inputs.shape[-2:]))
+        state = self.forward_state(inputs, None if native else image_extents(
+            data_samples, inputs.shape[-2:], inputs.device))
         if isinstance(self.predict_from, str):
             head = getattr(self, self.predict_from)
             samples = head.predict(self._head_input(self.predict_from, state), data_samples)
         else:  # softmax of the mean's log = the mean of the heads' probabilities
             head = getattr(self, self.predict_from[0])
             samples = head._get_predictions(self.predict_logits(state), data_samples)
-        fits = inputs.fits(self.global_size) if native else None
-        for i, sample in enumerate(samples):
-            boxes = state.boxes[i].detach()
-            sample.set_field(state.attention[i].detach(), 'attention', field_type='data')
-            sample.set_field(boxes, 'boxes', field_type='data')
-            sample.set_field(state.scores[i].detach(), 'instance_scores', field_type='data')
-            if state.evidence is not None:
-                sample.set_field(state.evidence[i].detach(), 'instance_evidence',
-                                 field_type='data')
-            scale = sample.get('scale_factor')
-            if native:  # boxes are in native (level-0) pixels already
-                sample.set_field(boxes, 'ori_boxes', field_type='data')
-                # the share (h, w) of the attention map that covers the image
-                sample.set_metainfo(dict(attention_extent=(
-                    fits[i][0] / self.global_size[0], fits[i][1] / self.global_size[1])))
-            elif scale is not None:
-                sx, sy = float(scale[0]), float(scale[1])
-                sample.set_field(boxes / boxes.new_tensor([sx, sy, sx, sy]), 'ori_boxes',
-                                 field_type='data')
+        set_instance_fields(samples, state, self.instance_head, self.head)
+        set_original_boxes(samples, state.boxes, inputs.fits(self.global_size)
+                           if native else None, self.global_size)
         return samples

@@ -37,7 +37,7 @@ class InstanceHead(ClsHead):
     Args:
         num_classes (int): K.
         in_channels (int): C', channels of an instance feature.
-        pool (str): ``attention``, ``mean``, ``max`` or ``lse``.
+        pool (str): one of :attr:`POOLS` (above).
         negative_class (int, optional): the class meaning "absent" (e.g. benign or
             "no 9"), or None for tasks without one. Defaults to 0.
         loss (dict, optional): loss on the pooled logits (``loss_local``).
@@ -90,6 +90,18 @@ class InstanceHead(ClsHead):
             return logits.float().log_softmax(dim=-1).max(dim=-1).values
         others = torch.cat([logits[..., :k], logits[..., k + 1:]], dim=-1)
         return others.logsumexp(dim=-1) - logits[..., k]
+
+    def deciding(self, logits: torch.Tensor, pred_label: torch.Tensor) -> torch.Tensor:
+        """The indices (M,) of the instances of one image, per-instance logits (N, K),
+        that decided its predicted ``pred_label`` (class indices): with a
+        ``negative_class``, the one instance of most evidence (an image is positive iff
+        one instance is: that one, or the lack of it, decides); without one, the
+        instances whose own class is predicted (the votes for it; none when no
+        instance reads a predicted class)."""
+        if self.negative_class is not None:
+            return self.evidence(logits[None])[0].argmax().view(1)
+        own = logits.argmax(dim=-1)  # (N,)
+        return torch.isin(own, pred_label.to(own.device).view(-1)).nonzero().view(-1)
 
     def pooled(self, logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The image's logits (B, K) from per-instance logits (B, N, K)."""

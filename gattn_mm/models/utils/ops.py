@@ -55,7 +55,8 @@ def area_resize(inputs: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     return rows.unflatten(-1, (w, W // w)).mean(dim=-1)  # (B, 3, h, w)
 
 
-def image_extents(data_samples, size: Tuple[int, int]) -> Optional[torch.Tensor]:
+def image_extents(data_samples, size: Tuple[int, int],
+                  device: Optional[torch.device] = None) -> Optional[torch.Tensor]:
     """(B, 2) float: the (h, w) in input pixels that each image covers, from its
     ``ori_shape`` and the ``scale_factor`` (w, h) of a resize that padded it to the
     input size (``ResizeToCanvas``); None when no image is padded or the metainfo
@@ -71,7 +72,7 @@ def image_extents(data_samples, size: Tuple[int, int]) -> Optional[torch.Tensor]
                         min(size[1], ori[1] * float(scale[0]))))
     if all(h >= size[0] - 0.5 and w >= size[1] - 0.5 for h, w in extents):
         return None
-    return torch.tensor(extents, dtype=torch.float32)
+    return torch.tensor(extents, dtype=torch.float32, device=device)
 
 
 def downsample(inputs: torch.Tensor, size: Tuple[int, int], mode: str) -> torch.Tensor:
