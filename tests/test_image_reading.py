@@ -106,6 +106,43 @@ def test_format_is_read_from_the_content_not_the_name(tmp_path):
     assert np.array_equal(read_image(str(tmp_path / 'png_named.tif'))[..., 0], stack[0])
 
 
+EPS = """%!PS-Adobe-3.0 EPSF-3.0
+%%BoundingBox: 0 0 10 10
+%%EndComments
+newpath 0 0 moveto 10 10 lineto stroke
+showpage
+%%EOF
+"""
+
+
+def test_only_raster_formats_reach_a_decoder(tmp_path, monkeypatch):
+    """An EPS named x.png is refused from its signature: Ghostscript never runs."""
+    from PIL import EpsImagePlugin
+    ran = []
+    monkeypatch.setattr(EpsImagePlugin, 'Ghostscript', lambda *a, **k: ran.append(a))
+    (tmp_path / 'x.png').write_text(EPS)
+    with pytest.raises(ImageReadError, match=r'x.png: its content is EPS; gattn-mm reads '
+                                             r'TIFF and PNG, JPEG, BMP, GIF, WEBP'):
+        read_image(str(tmp_path / 'x.png'))
+    assert not ran
+    (tmp_path / 'empty.jpg').write_bytes(b'')
+    (tmp_path / 'text.bmp').write_bytes(b'hello world, no image')
+    with pytest.raises(ImageReadError, match='empty.jpg: the file is empty'):
+        read_image(str(tmp_path / 'empty.jpg'))
+    with pytest.raises(ImageReadError, match='text.bmp: its content is no image format'):
+        read_image(str(tmp_path / 'text.bmp'))
+    Image.new('RGB', (30, 20)).save(tmp_path / 'x.ppm')  # a format Pillow reads, not us
+    with pytest.raises(ImageReadError, match='x.ppm: its content is PPM'):
+        read_image(str(tmp_path / 'x.ppm'))
+    first, second = frames(2)  # MPO: a JPEG and its previews, read as the JPEG
+    first.convert('RGB').save(tmp_path / 'x.mpo', format='MPO', save_all=True,
+                              append_images=[second.convert('RGB')])
+    assert read_image(str(tmp_path / 'x.mpo')).shape == (20, 30, 3)
+    for fmt in ('PNG', 'JPEG', 'BMP', 'GIF', 'WEBP'):
+        first.save(tmp_path / 'one', format=fmt)
+        assert read_image(str(tmp_path / 'one')).shape == (20, 30, 3), fmt
+
+
 def test_tiff_of_several_images_is_refused(tmp_path):
     first, rest = frames(1)[0], [Image.fromarray(np.zeros((13, 7), np.uint8))]  # 2 series
     first.save(tmp_path / 'two.tif', save_all=True, append_images=rest)

@@ -42,6 +42,30 @@ def test_png_over_the_budget_is_refused_before_decoding(tmp_path):
         read_image(str(tmp_path / 'big.png'), max_pixels=50_000)
 
 
+def test_tiff_channels_and_bytes_are_budgeted_from_the_header(tmp_path, monkeypatch):
+    """Many samples per pixel, or wide samples, are refused before anything is decoded."""
+    def decoded(*args, **kwargs):
+        raise AssertionError('decoded')
+    many = tmp_path / 'many.tif'  # 4 GB declared, a few KB on disk (sparse)
+    tifffile.imwrite(many, shape=(2000, 2000, 1000), dtype=np.uint8,
+                     photometric='minisblack', planarconfig='contig')
+    monkeypatch.setattr(tifffile.TiffPageSeries, 'asarray', decoded)
+    with pytest.raises(ImageReadError, match=r'many.tif: expected a gray, .* got shape '
+                                             r'\(2000, 2000, 1000\) \(1000 samples per pixel'):
+        read_image(str(many))
+    tifffile.imwrite(tmp_path / 'f64.tif', np.zeros((100, 100, 3)), photometric='rgb')
+    with pytest.raises(ImageReadError, match=r'f64.tif: \(100, 100, 3\) of float64 decodes '
+                                             r'to 240,000 bytes, over the limit of 40,000'):
+        read_image(str(tmp_path / 'f64.tif'), max_pixels=100 * 100)
+    monkeypatch.undo()
+    tifffile.imwrite(tmp_path / 'rgba.tif', np.zeros((100, 100, 4), np.uint8),
+                     photometric='rgb', extrasamples=['unassalpha'])  # 4 bytes a pixel: fits
+    assert read_image(str(tmp_path / 'rgba.tif'), max_pixels=100 * 100).shape == (100, 100, 3)
+    tifffile.imwrite(tmp_path / 'u16.tif', np.zeros((100, 100, 2), np.uint16),
+                     photometric='minisblack', extrasamples=['unassalpha'])
+    assert read_image(str(tmp_path / 'u16.tif'), max_pixels=100 * 100).shape == (100, 100, 3)
+
+
 @pytest.mark.parametrize('kind', ['pages', 'imagej_z', 'ome_z'])
 def test_tiff_stacks_are_refused_not_read_as_colour(tmp_path, kind):
     stack = np.random.randint(0, 255, (3, 20, 30), np.uint8)

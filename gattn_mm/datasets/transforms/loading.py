@@ -13,6 +13,12 @@ IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')  # what read
 # Pixel budget of one image, checked from the file header before decoding: Pillow's
 # own decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS), about 13,400^2 pixels.
 DEFAULT_MAX_PIXELS = 178_956_970
+# Decoded-size budget: at most as many bytes as an 8-bit RGBA image of the pixel budget
+# (Pillow's modes never need more); a TIFF of wider samples (16-bit RGB, floats) can.
+BYTES_PER_PIXEL = 4
+# What Pillow may decode: raster formats only (an EPS named x.png would run Ghostscript).
+# MPO (a JPEG and its previews) opens through the JPEG plugin and is read as JPEG.
+PILLOW_FORMATS = ('PNG', 'JPEG', 'BMP', 'GIF', 'WEBP')
 
 
 class ImageReadError(IOError):
@@ -22,8 +28,9 @@ class ImageReadError(IOError):
 def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read a microscopy image as (H, W, 3) uint8 RGB at full resolution.
 
-    TIFF (tifffile) and PNG/JPEG/BMP/... (Pillow), told apart by the file's content,
-    not its name. One 2-D image per file: gray, gray + alpha, RGB or RGBA (alpha
+    TIFF (tifffile) and PNG/JPEG/BMP/GIF/WebP (Pillow), told apart by the file's
+    content, not its name; other formats (EPS, PDF, ...) are refused before any decoder
+    runs. One 2-D image per file: gray, gray + alpha, RGB or RGBA (alpha
     dropped); a TIFF's channel axis is the one its tags name (tifffile's ``S`` axis),
     never guessed from the shape. A TIFF holding a stack (several pages or images, z,
     time or channel axes) or an animated GIF/PNG/WebP is refused, never read as its
@@ -33,12 +40,14 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
 
     Args:
         path (str): the file.
-        max_pixels (int): refuse images of more pixels (H x W), checked from the
-            header before anything is decoded.
+        max_pixels (int): refuse images of more pixels (H x W), or of more than
+            ``BYTES_PER_PIXEL * max_pixels`` bytes decoded (H x W x samples x bytes per
+            sample), both checked from the header before anything is decoded.
 
     Raises:
         ImageReadError: naming ``path`` when it cannot be read completely, is over
-            ``max_pixels``, holds a stack or several frames, or values of a dtype or
+            ``max_pixels``, is of a format not in ``PILLOW_FORMATS`` (nor TIFF), holds
+            a stack, several frames or more than 4 channels, or values of a dtype or
             range that :func:`to_rgb_uint8` does not read.
     """
     if not osp.isfile(path):
@@ -72,6 +81,30 @@ def _check_pixels(path: str, h: int, w: int, max_pixels: int) -> None:
             f'or --max-pixels if the file is trusted and fits in memory')
 
 
+def _check_bytes(path: str, shape: tuple, dtype: np.dtype, max_pixels: int) -> None:
+    size = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+    if size > BYTES_PER_PIXEL * max_pixels:
+        raise ImageReadError(
+            f'{path}: {shape} of {np.dtype(dtype)} decodes to {size:,} bytes, over the '
+            f'limit of {BYTES_PER_PIXEL * max_pixels:,} ({BYTES_PER_PIXEL} bytes per pixel '
+            f'of the {max_pixels:,}-pixel budget, checked before decoding); raise it with '
+            f'LoadMicroscopyImage(max_pixels=...) or --max-pixels if the file is trusted')
+
+
+def _check_tiff_header(path: str, series, kept: str, max_pixels: int) -> tuple:
+    """The shape to read (the axes of ``kept``), checked against the budget."""
+    axes, shape = series.axes, series.shape
+    shape = tuple(int(n) for a, n in zip(axes, shape) if a in kept)
+    samples = shape[kept.index('S')] if 'S' in kept else 1
+    if samples > 4:
+        raise ImageReadError(f'{path}: expected a gray, gray + alpha, RGB or RGBA image, '
+                             f'got shape {shape} ({samples} samples per pixel, refused '
+                             f'before decoding)')
+    _check_pixels(path, shape[kept.index('Y')], shape[kept.index('X')], max_pixels)
+    _check_bytes(path, shape, series.dtype, max_pixels)
+    return shape
+
+
 def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
     """(H, W) or (H, W, S): the first series, its samples axis moved last. Refuses
     stacks, and files of several images (series) unless the first is a pyramid (a
@@ -87,9 +120,8 @@ def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
         if len(tif.series) > 1 and not series.is_pyramidal:
             raise ImageReadError(f'{path}: a TIFF of {len(tif.series)} images '
                                  f'({len(tif.pages)} pages); {ONE_IMAGE}: {SAVE_ONE}')
-        _check_pixels(path, shape[axes.index('Y')], shape[axes.index('X')], max_pixels)
-        img = np.asarray(series.asarray()).reshape(
-            [n for a, n in zip(axes, shape) if a in kept])
+        shape = _check_tiff_header(path, series, kept, max_pixels)  # before decoding
+        img = np.asarray(series.asarray()).reshape(shape)
         if kept == 'SYX':
             img = img.transpose(1, 2, 0)
         if img.ndim == 3 and img.shape[-1] == 2 and \
@@ -99,13 +131,46 @@ def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
         return img
 
 
+def _detected_format(path: str) -> Optional[str]:
+    """The Pillow format whose signature the file's first bytes match (None when none
+    does): only the signatures are compared, no decoder runs."""
+    from PIL import Image
+    Image.init()
+    with open(path, 'rb') as f:
+        prefix = f.read(16)
+    for fmt in Image.ID:
+        accept = Image.OPEN[fmt][1]
+        try:
+            if accept is not None and accept(prefix):
+                return fmt
+        except Exception:  # noqa: BLE001  (a signature check that fails is no match)
+            pass
+    return None
+
+
+def _open_raster(path: str):
+    """``Image.open`` restricted to ``PILLOW_FORMATS``; another format is refused."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        return Image.open(path, formats=PILLOW_FORMATS)
+    except UnidentifiedImageError:
+        fmt = _detected_format(path)
+        if fmt in PILLOW_FORMATS:
+            raise  # a damaged file of a format read here: read_image names it
+        what = f'its content is {fmt}' if fmt else 'the file is empty' if \
+            osp.getsize(path) == 0 else 'its content is no image format known'
+        raise ImageReadError(f'{path}: {what}; gattn-mm reads TIFF and '
+                             f'{", ".join(PILLOW_FORMATS)} (told by the content, not the '
+                             f'name) and hands no other format to a decoder') from None
+
+
 def _read_pillow(path: str, max_pixels: int) -> np.ndarray:
     """(H, W) or (H, W, 3|4) as a viewer shows it (EXIF orientation applied)."""
     from PIL import Image, ImageOps
     limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = max(max_pixels // 2, limit or 0)  # our check comes first
     try:
-        with Image.open(path) as im:
+        with _open_raster(path) as im:
             _check_pixels(path, im.size[1], im.size[0], max_pixels)
             frames = getattr(im, 'n_frames', 1)
             if frames > 1 and im.format != 'MPO':  # MPO: a JPEG and its previews
