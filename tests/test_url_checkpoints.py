@@ -135,3 +135,66 @@ def test_unreadable_checkpoint_names_the_file(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(CheckpointReadError, match=f"cannot read checkpoint '{path}'"):
         load_checkpoint(torch.nn.Linear(2, 2), str(path), map_location='cpu')
+
+
+@pytest.fixture(scope='module')
+def tiny_config(tmp_path_factory, tiny_digitbags):
+    """tests/data/tiny_digitbags.py with its data roots set (no training): (config, image)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, 'tests', 'data', 'tiny_digitbags.py'))
+    for k in ('train', 'val', 'test'):
+        cfg[f'{k}_dataloader'].dataset.data_root = tiny_digitbags
+    path = str(tmp_path_factory.mktemp('url_cfg') / 'tiny.py')
+    cfg.dump(path)
+    return path, osp.join(tiny_digitbags, 'images', 'test', 'test_000000.png')
+
+
+def _train_load_from(config, url, tmp_path):
+    from tools import train
+    train.main([config, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                f'load_from={url}', 'train_cfg.max_epochs=1'])
+
+
+@pytest.mark.parametrize('where', ['infer', 'visualize_attention', 'export_onnx', 'get_model',
+                                   'GattnInferencer', 'load_from'])
+def test_hostile_url_is_refused_by_every_tool_and_api(tmp_path, served, tiny_config, where,
+                                                      monkeypatch):
+    """A checkpoint URL whose pickle would run code (create a marker file) is refused,
+    naming the URL, by each tool and API that takes one, in-process; nothing is written
+    and training does not start."""
+    import re
+
+    from mmpretrain.apis import get_model
+
+    from gattn_mm.apis import GattnInferencer
+    from tools import infer, visualize_attention
+    from tools.deployment import export_onnx
+    folder, base = served
+    marker = tmp_path / 'pwned'
+    url = f'{base}/{hostile_file(folder, marker)}'
+    config, image = tiny_config
+    monkeypatch.setenv('LOCAL_RANK', '0')  # what tools/train.py sets, undone afterwards
+    tools = {
+        'infer': lambda: infer.main([config, url, image, '--out', str(tmp_path / 'r.json'),
+                                     '--device', 'cpu']),
+        'visualize_attention': lambda: visualize_attention.main(
+            [config, url, image, '--out-dir', str(tmp_path / 'vis'), '--device', 'cpu']),
+        'export_onnx': lambda: export_onnx.main([config, url, '--out', str(tmp_path / 'm.onnx')]),
+        'load_from': lambda: _train_load_from(config, url, tmp_path),
+    }
+    apis = {
+        'get_model': lambda: get_model(config, pretrained=url, device='cpu'),
+        'GattnInferencer': lambda: GattnInferencer(config, pretrained=url, device='cpu'),
+    }
+    if where in tools:  # one line naming the URL, no traceback
+        with pytest.raises(SystemExit) as exit_info:
+            tools[where]()
+        message = str(exit_info.value.code)
+        assert message.startswith(f'error: checkpoint {url}: Refusing to load checkpoint '
+                                  f"'{url} (cached as "), message
+    else:
+        with pytest.raises(UnsafeCheckpointError, match=re.escape(f"'{url} (cached as ")):
+            apis[where]()
+    assert not marker.exists()
+    assert not [p for p in ('r.json', 'vis', 'm.onnx') if (tmp_path / p).exists()]
+    assert not list(tmp_path.glob('w/**/*.pth'))  # training saved nothing
