@@ -189,17 +189,54 @@ def test_truncated_slide_is_refused_naming_the_file(tmp_path, slides):
         open_slide(str(bad), 10 ** 8)
 
 
-def test_tiff_without_pyramid_over_the_budget_says_how_to_convert(tmp_path):
+def test_tiff_without_pyramid_over_the_budget_says_how_to_convert(tmp_path, monkeypatch):
+    """Refused with the file closed and no word of reading by strips (nothing is
+    read); opened as a slide within the budget, the strip read is announced."""
     import tifffile
+    import warnings
     path = str(tmp_path / 'flat.tif')
     tifffile.imwrite(path, np.full((300, 400, 3), 200, np.uint8), photometric='rgb')
+    closed, close = [], TiffSlide.close
+    monkeypatch.setattr(TiffSlide, 'close',
+                        lambda self: (closed.append(self._handle is not None), close(self)))
     loader = LoadMicroscopyImage(lazy_slides=True, max_pixels=300 * 300)
     assert loader.is_slide(path)
-    with pytest.raises(SlideError, match='no pyramid.*vips tiffsave'):
-        loader(dict(img_path=path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        with pytest.raises(SlideError, match='no pyramid.*vips tiffsave'):
+            loader(dict(img_path=path))
+    assert closed == [True]  # the file handle released before the refusal
+    assert not [w for w in caught if 'strips' in str(w.message)]
+    with pytest.warns(UserWarning, match='flat.tif: a TIFF without tiles or pyramid is '
+                                         'read by strips'):
+        open_slide(path, 10 ** 6).close()
     # under the budget it is an ordinary image, decoded
     small = LoadMicroscopyImage(lazy_slides=True)(dict(img_path=path))
     assert 'slide' not in small and small['img'].shape == (300, 400, 3)
+
+
+def test_no_slide_read_decodes_more_than_the_budget(slides, monkeypatch):
+    """The thumbnail, the glance and the contrast read whole only levels within
+    max_pixels (a coarser one, enlarged, when the level covering the view is larger);
+    a region over it is refused, naming the file, level and size."""
+    from gattn_mm.models.utils import SlideSource
+    path, budget, reads, read = slides[2000][0], 300 * 300, [], TiffSlide._read
+    monkeypatch.setattr(TiffSlide, '_read', lambda self, level, y0, x0, y1, x1: (
+        reads.append((y1 - y0) * (x1 - x0)), read(self, level, y0, x0, y1, x1))[1])
+    out = LoadMicroscopyImage(lazy_slides=True, max_pixels=budget)(dict(img_path=path))
+    slide = out['slide']
+    assert slide.level_shapes[3] == (250, 250) and slide.level_shapes[0] == (2000, 2000)
+    assert out['img'].shape == (1024, 1024, 3) and reads == [250 * 250]  # level 3, enlarged
+    assert pickle.loads(pickle.dumps(slide)).max_pixels == budget
+    batch = NativeBatch([SlideSource(slide, [0.] * 3, [1.] * 3)])
+    assert batch.glance((512, 512), 'area').shape == (1, 3, 512, 512)
+    assert batch.gray_std((16, 16)).shape == (1, 256)
+    assert max(reads) <= budget
+    with pytest.raises(SlideError, match=r'slide_2000.tif: level 0 region \[0:2000, 0:2000\] '
+                                         r'is 2000 x 2000 = 4,000,000 pixels, over the limit '
+                                         r'of 90,000'):
+        slide.read(0, 0, 0, 2000, 2000)
+    assert open_slide(path, 10 ** 8).level_covering((1024, 1024)) == 0  # room: covering
 
 
 def test_openslide_format_without_openslide_is_refused(tmp_path, monkeypatch):

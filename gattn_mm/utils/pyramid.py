@@ -1,5 +1,5 @@
 """Choosing a level of an image pyramid (a slide's, or a decoded image's single level)."""
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 
 def level_within(shapes: Sequence[Tuple[int, int]], downsample: float) -> int:
@@ -14,10 +14,14 @@ def level_within(shapes: Sequence[Tuple[int, int]], downsample: float) -> int:
     return best
 
 
-def level_covering(shapes: Sequence[Tuple[int, int]], size: Tuple[int, int]) -> int:
-    """The coarsest level of at least ``size`` (h, w) (level 0 when none is)."""
-    best = 0
-    for level, (h, w) in enumerate(shapes):
-        if h >= size[0] and w >= size[1]:
-            best = level
-    return best
+def level_covering(shapes: Sequence[Tuple[int, int]], size: Tuple[int, int],
+                   max_pixels: Optional[int] = None) -> int:
+    """The coarsest level of at least ``size`` (h, w) (level 0 when none is). With
+    ``max_pixels``, only levels of at most that many pixels are chosen (to be read
+    whole): the coarsest of them covering ``size``, else the finest of them (the
+    coarsest level when every level is larger)."""
+    within = [level for level, (h, w) in enumerate(shapes)
+              if max_pixels is None or h * w <= max_pixels] or [len(shapes) - 1]
+    covering = [level for level in within
+                if shapes[level][0] >= size[0] and shapes[level][1] >= size[1]]
+    return covering[-1] if covering else within[0]

@@ -1,10 +1,11 @@
 import os.path as osp
-from typing import List, Tuple
+import warnings
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from ...utils.pyramid import level_covering, level_within
-from ..transforms.loading import ImageReadError
+from ..transforms.loading import DEFAULT_MAX_PIXELS, ImageReadError
 
 # Formats read through OpenSlide (the ``slides`` extra: openslide-python + openslide-bin)
 OPENSLIDE_EXTENSIONS = ('.svs', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide')
@@ -22,14 +23,20 @@ class Slide:
     Level 0 is the full resolution; level ``l`` is (h_l, w_l) pixels, a downsample of
     about ``level_0 / level_l`` per axis. Regions come back as (h, w, 3) uint8 RGB. A
     slide pickles as its path (for data loader workers) and reopens on first use.
+    No read decodes more than ``max_pixels``: a whole level or region over it is
+    refused, and :meth:`level_covering` chooses only levels within it.
 
     Args:
         path (str): the file.
+        max_pixels (int): the most pixels one read (a region, or a level read whole)
+            may have.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.path = path
+        self.max_pixels = int(max_pixels)
         self.level_shapes: List[Tuple[int, int]] = []  # (h, w) per level
+        self.slow: Optional[str] = None  # why reads are slow (open_slide warns), if so
 
     @property
     def shape(self) -> Tuple[int, int]:
@@ -46,8 +53,9 @@ class Slide:
         return level_within(self.level_shapes, downsample)
 
     def level_covering(self, size: Tuple[int, int]) -> int:
-        """The coarsest level at least ``size`` (h, w) (level 0 when none is)."""
-        return level_covering(self.level_shapes, size)
+        """The coarsest level at least ``size`` (h, w) among those within
+        ``max_pixels`` (to be read whole), else the finest of those (then enlarged)."""
+        return level_covering(self.level_shapes, size, self.max_pixels)
 
     def read(self, level: int, top: int, left: int, height: int, width: int) -> np.ndarray:
         """The region of ``level`` from (top, left), clipped to the level: (h, w, 3)
@@ -57,6 +65,11 @@ class Slide:
         y1, x1 = min(h, int(top) + int(height)), min(w, int(left) + int(width))
         if y1 <= y0 or x1 <= x0:
             return np.zeros((0, 0, 3), np.uint8)
+        if (y1 - y0) * (x1 - x0) > self.max_pixels:
+            raise SlideError(
+                f'{self.path}: level {level} region [{y0}:{y1}, {x0}:{x1}] is {x1 - x0} x '
+                f'{y1 - y0} = {(y1 - y0) * (x1 - x0):,} pixels, over the limit of '
+                f'{self.max_pixels:,} for one read; raise max_pixels if it fits in memory')
         try:
             return self._read(level, y0, x0, y1, x1)
         except SlideError:
@@ -86,8 +99,9 @@ def open_slide(path: str, max_pixels: int) -> Slide:
 
     Args:
         path (str): the file.
-        max_pixels (int): the most pixels one level may have to be read whole; a slide
-            whose smallest level is larger is refused (there is no level to glance at).
+        max_pixels (int): the most pixels one read may decode (a level read whole, or a
+            region); a slide whose smallest level is larger is refused (there is no level
+            to glance at).
 
     Raises:
         SlideError: naming ``path``.
@@ -98,15 +112,16 @@ def open_slide(path: str, max_pixels: int) -> Slide:
         raise SlideError(f'slide file not found: {path}')
     lower = path.lower()
     if lower.endswith(OPENSLIDE_EXTENSIONS):
-        slide = OpenSlideSlide(path)
+        slide = OpenSlideSlide(path, max_pixels)
     elif lower.endswith(TIFF_EXTENSIONS):
-        slide = TiffSlide(path)
+        slide = TiffSlide(path, max_pixels)
     else:
         raise SlideError(f'{path}: not a slide format gattn-mm reads (TIFF/OME-TIFF: '
                          f'{", ".join(TIFF_EXTENSIONS)}; with openslide-python: '
                          f'{", ".join(OPENSLIDE_EXTENSIONS)})')
     h, w = slide.level_shapes[-1]
     if h * w > max_pixels:
+        slide.close()
         kind = ('has no pyramid' if len(slide.level_shapes) == 1 else
                 f'has no level under {max_pixels:,} pixels')
         raise SlideError(
@@ -114,4 +129,6 @@ def open_slide(path: str, max_pixels: int) -> Slide:
             f'{w} x {h}); gattn-mm reads slides lazily from a tiled pyramid. Convert it, '
             f'e.g. `vips tiffsave {osp.basename(path)} out.tif --tile --pyramid '
             f'--compression deflate`, or raise max_pixels if it fits in memory')
+    if slide.slow:
+        warnings.warn(f'{path}: {slide.slow}')
     return slide

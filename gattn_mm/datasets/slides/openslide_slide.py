@@ -1,5 +1,6 @@
 import numpy as np
 
+from ..transforms.loading import DEFAULT_MAX_PIXELS
 from .base import Slide, SlideError
 
 
@@ -11,8 +12,8 @@ class OpenSlideSlide(Slide):
     ``make venv`` installs).
     """
 
-    def __init__(self, path: str):
-        super().__init__(path)
+    def __init__(self, path: str, max_pixels: int = DEFAULT_MAX_PIXELS):
+        super().__init__(path, max_pixels)
         self._handle = None
         self._open()
 

@@ -1,10 +1,9 @@
 import os
-import warnings
 from typing import List
 
 import numpy as np
 
-from ..transforms.loading import to_rgb_uint8
+from ..transforms.loading import DEFAULT_MAX_PIXELS, to_rgb_uint8
 from .base import Slide, SlideError
 
 
@@ -18,8 +17,8 @@ class TiffSlide(Slide):
     file is refused here, not halfway through an inference).
     """
 
-    def __init__(self, path: str):
-        super().__init__(path)
+    def __init__(self, path: str, max_pixels: int = DEFAULT_MAX_PIXELS):
+        super().__init__(path, max_pixels)
         self._handle = None
         try:
             self._open()
@@ -60,9 +59,9 @@ class TiffSlide(Slide):
                 shapes.append((int(h), int(w)))
                 arrays.append(zarr.open_array(series.aszarr(level=level), mode='r'))
             if len(shapes) == 1 and not series.keyframe.is_tiled:
-                warnings.warn(f'{self.path}: a TIFF without tiles or pyramid is read by '
-                              f'strips, slowly; convert it to a tiled pyramid (vips '
-                              f'tiffsave ... --tile --pyramid)')
+                self.slow = ('a TIFF without tiles or pyramid is read by strips, slowly; '
+                             'convert it to a tiled pyramid (vips tiffsave ... --tile '
+                             '--pyramid)')
         except Exception:
             tif.close()
             raise

@@ -263,7 +263,7 @@ class LoadMicroscopyImage(BaseTransform):
         to_float32 (bool): return float32 instead of uint8. Defaults to False.
         channel_order (str): ``bgr`` (default) or ``rgb``.
         max_pixels (int): pixel budget of one image (see :func:`read_image`), and of
-            one slide level read whole.
+            each read of a slide (a level read whole, or a region).
         lazy_slides (bool): read slides lazily (see above). Defaults to False.
         thumbnail_size (int): longest side of a slide's thumbnail.
     """

@@ -138,6 +138,11 @@ class SlideSource(CropSource):
     def level_shapes(self) -> List[Tuple[int, int]]:
         return self.slide.level_shapes
 
+    def level_covering(self, size: Tuple[int, int]) -> int:
+        """As the slide chooses: only levels within its pixel budget (``view`` reads the
+        level whole)."""
+        return self.slide.level_covering(size)
+
     def read_raw(self, level, top, left, height, width) -> torch.Tensor:
         region = self.slide.read(level, top, left, height, width)  # (h, w, 3) RGB
         return torch.from_numpy(np.ascontiguousarray(region.transpose(2, 0, 1))).to(
