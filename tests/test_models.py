@@ -744,3 +744,17 @@ def test_multi_label_fusion_head_threshold_and_topk(thr, topk):
     for pred, score in zip(preds, scores):
         expected = torch.where(score >= thr)[0] if thr else score.topk(topk).indices
         assert sorted(pred.pred_label.tolist()) == sorted(expected.tolist())
+
+
+def test_a_reader_that_would_never_learn_is_refused():
+    reader = dict(type='ResNet', depth=18, base_channels=8)
+    cfg = small(2, fusion='attention', reader=reader)
+    cfg['head'].update(detach_instances=True, instance_channels=64)
+    with pytest.raises(ValueError, match='model.reader would never learn.*detach_instances=True'):
+        MODELS.build(cfg)
+    cfg['head']['detach_instances'] = False  # the fused loss reaches the reader
+    MODELS.build(cfg)
+    cfg['head']['detach_instances'] = True  # or the instance head teaches it
+    cfg['instance_head'] = dict(type='InstanceHead', num_classes=3, in_channels=64,
+                                mil_loss=dict(type='MILLoss'))
+    MODELS.build(cfg)

@@ -122,7 +122,7 @@ class GatedAttentionClassifier(BaseClassifier):
             attention, global_feat = self.attend(inputs)
         with record_function('gattn.sampler'):
             selection, boxes = self.sampler(attention, image_size, extents)
-            crops = self.sampler.crop(inputs, boxes, extents)  # (B*N*V, 3, s, s)
+            crops = self.sampler.crop(inputs, boxes, extents)  # (B*N*V, 3, s_h, s_w)
         N, V = boxes.size(1), self.sampler.num_views
         with record_function('gattn.local'):
             feats = pool_feature(self.reader_module(crops))  # (B*N*V, C')
@@ -209,12 +209,10 @@ class GatedAttentionClassifier(BaseClassifier):
         native = isinstance(inputs, NativeBatch)
         state = self.forward_state(inputs, None if native else image_extents(
             data_samples, inputs.shape[-2:], inputs.device))
-        if isinstance(self.predict_from, str):
-            head = getattr(self, self.predict_from)
-            samples = head.predict(self._head_input(self.predict_from, state), data_samples)
-        else:  # softmax of the mean's log = the mean of the heads' probabilities
-            head = getattr(self, self.predict_from[0])
-            samples = head._get_predictions(self.predict_logits(state), data_samples)
+        first = self.predict_from if isinstance(self.predict_from, str) else \
+            self.predict_from[0]  # several: softmax of the logits = the mean probabilities
+        samples = getattr(self, first)._get_predictions(self.predict_logits(state),
+                                                        data_samples)
         set_instance_fields(samples, state, self.instance_head, self.head)
         set_original_boxes(samples, state.boxes, inputs.fits(self.global_size)
                            if native else None, self.global_size)

@@ -175,8 +175,21 @@ def check_losses(model, train_cfg: Optional[dict]) -> None:
             raise ValueError(f'{key}.loss_name={loss.loss_name!r} is already used; give '
                              f'it another loss_name')
         names.append(loss.loss_name)
+    check_reader_learns(model)
     head = model.instance_head
     if train_cfg and getattr(head, 'mil_loss', None) is not None:
         raise ValueError('model.train_cfg batch augments (Mixup/CutMix) mix the labels '
                          'of two images, which model.instance_head.mil_loss cannot '
                          'assign to instances: remove one of them')
+
+
+def check_reader_learns(model) -> None:
+    """A separate reader learns only from a head that passes it a gradient: an
+    instance head, or a fused head without ``detach_instances``."""
+    if model.reader is None or model.instance_head is not None:
+        return
+    if model.head is None or getattr(model.head, 'detach_instances', False):
+        raise ValueError('model.reader would never learn: no model.instance_head, and '
+                         'model.head is missing or cuts the reader\'s gradient '
+                         '(detach_instances=True); add an instance head or set '
+                         'model.head.detach_instances=False')

@@ -22,7 +22,7 @@ class GatedAttentionNeck(BaseModule):
 
     Args:
         in_channels (int): channels C of the backbone's last feature map.
-        hidden_channels (int): size L of the hidden attention layer. Defaults to 128.
+        hidden_channels (int): size D of the hidden attention layer. Defaults to 128.
         init_cfg (dict, optional): initialisation config.
     """
 

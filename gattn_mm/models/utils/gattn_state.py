@@ -43,7 +43,8 @@ class GattnState:
         boxes (Tensor): (B, N, 4) xyxy instance boxes in input pixels (no gradient).
         scores (Tensor): (B, N) attention mass of each instance.
         weights (Tensor): (B, N) fusion weights, summing to 1 over N.
-        crops (Tensor): (B*N, 3, s, s) the crops of the boxes (view 0).
+        crops (Tensor): (B*N, 3, s_h, s_w) the crops of the boxes (view 0), of the
+            sampler's ``crop_size``.
         instance_feats (Tensor): (B, N, C') the reader's features, averaged over
             the test views.
         instance_logits (Tensor, optional): (B, N, K) from the instance head.
