@@ -5,6 +5,8 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
@@ -68,3 +70,57 @@ def test_robustness_quick(tmp_path):
                               '--work-dir', str(tmp_path / 'work'), '--out-dir', str(tmp_path)],
                              cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert untimed.returncode != 0 and 'no train_done.json' in untimed.stderr
+
+
+def test_committed_tables_are_their_json_and_the_docs_hold_them():
+    """Every committed results table is the markdown its benchmark script writes from
+    the committed JSON, and README.md / model_zoo.md hold every table as it is."""
+    import glob
+
+    from tools.benchmarks import accuracy, resolution, robustness, slides, update_docs
+    render = {'accuracy': accuracy.markdown, 'robustness': robustness.markdown,
+              'slides': slides.table,
+              'resolution': lambda r: resolution.markdown(r['rows'], r['machine'])}
+    checked = 0
+    for path in sorted(glob.glob(osp.join(ROOT, 'benchmarks', 'results', '*.json'))):
+        md = path[:-len('.json')] + '.md'
+        kind = osp.basename(path).split('_')[0].split('.')[0]
+        if not osp.isfile(md) or kind not in render:
+            continue
+        rebuilt = render[kind](json.load(open(path)))
+        assert rebuilt.strip() == open(md).read().strip(), md
+        checked += 1
+    assert checked >= 15
+    assert update_docs.main(['--check']) == 0
+
+
+def test_error_breakdown_reads_test_predictions_and_runs_no_pickled_code(tmp_path, capsys):
+    """tools/test.py's predictions pickle (what DumpResults writes: tensors, arrays,
+    containers) is read; a pickle holding any other object is refused, naming the file."""
+    import importlib.util
+
+    import numpy as np
+    import torch
+    from mmengine.fileio import dump
+    spec = importlib.util.spec_from_file_location(
+        'error_breakdown', osp.join(ROOT, 'tools', 'benchmarks', 'probes', 'error_breakdown.py'))
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    bag = dict(img_path='bag_0.png', gt_label=torch.tensor([1]), pred_label=torch.tensor([0]),
+               pred_score=torch.tensor([0.7, 0.3]), gt_digits=np.array([9, 3]),
+               gt_bboxes=np.array([[0, 0, 10, 10], [20, 20, 30, 30]]),
+               boxes=torch.tensor([[0., 0., 12., 12.]]))
+    dump([bag], str(tmp_path / 'pred.pkl'))
+    probe.main([str(tmp_path / 'pred.pkl')])
+    out = capsys.readouterr().out
+    assert 'bag_0.png: label 1, predicted 0' in out and 'target covered [True]' in out
+    assert '1 bags: 1 errors, 0 false positives, 1 false negatives' in out
+
+    class Hostile:
+        def __reduce__(self):
+            return (open, (str(tmp_path / 'pwned'), 'w'))
+    dump([dict(bag, meta=Hostile())], str(tmp_path / 'evil.pkl'))
+    with pytest.raises(SystemExit, match=r'evil.pkl: not a predictions pickle .*io.open '
+                                         r'is not a tensor'):
+        probe.main([str(tmp_path / 'evil.pkl')])
+    assert not (tmp_path / 'pwned').exists()

@@ -90,14 +90,20 @@ def make_megapixel(out, task='majority', seed=0):
 
 
 def test_megapixel_preset_is_deterministic(tmp_path):
+    """Same seed, same bytes: every file of the tree (images of all splits, split
+    lists, meta.json, the instance boxes); another seed, other images."""
     a, b = make_megapixel(tmp_path / 'a'), make_megapixel(tmp_path / 'b')
     c = make_megapixel(tmp_path / 'c', seed=1)
-    names = sorted(os.listdir(osp.join(a, 'images', 'train')))
-    assert len(names) == 6
-    for name in names:
-        pa, pb, pc = (open(osp.join(r, 'images', 'train', name), 'rb').read() for r in (a, b, c))
-        assert pa == pb and pa != pc
-    assert open(osp.join(a, 'test.txt')).read() == open(osp.join(b, 'test.txt')).read()
+    files = _files(a)
+    assert files == _files(b) and len(files) >= 12 + 3
+    assert {'meta.json', 'train.txt', 'val.txt', 'test.txt'} <= set(files)
+    assert any(f.endswith('_instances.json') for f in files)
+    match, mismatch, errors = filecmp.cmpfiles(a, b, files, shallow=False)
+    assert not mismatch and not errors and len(match) == len(files)
+    images = [f for f in files if f.endswith('.png')]
+    assert len(images) == 12  # 6 train, 3 val, 3 test
+    _, differ, _ = filecmp.cmpfiles(a, c, images, shallow=False)
+    assert len(differ) == len(images)
 
 
 @pytest.mark.parametrize('task', ['majority', 'max', 'multi'])

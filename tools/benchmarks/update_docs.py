@@ -1,6 +1,8 @@
 """Copy the benchmark tables the scripts wrote (benchmarks/results/*.md) into
 README.md and model_zoo.md, between ``<!-- bench:NAME:start -->`` and
-``<!-- bench:NAME:end -->`` markers, so no number in them is typed by hand."""
+``<!-- bench:NAME:end -->`` markers, so no number in them is typed by hand.
+``--check`` changes nothing and exits 1 naming every table a doc does not hold as
+its results file has it (a test runs it)."""
 import argparse
 import glob
 import os.path as osp
@@ -26,20 +28,32 @@ def update(text, name, table):
     return pattern.sub(lambda m: f'{start}\n{table}\n{end}', text)
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--results-dir', default=osp.join(ROOT, 'benchmarks', 'results'))
+    p.add_argument('--check', action='store_true',
+                   help='write nothing; exit 1 if a doc differs from the results files')
     args = p.parse_args(argv)
     found = tables(args.results_dir)
+    stale = []
     for doc in DOCS:
         path = osp.join(ROOT, doc)
-        text = open(path).read()
+        old = text = open(path).read()
         for name, table in found.items():
-            text = update(text, name, table)
-        with open(path, 'w') as f:
-            f.write(text)
+            new = update(text, name, table)
+            if new != text:
+                stale.append(f'{doc}: {name}')
+            text = new
+        if not args.check and text != old:
+            with open(path, 'w') as f:
+                f.write(text)
+    if args.check:
+        for line in stale:
+            print(f'stale: {line} (run python tools/benchmarks/update_docs.py)')
+        return 1 if stale else 0
     print('tables:', ', '.join(found) or 'none')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())
