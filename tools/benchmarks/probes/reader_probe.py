@@ -21,6 +21,7 @@ from mmengine.runner import load_checkpoint
 from PIL import Image
 
 import gattn_mm  # noqa: F401
+from gattn_mm.compat import safe_torch_load
 from mmpretrain.registry import MODELS
 
 opts = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
@@ -64,7 +65,7 @@ def extract():
     return out
 
 
-data = torch.load(CACHE) if CACHE.exists() else extract()
+data = safe_torch_load(str(CACHE)) if CACHE.exists() else extract()  # tensors only
 tr, ytr = data['train']
 va, yva = data['val']
 
@@ -95,7 +96,7 @@ net = MODELS.build(dict(type='ResNet', depth=18, base_channels=16, out_indices=(
 fc = torch.nn.Linear(128, 2)
 drop = torch.nn.Dropout(opts.get('drop', 0.))
 if opts.get('finetune'):  # start from the published reader and instance classifier
-    sd = torch.load(CKPT, weights_only=True)['state_dict']
+    sd = safe_torch_load(CKPT)['state_dict']
     net.load_state_dict({k[len('reader.'):]: v for k, v in sd.items()
                          if k.startswith('reader.')})
     fc.load_state_dict({k[len('instance_head.fc.'):]: v for k, v in sd.items()
