@@ -12,7 +12,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECIPE = osp.join(ROOT, 'configs', '_base_', 'models', 'gattn_recipe.py')
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'gattn_*.py')))
 ALLOWED = (
-    'data_preprocessor', 'data_preprocessor.*',  # the data's mean/std, classes
+    # the input path (canvas or native) and the data's mean/std, channels, classes
+    'data_preprocessor.type', 'data_preprocessor.mean', 'data_preprocessor.std',
+    'data_preprocessor.to_rgb', 'data_preprocessor.num_classes',
     'backbone.*', 'reader.*',  # networks and their pretraining
     'global_size', 'neck.in_channels',  # sizes
     'sampler.num_instances', 'sampler.crop_size', 'sampler.box_size', 'sampler.box_scale',
@@ -21,9 +23,9 @@ ALLOWED = (
     'head.num_classes', 'instance_head.num_classes',  # the label set
     'instance_head.negative_class',
 )
-# single- or multi-label data; multi-label data are decided by the fused head (the
-# instances' vote is single-label)
-LABEL_SET_HEADS = ('FusionHead', 'MultiLabelFusionHead')
+# multi-label data (evaluated by multi-label metrics) are decided by the multi-label
+# fused head (the instances' vote is single-label)
+MULTI_LABEL_METRICS = ('MultiLabelMetric', 'AveragePrecision')
 
 
 def flatten(value, prefix=''):
@@ -40,14 +42,21 @@ def plain(cfg) -> dict:
     return cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
 
 
-def recipe_differences(model: dict, recipe: dict):
-    """Dotted keys where ``model`` differs from ``recipe`` outside ALLOWED."""
+def is_multi_label(cfg) -> bool:
+    """Whether a config's data are multi-label: its val metrics say so."""
+    evaluator = cfg.get('val_evaluator') or []
+    evaluator = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+    return any(e.get('type') in MULTI_LABEL_METRICS for e in evaluator)
+
+
+def recipe_differences(model: dict, recipe: dict, multi_label: bool = False):
+    """Dotted keys where ``model`` differs from ``recipe`` outside ALLOWED; on
+    multi-label data the fused head is the multi-label one and decides alone."""
     ours, base = flatten(model), flatten(recipe)
     keys = set(ours) | set(base)
-    multi_label = ours.get('head.type') == 'MultiLabelFusionHead'
+    label_set = {'head.type': 'MultiLabelFusionHead', 'predict_from': 'head'}
     changed = [k for k in keys if ours.get(k, '<absent>') != base.get(k, '<absent>')
-               and not (k == 'head.type' and ours[k] in LABEL_SET_HEADS)
-               and not (k == 'predict_from' and multi_label and ours[k] == 'head')]
+               and not (multi_label and ours.get(k) == label_set.get(k))]
     return sorted(k for k in changed if not any(fnmatch.fnmatch(k, p) for p in ALLOWED))
 
 
@@ -60,8 +69,8 @@ def test_there_are_configs_to_check():
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.basename(p) for p in CONFIGS])
 def test_config_model_is_the_recipe(path):
     recipe = plain(Config.fromfile(RECIPE).model)
-    model = plain(Config.fromfile(path).model)
-    assert recipe_differences(model, recipe) == []
+    cfg = Config.fromfile(path)
+    assert recipe_differences(plain(cfg.model), recipe, is_multi_label(cfg)) == []
 
 
 def test_a_recipe_change_is_caught():
@@ -78,3 +87,8 @@ def test_a_recipe_change_is_caught():
     assert 'instance_head.mil_loss.positive' in recipe_differences(model, recipe)
     model['predict_from'] = 'head'  # only multi-label data may
     assert 'predict_from' in recipe_differences(model, recipe)
+    assert 'predict_from' not in recipe_differences(model, recipe, multi_label=True)
+    model['head']['type'] = 'MultiLabelFusionHead'  # on single-label data: caught
+    assert 'head.type' in recipe_differences(model, recipe)
+    model['data_preprocessor']['batch_augments'] = dict(augments=[])
+    assert 'data_preprocessor.batch_augments.augments' in recipe_differences(model, recipe)
