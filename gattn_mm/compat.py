@@ -1,29 +1,19 @@
-"""Adaptations to upstream behaviour, in one place, each with its reason.
+"""Adaptations to upstream behaviour, each with its reason: checkpoint loading and
+distributed training here, checkpoint saving in :mod:`gattn_mm.checkpoint_saving`
+(atomic writes; old checkpoints deleted only after the new one is saved).
 
 1. **Safe checkpoint loading.** mmengine 0.10.x calls ``torch.load`` without
    ``weights_only``; on torch < 2.6 that unpickles anything (a checkpoint can run
    code), on torch >= 2.6 it is the safe loader but fails with an opaque message.
-   :func:`load_from_local` always uses ``weights_only=True`` and turns a refusal into
-   an error that names the file. There is no fallback to full unpickling; the one
-   explicit opt-in for a trusted legacy file is converting it once with
+   :func:`load_from_local` always uses ``weights_only=True`` and turns a refusal, or
+   any failure to read the file, into an error that names it; a ``state_dict`` must
+   map names to tensors. There is no fallback to full unpickling; the one explicit
+   opt-in for a trusted legacy file is converting it once with
    ``tools/model_converters/convert_legacy_checkpoint.py IN OUT --trust-pickle``.
    Runner checkpoints stay loadable because ``SafeCheckpointHook`` stores the
    message hub in plain types (see ``gattn_mm/engine/hooks``).
-2. **Distributed training without a GPU.** mmengine 0.10.7's ``init_dist`` calls
-   ``torch.cuda.set_device`` unconditionally and the Runner wraps the model in DDP
-   with ``device_ids=[LOCAL_RANK]``, both of which fail on a CPU-only machine.
-   :func:`setup_cpu_distributed` starts a gloo process group before the Runner (so
-   the Runner skips ``init_dist``) and asks for ``device_ids=None``. With CUDA
-   nothing changes: mmengine initialises nccl itself.
-3. **Checkpoints are never half-written.** mmengine's local file backend writes a
-   checkpoint in place (``open(path, 'wb')``), after its ``CheckpointHook`` has
-   already deleted the oldest one (and, for ``save_best``, the previous best): a
-   kill, a full disk or a quota mid-write leaves a truncated ``.pth`` that fails to
-   load later. :class:`AtomicLocalBackend` replaces it for local paths: every
-   ``put`` writes a temporary file beside the target and renames it over the
-   target only when the write has succeeded.
-4. **Checkpoints by URL are loaded safely and checked.** mmengine's ``http(s)://``
-   loader (also behind ``open-mmlab://``, ``mmcls://``, ``torchvision://``) goes
+2. **Checkpoints by URL are loaded safely and checked.** mmengine's ``http(s)://``
+   loader (also behind ``mmcls://``, ``torchvision://``) goes
    through ``torch.hub.load_state_dict_from_url``, which unpickles fully and trusts
    whatever is in the download cache. :func:`load_from_http` downloads into the same
    cache (``torch.hub.get_dir()/checkpoints``), checks the file's sha256 against the
@@ -36,34 +26,36 @@
    checkpoints that travel with the package (``gattn_mm/.mim/checkpoints``, the
    repository's ``checkpoints/``) resolves to that file, its hash checked, with no
    network.
-5. **Old checkpoints are deleted only after the new one is saved.** mmengine's
-   ``CheckpointHook`` removes the oldest checkpoint beyond ``max_keep_ckpts`` *before*
-   it writes the new one: with a full disk the new write fails after the last good
-   checkpoint is gone (``max_keep_ckpts=1``: none is left, and ``last_checkpoint``
-   names a file that does not exist), and ``save_best`` removes the previous best
-   before writing the new one. :class:`CheckpointHook` (registered under the same
-   name in mmpretrain's scope, which gattn configs use) saves first, then deletes.
+3. **Every other scheme is safe too, or refused.** mmengine's ``open-mmlab://``
+   loader reads a name that maps to a file of mmengine's home with a bare
+   ``torch.load``, as do ``s3://`` / ``petrel://`` and ``pavi://``: the first two
+   are read with :func:`safe_torch_load` here, ``pavi://`` is refused (download the
+   file), and so is any scheme another package registers (``SAFE_LOADERS`` lists
+   those known to be safe).
+4. **Distributed training without a GPU.** mmengine 0.10.7's ``init_dist`` calls
+   ``torch.cuda.set_device`` unconditionally and the Runner wraps the model in DDP
+   with ``device_ids=[LOCAL_RANK]``, both of which fail on a CPU-only machine.
+   :func:`setup_cpu_distributed` starts a gloo process group before the Runner (so
+   the Runner skips ``init_dist``) and asks for ``device_ids=None``. With CUDA
+   nothing changes: mmengine initialises nccl itself.
 """
 import hashlib
+import io
 import os
 import os.path as osp
 import pickle
 import re
 import subprocess
-import uuid
-from pathlib import Path
-from typing import Any, Union
+from typing import IO, Any, Union
 from urllib.parse import urlparse
 
 import torch
 import torch.distributed as dist
-from mmengine.fileio import LocalBackend, register_backend
-from mmengine.fileio import io as mmengine_io
-from mmengine.dist import get_dist_info, is_main_process
-from mmengine.hooks import CheckpointHook as MMEngineCheckpointHook
-from mmpretrain.registry import HOOKS
+from mmengine.dist import get_dist_info
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
+
+from .checkpoint_saving import AtomicLocalBackend, CheckpointHook  # noqa: F401  (installed)
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -74,13 +66,17 @@ class CheckpointReadError(IOError):
     """A checkpoint file is empty, truncated or not a PyTorch checkpoint."""
 
 
-def safe_torch_load(filename: str, map_location: Any = None, source: str = None,
-                    mmap: bool = False) -> Any:
+def safe_torch_load(filename: Union[str, IO[bytes]], map_location: Any = None,
+                    source: str = None, mmap: bool = False) -> Any:
     """``torch.load(filename, weights_only=True)`` with an error naming the file (or
-    ``source``, e.g. the URL it was downloaded from)."""
-    where = filename if source is None else f'{source} (cached as {filename})'
+    ``source``, e.g. the URL it was downloaded from, or what a file object holds);
+    a ``state_dict`` in it must map names to tensors (:func:`check_state_dict`)."""
+    named = isinstance(filename, (str, os.PathLike))
+    where = filename if source is None else f'{source} (cached as {filename})' if named \
+        else source
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True, mmap=mmap)
+        checkpoint = torch.load(filename, map_location=map_location, weights_only=True,
+                                mmap=mmap)
     except pickle.UnpicklingError as err:
         reason = str(err).strip().splitlines()
         reason = next((line for line in reason if 'global' in line.lower()), reason[0]
@@ -91,11 +87,30 @@ def safe_torch_load(filename: str, map_location: Any = None, source: str = None,
             f'gattn-mm never falls back to full unpickling, which can run arbitrary '
             f'code. If the file comes from a source you trust (e.g. an older toolkit), '
             f'convert it once with the explicit opt-in: python tools/model_converters/'
-            f'convert_legacy_checkpoint.py {filename} OUT.pth --trust-pickle') from None
-    except (EOFError, RuntimeError, KeyError, ValueError, OSError) as err:
+            f'convert_legacy_checkpoint.py {filename if named else "FILE"} OUT.pth '
+            f'--trust-pickle') from None
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001  (a damaged zip or pickle raises many types)
         raise CheckpointReadError(
             f'cannot read checkpoint {where!r}: it is empty, truncated or not a PyTorch '
             f'checkpoint ({type(err).__name__}: {str(err)[:200]})') from None
+    check_state_dict(checkpoint, where)
+    return checkpoint
+
+
+def check_state_dict(checkpoint: Any, where: str) -> None:
+    """The ``state_dict`` of a checkpoint dict, when it has one, maps str to tensors."""
+    if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
+        return
+    state = checkpoint['state_dict']
+    bad = [f'{k!r}: {type(v).__name__}' for k, v in state.items()
+           if not isinstance(k, str) or not isinstance(v, torch.Tensor)] \
+        if isinstance(state, dict) else [f'a {type(state).__name__}']
+    if bad:
+        raise CheckpointReadError(
+            f'cannot read checkpoint {where!r}: its state_dict should map parameter names '
+            f'(str) to tensors, got {", ".join(bad[:3])}{" ..." if len(bad) > 3 else ""}')
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)
@@ -150,7 +165,7 @@ def download_checked(url: str, model_dir: str = None, progress: bool = False) ->
 
 def load_from_http(filename: str, map_location: Any = None, model_dir: str = None,
                    progress: bool = False) -> Any:
-    """mmengine's URL checkpoint loader, safe and hash-checked (item 4 above); in a
+    """mmengine's URL checkpoint loader, safe and hash-checked (item 2 above); in a
     distributed run rank 0 downloads first (as mmengine's loader does)."""
     rank, world_size = get_dist_info()
     path = download_checked(filename, model_dir, progress) if rank == 0 else None
@@ -162,91 +177,65 @@ def load_from_http(filename: str, map_location: Any = None, model_dir: str = Non
 
 
 CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), force=True)(load_from_http)
-mmengine_checkpoint.load_from_http = load_from_http  # used by open-mmlab://, mmcls://, ...
+mmengine_checkpoint.load_from_http = load_from_http  # used by mmcls://, torchvision://
 
 
-@HOOKS.register_module(name='CheckpointHook', force=True)
-class CheckpointHook(MMEngineCheckpointHook):
-    """mmengine's ``CheckpointHook`` that deletes old checkpoints after saving (item 5)."""
-
-    def _save_best_checkpoint(self, runner, metrics) -> None:
-        backend, deferred = self.file_backend, []
-        previous = (getattr(self, 'best_ckpt_path', None),
-                    dict(getattr(self, 'best_ckpt_path_dict', {})))
-        backend.remove = deferred.append  # upstream removes the old best first: defer
-        try:
-            super()._save_best_checkpoint(runner, metrics)
-        except BaseException:
-            self.best_ckpt_path, self.best_ckpt_path_dict = previous  # still the best file
-            raise
-        finally:
-            del backend.remove  # the backend's own method again
-        for path in deferred:  # reached only when every save succeeded
-            if backend.isfile(path):
-                backend.remove(path)
-
-    def _save_checkpoint_with_step(self, runner, step, meta):
-        keep, stale = self.max_keep_ckpts, None
-        new = keep > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step)
-        if new:  # the bookkeeping first, as upstream, so the checkpoint stores it
-            if len(self.keep_ckpt_ids) == keep:
-                stale = self.keep_ckpt_ids.popleft()
-            self._keep(runner, lambda ids: ids.append(step))
-        self.max_keep_ckpts = -1  # upstream: save only
-        try:
-            super()._save_checkpoint_with_step(runner, step, meta)
-        except BaseException:
-            if new:  # not saved: the kept list is what is on disk
-                self._keep(runner, lambda ids: (ids.pop(), stale is not None and
-                                                ids.appendleft(stale)))
-            raise
-        finally:
-            self.max_keep_ckpts = keep
-        if stale is not None and is_main_process():
-            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale))
-            if self.file_backend.isfile(path):
-                self.file_backend.remove(path)
-
-    def _keep(self, runner, change) -> None:
-        change(self.keep_ckpt_ids)
-        runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+@CheckpointLoader.register_scheme(prefixes=('open-mmlab://', 'openmmlab://'), force=True)
+def load_from_openmmlab(filename: str, map_location: Any = None) -> Any:
+    """mmengine's ``open-mmlab://NAME`` loader: NAME resolved as upstream, to a URL
+    (:func:`load_from_http`) or a file of mmengine's home (:func:`load_from_local`)."""
+    name = filename.split('://', 1)[1]
+    name = mmengine_checkpoint.get_deprecated_model_names().get(name, name)
+    urls = mmengine_checkpoint.get_external_models()
+    if name not in urls:
+        raise CheckpointReadError(f'cannot load checkpoint {filename!r}: {name!r} is not '
+                                  f"a model name of mmengine's open-mmlab list")
+    if urls[name].startswith(('http://', 'https://')):
+        return load_from_http(urls[name], map_location=map_location)
+    return load_from_local(osp.join(mmengine_checkpoint._get_mmengine_home(), urls[name]),
+                           map_location)
 
 
-class AtomicLocalBackend(LocalBackend):
-    """mmengine's ``LocalBackend`` whose writes are atomic: the bytes go to a
-    temporary file in the target's folder, which replaces the target only once
-    they are all written. A failed write leaves the old file (if any) untouched
-    and no temporary behind."""
-
-    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        filepath = str(filepath)
-        folder = osp.dirname(osp.abspath(filepath))
-        os.makedirs(folder, exist_ok=True)
-        tmp = osp.join(folder, f'.{osp.basename(filepath)}.{uuid.uuid4().hex[:8]}.tmp')
-        try:
-            with open(tmp, 'xb') as f:  # mode 0o666 & ~umask, like open(path, 'wb')
-                f.write(obj)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, filepath)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
-
-    def put_text(self, obj: str, filepath: Union[str, Path],
-                 encoding: str = 'utf-8') -> None:
-        self.put(obj.encode(encoding), filepath)
+@CheckpointLoader.register_scheme(prefixes=[r'(\S+\:)?s3://', r'(\S+\:)?petrel://'],
+                                  force=True)
+def load_from_ceph(filename: str, map_location: Any = None, backend: str = 'petrel') -> Any:
+    """mmengine's ``s3://`` / ``petrel://`` loader, with the safe unpickler."""
+    from mmengine.fileio import get_file_backend
+    data = get_file_backend(filename, backend_args={'backend': backend}).get(filename)
+    return safe_torch_load(io.BytesIO(data), map_location=map_location, source=filename)
 
 
-def _use_atomic_local_backend() -> None:
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
-    for key, backend in list(mmengine_io.backend_instances.items()):
-        if type(backend) is LocalBackend:  # instances made before this import
-            del mmengine_io.backend_instances[key]
+@CheckpointLoader.register_scheme(prefixes='pavi://', force=True)
+def load_from_pavi(filename: str, map_location: Any = None) -> Any:
+    raise CheckpointReadError(f'cannot load checkpoint {filename!r}: pavi:// is not supported '
+                              f"(mmengine's pavi loader unpickles fully); download the file "
+                              f'and give its local path')
 
 
-_use_atomic_local_backend()
+SAFE_LOADERS = (load_from_local, load_from_http, load_from_openmmlab, load_from_ceph,
+                load_from_pavi, mmengine_checkpoint.load_from_torchvision,  # these two read
+                mmengine_checkpoint.load_from_mmcls)  # through load_from_http (patched)
+
+
+_upstream_loader_for = CheckpointLoader._get_checkpoint_loader.__func__
+
+
+def _safe_loader_for(cls, path: str):
+    """The loader mmengine chooses for ``path`` when it is one of ``SAFE_LOADERS``;
+    else (a scheme registered by another package) one that refuses, naming it."""
+    loader = _upstream_loader_for(cls, path)
+    if loader in SAFE_LOADERS:
+        return loader
+
+    def load_from_unknown_scheme(filename: str, map_location: Any = None) -> Any:
+        raise CheckpointReadError(
+            f'cannot load checkpoint {filename!r}: its scheme is read by '
+            f'{loader.__module__}.{loader.__name__}, which gattn-mm does not know to load '
+            f'safely (weights_only); download the file and give its local path')
+    return load_from_unknown_scheme
+
+
+CheckpointLoader._get_checkpoint_loader = classmethod(_safe_loader_for)
 
 
 def _slurm_env() -> None:

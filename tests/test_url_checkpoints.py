@@ -137,6 +137,109 @@ def test_unreadable_checkpoint_names_the_file(tmp_path, content):
         load_checkpoint(torch.nn.Linear(2, 2), str(path), map_location='cpu')
 
 
+@pytest.mark.filterwarnings('ignore:Detected pickle protocol')
+def test_damaged_checkpoints_raise_one_error_naming_the_file(tmp_path):
+    """100 byte flips and truncations of a tiny checkpoint (seeded): each loads, with a
+    state_dict of tensors, or raises CheckpointReadError / UnsafeCheckpointError naming
+    the file, never a raw IndexError, TypeError, struct.error, ..."""
+    import random
+
+    from gattn_mm.compat import safe_torch_load
+    path = tmp_path / 'tiny.pth'
+    torch.save({'state_dict': {'a.weight': torch.arange(6.).view(2, 3), 'a.bias': torch.zeros(2)},
+                'meta': {'epoch': 1, 'classes': ['x', 'y']}}, path)
+    data, rng, refused = path.read_bytes(), random.Random(0), 0
+    for i in range(100):
+        damaged = bytearray(data)
+        if rng.random() < 0.2:
+            damaged = damaged[:rng.randrange(len(damaged))]
+        else:
+            for _ in range(rng.randint(1, 3)):
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        (tmp_path / 'bad.pth').write_bytes(damaged)
+        try:
+            loaded = safe_torch_load(str(tmp_path / 'bad.pth'), 'cpu', mmap=bool(i % 2))
+        except (CheckpointReadError, UnsafeCheckpointError) as err:
+            assert str(tmp_path / 'bad.pth') in str(err), (i, err)
+            refused += 1
+        else:
+            assert all(isinstance(v, torch.Tensor) for v in loaded['state_dict'].values())
+    assert refused > 50
+
+
+@pytest.mark.parametrize('state_dict, got', [([1, 2], 'a list'), ({'w': 3}, "'w': int"),
+                                             ({1: torch.zeros(2)}, '1: Tensor')])
+def test_a_state_dict_must_map_names_to_tensors(tmp_path, state_dict, got):
+    from mmengine.runner import load_checkpoint
+    path = tmp_path / 'odd.pth'
+    torch.save({'state_dict': state_dict}, path)
+    with pytest.raises(CheckpointReadError, match=f"checkpoint '{path}': its state_dict should "
+                                                  f'map parameter names .* got {got}'):
+        load_checkpoint(torch.nn.Linear(2, 2), str(path), map_location='cpu')
+
+
+def test_every_checkpoint_scheme_loads_safely_or_is_refused(tmp_path, monkeypatch):
+    """open-mmlab:// (a file of mmengine's home), s3:// and petrel:// read with
+    weights_only; pavi:// and a scheme another package registers are refused."""
+    import io
+
+    import mmengine.fileio
+    from mmengine.runner import CheckpointLoader
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+
+    from gattn_mm.compat import SAFE_LOADERS
+    assert all(loader in SAFE_LOADERS for loader in CheckpointLoader._schemes.values())
+    marker = tmp_path / 'pwned'
+    hostile_file(tmp_path, marker)
+    torch.save({'state_dict': {'w': torch.ones(2)}}, tmp_path / 'good.pth')
+    monkeypatch.setattr(mmengine_checkpoint, '_get_mmengine_home', lambda: str(tmp_path))
+    monkeypatch.setattr(mmengine_checkpoint, 'get_external_models',
+                        lambda: {'evil': 'evil.pth', 'good': 'good.pth'})
+    for prefix in ('open-mmlab://', 'openmmlab://'):
+        with pytest.raises(UnsafeCheckpointError, match=str(tmp_path / 'evil.pth')):
+            CheckpointLoader.load_checkpoint(f'{prefix}evil')
+        assert CheckpointLoader.load_checkpoint(f'{prefix}good')['state_dict']['w'].sum() == 2
+    with pytest.raises(CheckpointReadError, match="'nope' is not a model name"):
+        CheckpointLoader.load_checkpoint('open-mmlab://nope')
+
+    class Bucket:
+        def get(self, filename):
+            return (tmp_path / osp.basename(filename)).read_bytes()
+    monkeypatch.setattr(mmengine.fileio, 'get_file_backend', lambda *a, **k: Bucket())
+    for url in ('s3://bucket/evil.pth', 'petrel://bucket/evil.pth', 'ceph:s3://b/evil.pth'):
+        with pytest.raises(UnsafeCheckpointError, match=f"checkpoint '{url}'"):
+            CheckpointLoader.load_checkpoint(url)
+    assert CheckpointLoader.load_checkpoint('s3://b/good.pth')['state_dict']['w'].sum() == 2
+    with pytest.raises(CheckpointReadError, match='pavi:// is not supported'):
+        CheckpointLoader.load_checkpoint('pavi://model/evil.pth')
+
+    def unpickling_loader(filename, map_location=None):
+        return torch.load(io.BytesIO((tmp_path / 'evil.pth').read_bytes()), weights_only=False)
+    monkeypatch.setattr(CheckpointLoader, '_schemes', dict(CheckpointLoader._schemes))
+    CheckpointLoader.register_scheme('other://', unpickling_loader)
+    with pytest.raises(CheckpointReadError, match=r"'other://x.pth': its scheme is read by "
+                                                  r'.*unpickling_loader, which gattn-mm'):
+        CheckpointLoader.load_checkpoint('other://x.pth')
+    assert not marker.exists()
+
+
+def test_nothing_unpickles_without_weights_only():
+    """Every torch.load in the package and tools passes weights_only=True (the one
+    weights_only=False is the legacy converter's explicit --trust-pickle), and none
+    calls pickle.load."""
+    import glob
+    import re
+    found = []
+    for path in glob.glob(osp.join(ROOT, 'gattn_mm', '**', '*.py'), recursive=True) + \
+            glob.glob(osp.join(ROOT, 'tools', '**', '*.py'), recursive=True):
+        text = open(path, encoding='utf-8').read()
+        for call in re.findall(r'torch\.load\((?:[^()]|\([^()]*\))*\)|pickle\.loads?\(', text):
+            if 'weights_only=True' not in call and not (
+                    path.endswith('convert_legacy_checkpoint.py') and 'weights_only=False' in call):
+                found.append(f'{osp.relpath(path, ROOT)}: {call[:80]}')
+    assert not found, found
+
+
 @pytest.fixture(scope='module')
 def tiny_config(tmp_path_factory, tiny_digitbags):
     """tests/data/tiny_digitbags.py with its data roots set (no training): (config, image)."""
