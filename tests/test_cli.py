@@ -80,3 +80,18 @@ def test_infer_loses_only_the_input_that_fails_inside_the_model():
 
 def test_resume_by_url_is_left_to_the_loader():
     check_resumable('https://host/epoch_3.pth')  # no local check, no network
+
+
+def test_amp_wiring_of_the_gpu_check():
+    """What tools/device/gpu_check.py asks of tools/train.py on a GPU (--amp and a
+    bf16 dtype) becomes mmengine's AmpOptimWrapper in bf16 with a dynamic loss
+    scale; the dry run on the CPU cannot build it (it asserts a GPU)."""
+    from mmengine.config import Config
+
+    from tools import train
+    args = train.parse_args(['configs/gattn_digitbags.py', '--amp', '--work-dir', 'w',
+                             '--cfg-options', 'optim_wrapper.dtype=bfloat16'])
+    cfg = train.merge_args(Config.fromfile(args.config), args)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16' and cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.optim_wrapper.optimizer.type  # the recipe's optimizer is kept
