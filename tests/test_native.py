@@ -103,6 +103,25 @@ def test_crops_are_the_native_pixels_of_a_wide_image(models):
         torch.testing.assert_close(crop, expected, atol=1e-4, rtol=0)
 
 
+def test_one_packed_roi_align_is_roi_align_on_the_whole_image():
+    """The packed crop (each box's region read alone, one roi_align call) gives what
+    roi_align on the whole normalised image gives, at the borders too, for boxes of
+    any size and position (resampled crops, not only 1:1)."""
+    from torchvision.ops import roi_align
+    rng = np.random.default_rng(1)
+    image = torch.from_numpy(rng.integers(0, 256, (3, 300, 500), dtype=np.uint8))
+    source = ImageSource(image, MEAN, STD)
+    boxes = torch.tensor([[0., 0., 40., 40.], [460., 260., 500., 300.], [0., 250., 77., 300.],
+                          [123.4, 56.7, 190.1, 99.9], [10., 5., 490., 295.]])
+    crops = source.crop(boxes, (16, 24))
+    whole = (image.float() - 127.5) / 63.75
+    rois = torch.cat([torch.arange(5.)[:, None], boxes], dim=1)
+    expected = roi_align(whole[None].expand(5, -1, -1, -1).contiguous(), rois, (16, 24),
+                         spatial_scale=1.0, sampling_ratio=0, aligned=True)
+    torch.testing.assert_close(crops, expected, atol=1e-4, rtol=0)
+    assert source.crop(boxes[:0], (16, 24)).shape == (0, 3, 16, 24)
+
+
 def test_native_training_step_on_mixed_sizes():
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(NATIVE_CFG)

@@ -78,24 +78,36 @@ class CropSource:
     def crop(self, boxes: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
         """Crops (M, 3, *size) of boxes (M, 4) xyxy in native pixels, each read at the
         coarsest level with at least the crop's resolution (``roi_align`` with
-        adaptive sampling, as the canvas path: every pixel of the box is averaged)."""
-        crops = []
-        H, W = self.shape
-        for box in boxes.detach().cpu().tolist():
-            scale = min((box[3] - box[1]) / size[0], (box[2] - box[0]) / size[1])
-            level = self.level_for(max(scale, 1.0))
-            h, w = self.level_shapes[level]
-            sy, sx = h / H, w / W
-            x1, y1, x2, y2 = box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
-            top, left = max(0, math.floor(y1) - 1), max(0, math.floor(x1) - 1)
-            region = self.read(level, top, left, math.ceil(y2) + 2 - top,
-                               math.ceil(x2) + 2 - left)
-            roi = region.new_tensor([[0, x1 - left, y1 - top, x2 - left, y2 - top]])
-            crops.append(roi_align(region[None], roi, output_size=size, spatial_scale=1.0,
-                                   sampling_ratio=0, aligned=True))
-        if not crops:
+        adaptive sampling, as the canvas path: every pixel of the box is averaged).
+        Each box's region is read alone; the regions are packed into one buffer (edge
+        pixels repeated, which is ``roi_align``'s own rule at a border) for one
+        ``roi_align`` call; one host sync for all the boxes."""
+        if not len(boxes):
             return self.mean.new_zeros((0, 3) + tuple(size))
-        return torch.cat(crops)
+        regions, rois = [], []
+        for i, box in enumerate(boxes.detach().cpu().tolist()):
+            region, roi = self.region_of(box, size)
+            regions.append(region)
+            rois.append([i, *roi])
+        h = max(r.size(1) for r in regions)
+        w = max(r.size(2) for r in regions)
+        packed = torch.stack([F.pad(r[None], (0, w - r.size(2), 0, h - r.size(1)),
+                                    mode='replicate')[0] for r in regions])
+        return roi_align(packed, packed.new_tensor(rois), output_size=size,
+                         spatial_scale=1.0, sampling_ratio=0, aligned=True)
+
+    def region_of(self, box: List[float], size: Tuple[int, int]):
+        """The normalised region (3, h, w) around a box (xyxy, native pixels) at the
+        level of its crop, and the box (x1, y1, x2, y2) in the region's pixels."""
+        scale = min((box[3] - box[1]) / size[0], (box[2] - box[0]) / size[1])
+        level = self.level_for(max(scale, 1.0))
+        (H, W), (h, w) = self.shape, self.level_shapes[level]
+        sy, sx = h / H, w / W
+        x1, y1, x2, y2 = box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
+        top, left = max(0, math.floor(y1) - 1), max(0, math.floor(x1) - 1)
+        region = self.read(level, top, left, math.ceil(y2) + 2 - top,
+                           math.ceil(x2) + 2 - left)
+        return region, (x1 - left, y1 - top, x2 - left, y2 - top)
 
 
 class ImageSource(CropSource):
@@ -203,10 +215,11 @@ class NativeBatch:
         the virtual canvas, read at about ``samples`` pixels per cell side (at most
         the native resolution); padding cells have none."""
         size = (grid[0] * samples, grid[1] * samples)
-        heights, widths = (c.flatten().tolist() for c in self.canvas(size))
         stds = []
-        for src, (h, w), ch, cw in zip(self.sources, self.fits(size), heights, widths):
+        for src, (h, w) in zip(self.sources, self.fits(size)):
             H, W = src.shape
+            fit = min(size[0] / H, size[1] / W)  # the virtual canvas, as canvas() has it,
+            ch, cw = size[0] / fit, size[1] / fit  # in Python numbers: no host sync
             view = src.view((min(h, H), min(w, W)), 'area')  # never above native
             # pad to the virtual canvas at the view's own scale, then the cells' contrast
             r = view.size(-2) / H
