@@ -2,7 +2,9 @@
 read lazily from their pyramid, crops from the native pixels."""
 import glob
 import json
+import os
 import os.path as osp
+import socket
 import pickle
 import subprocess
 import sys
@@ -26,6 +28,12 @@ CANVAS_CFG = osp.join(ROOT, 'configs', 'gattn_digitbags.py')
 NATIVE_CFG = osp.join(ROOT, 'configs', 'gattn_digitbags_native.py')
 CKPT = sorted(glob.glob(osp.join(ROOT, 'checkpoints', 'gattn_r18_digitbags_*.pth')))[-1]
 MEAN, STD = [127.5] * 3, [63.75] * 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
@@ -375,14 +383,21 @@ def test_fungi_config_trains_and_validates_on_images_of_mixed_sizes(tmp_path):
              'train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
     cfg = osp.join(ROOT, 'configs', 'gattn_fungi.py')
     work = tmp_path / 'work'
-    proc = subprocess.run([sys.executable, 'tools/train.py', cfg, '--work-dir', str(work),
-                           '--cfg-options', *opts],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    env = dict(os.environ, PORT=str(free_port()), PYTHON=sys.executable, OMP_NUM_THREADS='1')
+    # two DDP processes (gloo on the CPU), each with its share of the mixed sizes
+    proc = subprocess.run(['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', str(work),
+                           '--cfg-options', *opts, 'train_dataloader.batch_size=2'],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (work / 'epoch_1.pth').is_file()
     logs = sorted(work.glob('*/vis_data/scalars.json'))
     assert logs and 'accuracy/top1' in logs[-1].read_text()  # validated natively
-
+    proc = subprocess.run([sys.executable, 'tools/test.py', cfg, str(work / 'epoch_1.pth'),
+                           '--work-dir', str(work), '--out', str(work / 'm.json'),
+                           '--out-item', 'metrics', '--cfg-options', *opts],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert 'accuracy/top1' in json.load(open(work / 'm.json'))  # tested natively
 
 
 def test_slide_folder_skip_invalid_drops_a_truncated_slide(tmp_path, slides):
