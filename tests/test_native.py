@@ -256,7 +256,7 @@ def test_no_slide_read_decodes_more_than_the_budget(slides, monkeypatch):
     assert out['img'].shape == (1024, 1024, 3) and reads == [250 * 250]  # level 3, enlarged
     assert pickle.loads(pickle.dumps(slide)).max_pixels == budget
     batch = NativeBatch([SlideSource(slide, [0.] * 3, [1.] * 3)])
-    assert batch.glance((512, 512), 'area').shape == (1, 3, 512, 512)
+    assert batch.glance((512, 512)).shape == (1, 3, 512, 512)
     assert batch.gray_std((16, 16)).shape == (1, 256)
     assert max(reads) <= budget
     with pytest.raises(SlideError, match=r'slide_2000.tif: level 0 region \[0:2000, 0:2000\] '

@@ -4,7 +4,6 @@
 # task); tests/test_recipe.py checks it. What each part does and why: model_zoo.md.
 model = dict(
     type='GatedAttentionClassifier',
-    global_resize='area',
     # the glance: gated attention over the cells of the backbone's last map
     neck=dict(type='GatedAttentionNeck', hidden_channels=128),
     # the instances: the N cells of most attention, not adjacent, each box centred

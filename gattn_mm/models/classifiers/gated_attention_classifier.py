@@ -47,7 +47,6 @@ class GatedAttentionClassifier(BaseClassifier):
             ``global_head``, or several of them (single-label heads): the image's
             class probabilities are the mean of theirs.
         global_size (int | tuple): (h0, w0) of the glance.
-        global_resize (str): ``area`` (mean over windows) or ``bilinear`` (antialiased).
         train_cfg (dict, optional): as in mmpretrain: batch augments
             (``augments``, ``probs``) for the data preprocessor.
         data_preprocessor (dict, optional): defaults to ``ClsDataPreprocessor``; its
@@ -65,17 +64,13 @@ class GatedAttentionClassifier(BaseClassifier):
                  attention_losses: Sequence[dict] = (),
                  predict_from: Union[str, Sequence[str]] = 'head',
                  global_size: Union[int, Sequence[int]] = 224,
-                 global_resize: str = 'area',
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         data_preprocessor = preprocessor_cfg(data_preprocessor, train_cfg, dict(
             head=head, instance_head=instance_head, global_head=global_head))
         super().__init__(init_cfg=init_cfg, data_preprocessor=MODELS.build(data_preprocessor))
-        if global_resize not in ('area', 'bilinear'):
-            raise ValueError(f"global_resize must be 'area' or 'bilinear', got {global_resize!r}")
         self.global_size = int_pair(global_size, 'model.global_size')
-        self.global_resize = global_resize
         # build order = random-init order: kept as in 0.1 so trainings reproduce
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
@@ -98,8 +93,8 @@ class GatedAttentionClassifier(BaseClassifier):
         """The downsampled global view (B, 3, h0, w0) of the input (B, 3, H, W), or of
         images at their own sizes (each fitted into (h0, w0), padded)."""
         if isinstance(inputs, NativeBatch):
-            return inputs.glance(self.global_size, self.global_resize)
-        return downsample(inputs, self.global_size, self.global_resize)
+            return inputs.glance(self.global_size)
+        return downsample(inputs, self.global_size)
 
     def attend(self, inputs: torch.Tensor):
         """Attention (B, h, w) over the cells and global feature (B, C) of the

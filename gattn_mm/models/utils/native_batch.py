@@ -65,15 +65,15 @@ class CropSource:
         """(3, h, w) the normalised region of ``level``, clipped to it."""
         return (self.read_raw(level, top, left, height, width) - self.mean) / self.std
 
-    def view(self, size: Tuple[int, int], mode: str) -> torch.Tensor:
+    def view(self, size: Tuple[int, int]) -> torch.Tensor:
         """The whole image at (h, w), read from the coarsest level that covers it and
-        downsampled by ``mode`` (``area`` or ``bilinear``): (3, h, w)."""
+        downsampled by the mean over windows: (3, h, w)."""
         level = self.level_covering(size)
         h, w = self.level_shapes[level]
         image = self.read(level, 0, 0, h, w)[None]
         if h < size[0] or w < size[1]:  # an image smaller than the view: enlarge
             return F.interpolate(image, size=size, mode='bilinear', align_corners=False)[0]
-        return downsample(image, size, mode)[0]
+        return downsample(image, size)[0]
 
     def crop(self, boxes: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
         """Crops (M, 3, *size) of boxes (M, 4) xyxy in native pixels, each read at the
@@ -205,9 +205,9 @@ class NativeBatch:
         r = torch.minimum(size[0] / shapes[:, 0], size[1] / shapes[:, 1])[:, None]
         return size[0] / r, size[1] / r
 
-    def glance(self, size: Tuple[int, int], mode: str) -> torch.Tensor:
+    def glance(self, size: Tuple[int, int]) -> torch.Tensor:
         """(B, 3, h0, w0): each image fitted into (h0, w0) and zero-padded."""
-        return self._stack(size, [src.view(fit, mode) for src, fit in
+        return self._stack(size, [src.view(fit) for src, fit in
                                   zip(self.sources, self.fits(size))])
 
     def gray_std(self, grid: Tuple[int, int], samples: int = 32) -> torch.Tensor:
@@ -220,7 +220,7 @@ class NativeBatch:
             H, W = src.shape
             fit = min(size[0] / H, size[1] / W)  # the virtual canvas, as canvas() has it,
             ch, cw = size[0] / fit, size[1] / fit  # in Python numbers: no host sync
-            view = src.view((min(h, H), min(w, W)), 'area')  # never above native
+            view = src.view((min(h, H), min(w, W)))  # never above native
             # pad to the virtual canvas at the view's own scale, then the cells' contrast
             r = view.size(-2) / H
             ph, pw = max(view.size(-2), round(ch * r)), max(view.size(-1), round(cw * r))

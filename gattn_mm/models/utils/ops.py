@@ -75,18 +75,15 @@ def image_extents(data_samples, size: Tuple[int, int],
     return torch.tensor(extents, dtype=torch.float32, device=device)
 
 
-def downsample(inputs: torch.Tensor, size: Tuple[int, int], mode: str) -> torch.Tensor:
-    """The glance: (B, 3, H, W) -> (B, 3, h0, w0) by ``area`` (:func:`area_resize`) or
-    antialiased ``bilinear`` interpolation; refuses to enlarge."""
+def downsample(inputs: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """The glance: (B, 3, H, W) -> (B, 3, h0, w0), the mean over windows
+    (:func:`area_resize`); refuses to enlarge."""
     if tuple(inputs.shape[-2:]) == tuple(size):
         return inputs
     if any(g > s for g, s in zip(size, inputs.shape[-2:])):
         raise ValueError(f'model.global_size={tuple(size)} is larger than the input '
                          f'{tuple(inputs.shape[-2:])}: the glance is a downsampled view')
-    if mode == 'area':
-        return area_resize(inputs, size)
-    return F.interpolate(inputs, size=size, mode='bilinear', align_corners=False,
-                         antialias=True)
+    return area_resize(inputs, size)
 
 
 def zscore(x: torch.Tensor) -> torch.Tensor:
