@@ -95,3 +95,14 @@ def test_amp_wiring_of_the_gpu_check():
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.dtype == 'bfloat16' and cfg.optim_wrapper.loss_scale == 'dynamic'
     assert cfg.optim_wrapper.optimizer.type  # the recipe's optimizer is kept
+
+
+@pytest.mark.parametrize('config', ['configs/gattn_digitbags.py', 'configs/gattn_megapixel.py',
+                                    'configs/gattn_digitbags_native.py'])
+def test_tta_of_the_digit_configs_never_flips(config):
+    """tools/test.py CONFIG CKPT --tta on the shipped digit configs: refused with the
+    reason (their views are the model's own TTA), never mmpretrain's flip fallback."""
+    from tools import test as test_tool
+    with pytest.raises(SystemExit, match='does not fall back to flip TTA') as err:
+        test_tool.main([config, PUBLISHED, '--tta'])
+    assert config in str(err.value)
