@@ -333,16 +333,26 @@ def test_slide_folder_names_the_bad_line(tmp_path, slides, rows, error):
         SlideFolder(root, split='train')
 
 
-def test_slide_overlay_on_its_thumbnail_with_native_crops(slides):
-    """What tools/visualize_attention.py draws for a slide (GattnInferencer.draw_slide)."""
-    from gattn_mm.apis import GattnInferencer
-    inferencer = GattnInferencer(NATIVE_CFG, pretrained=CKPT, device='cpu')
-    path = slides[8000][0]
-    assert inferencer.is_slide(path)
-    sample = inferencer([path], return_datasamples=True)[0]
-    drawn = inferencer.draw_slide(path, sample)
-    # the thumbnail (1024 px wide), a caption bar and the strip of crops below it
-    assert drawn.shape[1] == 1024 and drawn.shape[0] > 1024 + 64
+def test_slide_tools_write_a_slide_and_draw_it_on_its_thumbnail(tmp_path, capsys):
+    """tools/dataset_converters/make_slide.py writes a slide and its boxes;
+    tools/visualize_attention.py draws it on its thumbnail (GattnInferencer.draw_slide):
+    the thumbnail, a caption bar and the strip of crops read at native resolution."""
+    from PIL import Image
+
+    from tools import visualize_attention
+    from tools.dataset_converters import make_slide
+    path = str(tmp_path / 'slide.tif')
+    make_slide.main(['--side', '3000', '--out', path])
+    info = json.loads(capsys.readouterr().out)
+    assert info['labels'] == [9, 3, 5] and info['levels'][0] == 3000
+    assert json.load(open(path + '.json')) == info
+    with pytest.raises(SystemExit):
+        make_slide.main(['--side', '3000', '--out', str(tmp_path / 'slide.png')])
+    out = tmp_path / 'drawn'
+    assert visualize_attention.main([NATIVE_CFG, CKPT, path, '--out-dir', str(out),
+                                     '--topk', '4']) == [str(out / 'slide.png')]
+    drawn = Image.open(out / 'slide.png')
+    assert drawn.width == 1024 and drawn.height > 1024 + 64
 
 
 def test_slides_benchmark_quick(tmp_path):

@@ -10,13 +10,12 @@ import os
 import os.path as osp
 import sys
 
-import cv2
 import numpy as np
 from rich.progress import Progress
 
 import gattn_mm  # noqa: F401
 from gattn_mm.apis import GattnInferencer, expand_image_paths
-from gattn_mm.compat import AtomicLocalBackend
+from gattn_mm.apis.gattn_inferencer import write_png
 from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
@@ -65,15 +64,6 @@ def out_dir_problem(out_dir: str):
     if not os.access(path, os.W_OK | os.X_OK):
         return f'{path} is not writable'
     return None
-
-
-def write_png(path: str, image_rgb: np.ndarray) -> None:
-    """Encode ``image_rgb`` as PNG and write it atomically: a failure (``OSError``)
-    leaves no partial file and an older drawing of that name whole."""
-    ok, data = cv2.imencode('.png', np.ascontiguousarray(image_rgb[..., ::-1]))
-    if not ok:
-        raise OSError(f'OpenCV could not encode a {image_rgb.shape} drawing as PNG')
-    AtomicLocalBackend().put(data.tobytes(), path)
 
 
 def output_names(paths, out_dir):
