@@ -1,15 +1,25 @@
 """Partial loading where it is meant (``init_cfg=dict(type='Pretrained', prefix=...)``:
 counts logged, a checkpoint of another architecture or a prefix that matches nothing
-refused)."""
+refused) and exact loading for every model the tools load (a plain ``ImageClassifier``
+baseline given a gattn checkpoint is refused)."""
+import glob
+import os.path as osp
+
 import pytest
 import torch
 
 import gattn_mm  # noqa: F401  (installs the checked PretrainedInit)
+from gattn_mm.models import CheckpointMismatchError, exact_checkpoints
 from gattn_mm.models.utils import pretrained_init
 from gattn_mm.models.utils.pretrained_init import PretrainedMismatchError
 from mmengine.model.weight_init import PretrainedInit
 from mmengine.registry import DefaultScope
+from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+GLOBAL_ONLY = osp.join(ROOT, 'configs', 'baselines', 'digitbags_global_only.py')
+GATTN_CKPT = glob.glob(osp.join(ROOT, 'checkpoints', 'gattn_r18_digitbags_*.pth'))[0]
 
 
 def resnet(**kwargs):
@@ -118,3 +128,64 @@ def test_pretrained_whole_classifier_into_backbone_without_prefix_is_refused(
     msg = str(err.value)
     assert 'none of its tensors fits ResNet' in msg and "prefix='backbone'" in msg
     assert 'loaded 0 of' in msg and path in msg
+
+
+def test_pretrained_refusal_through_a_tool_names_the_init_checkpoint():
+    """tools/train.py wraps training in checkpoint_errors_exit(load_from): an init_cfg
+    refusal names its own file, not load_from (None)."""
+    from gattn_mm.apis.cli import checkpoint_errors_exit
+    with pytest.raises(SystemExit) as err:
+        with checkpoint_errors_exit(None):
+            raise PretrainedMismatchError('refusing init_cfg Pretrained r50.pth: ...',
+                                          'r50.pth')
+    assert str(err.value) == 'error: refusing init_cfg Pretrained r50.pth: ...'
+
+
+def test_exact_checkpoints_for_a_plain_image_classifier(tmp_path, tiny_classifier_ckpt):
+    path, state = tiny_classifier_ckpt
+    model = classifier()
+    with exact_checkpoints():
+        load_checkpoint(model, path, map_location='cpu', logger='silent')  # its own: fine
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    other = str(tmp_path / 'three_classes.pth')
+    torch.save({'state_dict': classifier(num_classes=3).state_dict()}, other)
+    shapes = r'2 of another shape.*head\.fc\.weight \(3, 64\) vs \(2, 64\)'
+    with pytest.raises(CheckpointMismatchError, match=shapes):
+        with exact_checkpoints():
+            load_checkpoint(classifier(), other, map_location='cpu', logger='silent')
+    # outside the context mmpretrain's own API keeps upstream (non-strict) loading
+    load_checkpoint(classifier(), other, map_location='cpu', logger='silent')
+
+
+def test_test_tool_refuses_gattn_checkpoint_for_global_only_baseline(tmp_path,
+                                                                     tiny_digitbags):
+    from tools.test import main
+    opts = [f'test_dataloader.dataset.data_root={tiny_digitbags}',
+            'test_dataloader.num_workers=0', 'test_dataloader.batch_size=4']
+    with pytest.raises(SystemExit) as err:
+        main([GLOBAL_ONLY, GATTN_CKPT, '--work-dir', str(tmp_path), '--cfg-options', *opts])
+    msg = str(err.value)
+    assert msg.startswith(f'error: checkpoint {GATTN_CKPT}: the checkpoint does not hold '
+                          f"this model's weights"), msg
+    assert 'unexpected (' in msg, msg  # the first keys are listed
+
+
+def test_test_tool_loads_a_matching_baseline_checkpoint(tmp_path, tiny_digitbags):
+    """Exact loading does not refuse the baseline's own checkpoint."""
+    from mmengine.config import Config
+    from tools.test import main
+    cfg = Config.fromfile(GLOBAL_ONLY)
+    model = build(cfg.model)
+    ckpt = str(tmp_path / 'global_only.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    opts = [f'test_dataloader.dataset.data_root={tiny_digitbags}',
+            'test_dataloader.num_workers=0', 'test_dataloader.batch_size=8']
+    metrics = main([GLOBAL_ONLY, ckpt, '--work-dir', str(tmp_path / 'w'),
+                    '--cfg-options', *opts])
+    assert 'accuracy/top1' in metrics
+
+
+def test_inferencer_refuses_gattn_checkpoint_for_a_baseline():
+    from gattn_mm.apis import GattnInferencer
+    with pytest.raises(CheckpointMismatchError, match='unexpected'):
+        GattnInferencer(GLOBAL_ONLY, pretrained=GATTN_CKPT, device='cpu')

@@ -1,13 +1,14 @@
 """Checks of command-line arguments shared by the tools: a checkpoint is never
 empty or missing (the tools never run a model of random weights), outputs never
-overwrite inputs, and a refused checkpoint ends the tool with one line naming it."""
+overwrite inputs, a checkpoint loaded into a whole model must hold exactly its weights
+(any model class), and a refused checkpoint ends the tool with one line naming it."""
 import argparse
 import os.path as osp
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 from gattn_mm.compat import CheckpointReadError, UnsafeCheckpointError, safe_torch_load
-from gattn_mm.models import CheckpointMismatchError
+from gattn_mm.models import CheckpointMismatchError, exact_checkpoints
 
 CHECKPOINT_ERRORS = (CheckpointMismatchError, CheckpointReadError, UnsafeCheckpointError)
 URL_PREFIXES = ('http://', 'https://')
@@ -45,12 +46,19 @@ def refuse_overwriting_inputs(outputs: Sequence[str], inputs: Sequence[str],
 
 @contextmanager
 def checkpoint_errors_exit(checkpoint: str) -> Iterator[None]:
-    """Turn a refused checkpoint (unsafe, unreadable, or not this model's weights) into
-    ``SystemExit`` with one line naming it, instead of a traceback."""
+    """Where a tool loads ``checkpoint``: loading is exact for every model
+    (:func:`~gattn_mm.models.classifiers.checkpoint_keys.exact_checkpoints`: missing,
+    unexpected or reshaped keys are refused, e.g. a gattn checkpoint given to a plain
+    ``ImageClassifier`` baseline), and a refused checkpoint (unsafe, unreadable, or
+    not this model's weights) becomes ``SystemExit`` with one line naming it instead
+    of a traceback; an ``init_cfg`` ``Pretrained`` refusal names its own file."""
     try:
-        yield
+        with exact_checkpoints():
+            yield
     except CHECKPOINT_ERRORS as err:
-        raise SystemExit(f'error: checkpoint {checkpoint}: {err}') from None
+        named = hasattr(err, 'checkpoint') or not checkpoint  # the message names it
+        raise SystemExit(f'error: {err}' if named else
+                         f'error: checkpoint {checkpoint}: {err}') from None
 
 
 def check_class_count(model, dataset, config: str) -> None:
