@@ -6,7 +6,11 @@ import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+# One intra-op thread per process unless told otherwise: pytest-xdist runs a worker per
+# core and most tests start tool subprocesses, so every core is already busy; two
+# OpenMP threads per process then wait on each other at every small op (a tiny
+# training step took 5 s instead of 0.07 s on 2 busy cores). Subprocesses inherit it.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 
 def make_tiny_digitbags(out, seed=0, num=(16, 8, 8)):
