@@ -506,7 +506,7 @@ def test_a_failed_save_keeps_the_last_good_checkpoint(tmp_path, hook_type):
     init_default_scope('mmpretrain')
     hook = HOOKS.build(dict(type='CheckpointHook', interval=1, max_keep_ckpts=1)) \
         if hook_type == 'gattn' else Upstream(interval=1, max_keep_ckpts=1)
-    assert (type(hook).__module__ == 'gattn_mm.compat') == (hook_type == 'gattn')
+    assert (type(hook).__module__ == 'gattn_mm.checkpoint_saving') == (hook_type == 'gattn')
     hook.out_dir, hook.filename_tmpl = str(tmp_path), 'epoch_{}.pth'
     hook.file_backend, hook.keep_ckpt_ids = get_file_backend(str(tmp_path)), deque(maxlen=1)
 
