@@ -74,18 +74,24 @@ def test_train_kill_resume_test_and_safe_checkpoints(tmp_path, tiny_digitbags):
     final = torch.load(work / 'epoch_4.pth', weights_only=True)
     assert final['meta']['epoch'] == 4
 
-    out = run_tool('tools/test.py', CFG, str(work / 'epoch_4.pth'), '--work-dir',
-                   str(tmp_path / 'test'), '--out', str(tmp_path / 'metrics.json'),
-                   '--out-item', 'metrics', '--cfg-options', *data_opts(tiny_digitbags))
+    # the resumed checkpoint tests, and fine-tunes (load_from), through the tools' main
+    # in-process (the kill and the resume above are the command lines)
     import json
+
+    from tools.test import main as test_tool
+    from tools.train import main as train_tool
+    test_tool([CFG, str(work / 'epoch_4.pth'), '--work-dir', str(tmp_path / 'test'), '--out',
+               str(tmp_path / 'metrics.json'), '--out-item', 'metrics', '--cfg-options',
+               *data_opts(tiny_digitbags)])
     metrics = json.load(open(tmp_path / 'metrics.json'))
     assert 0 <= metrics['accuracy/top1'] <= 100
     assert 'loc/target_recall' in metrics and 'loc/pointing_game' in metrics
 
     # load_from a checkpoint (fine-tuning) works too
-    run_tool('tools/train.py', CFG, '--work-dir', str(tmp_path / 'ft'), '--cfg-options',
-             'train_cfg.max_epochs=1', f'load_from={work / "epoch_4.pth"}',
-             *data_opts(tiny_digitbags))
+    train_tool([CFG, '--work-dir', str(tmp_path / 'ft'), '--cfg-options',
+                'train_cfg.max_epochs=1', f'load_from={work / "epoch_4.pth"}',
+                *data_opts(tiny_digitbags)])
+    assert (tmp_path / 'ft' / 'epoch_1.pth').is_file()
 
 
 class _Evil:
