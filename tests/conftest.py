@@ -21,9 +21,29 @@ def make_tiny_digitbags(out, seed=0, num=(16, 8, 8)):
     return str(out)
 
 
+def shared(tmp_path_factory, name, make):
+    """``make(folder)`` run once per test run into a new folder ``name``, and its value
+    (JSON) given to every test: under pytest-xdist the workers share it (the first to
+    ask builds it while the others wait on a lock) instead of building one each."""
+    import json
+    import shutil
+
+    from filelock import FileLock
+    if not os.environ.get('PYTEST_XDIST_WORKER'):
+        return make(tmp_path_factory.mktemp(name))
+    root = tmp_path_factory.getbasetemp().parent  # this run's, above the workers' own
+    folder, done = root / name, root / f'{name}.json'
+    with FileLock(str(root / f'{name}.lock')):
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a failed build's leftovers
+            folder.mkdir()
+            done.write_text(json.dumps(make(folder)))
+        return json.loads(done.read_text())
+
+
 @pytest.fixture(scope='session')
 def tiny_digitbags(tmp_path_factory):
-    return make_tiny_digitbags(tmp_path_factory.mktemp('digitbags'))
+    return shared(tmp_path_factory, 'digitbags', make_tiny_digitbags)
 
 
 @pytest.fixture(scope='session')
@@ -31,13 +51,13 @@ def root():
     return ROOT
 
 
-@pytest.fixture(scope='session')
-def tiny_checkpoint(tmp_path_factory, tiny_digitbags):
-    """A tiny gattn model trained for one epoch with tools/train.py: (config, ckpt)."""
+def train_tiny_checkpoint(work, data_root):
+    """Train tests/data/tiny_digitbags.py on ``data_root`` for one epoch with
+    tools/train.py into ``work``: (its config, with the data root, dumped there; the
+    checkpoint)."""
     import subprocess
-    work = tmp_path_factory.mktemp('tiny_ckpt')
     cfg = osp.join(ROOT, 'tests', 'data', 'tiny_digitbags.py')
-    opts = [f'{k}_dataloader.dataset.data_root={tiny_digitbags}' for k in ('train', 'val', 'test')]
+    opts = [f'{k}_dataloader.dataset.data_root={data_root}' for k in ('train', 'val', 'test')]
     proc = subprocess.run([sys.executable, 'tools/train.py', cfg, '--work-dir', str(work),
                            '--cfg-options', 'train_cfg.max_epochs=1', *opts],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -45,7 +65,14 @@ def tiny_checkpoint(tmp_path_factory, tiny_digitbags):
     from mmengine.config import Config
     config = Config.fromfile(cfg)
     for k in ('train', 'val', 'test'):
-        config[f'{k}_dataloader'].dataset.data_root = tiny_digitbags
+        config[f'{k}_dataloader'].dataset.data_root = data_root
     dumped = str(work / 'config.py')
     config.dump(dumped)
     return dumped, str(work / 'epoch_1.pth')
+
+
+@pytest.fixture(scope='session')
+def tiny_checkpoint(tmp_path_factory, tiny_digitbags):
+    """A tiny gattn model trained for one epoch with tools/train.py: (config, ckpt)."""
+    return tuple(shared(tmp_path_factory, 'tiny_ckpt',
+                        lambda work: train_tiny_checkpoint(work, tiny_digitbags)))
