@@ -39,8 +39,10 @@ TEST_ONLY = ('instance_head', 'fused_head', 'contrast_attention', 'random_attent
 DATA = {  # generator options: full, --quick
     'digitbags': ([], ['--canvas', '128', '--digit-size', '12', '--instances', '2', '3',
                        '--num-train', '16', '--num-val', '8', '--num-test', '8']),
+    # --quick on 1500 px images: 8 to train (2 iterations at QUICK_BATCH), 8 each to
+    # validate and test
     'megapixel': (['--preset', 'megapixel'],
-                  ['--preset', 'megapixel', '--num-train', '16', '--num-val', '8',
+                  ['--preset', 'megapixel', '--num-train', '8', '--num-val', '8',
                    '--num-test', '8']),
 }
 for _task in ('max', 'multi'):
