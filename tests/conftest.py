@@ -21,6 +21,21 @@ def make_tiny_digitbags(out, seed=0, num=(16, 8, 8)):
     return str(out)
 
 
+@pytest.fixture(autouse=True)
+def unnested_mmpretrain_progress():
+    """mmpretrain's inferencers draw their progress with one module-level rich Live;
+    started inside another Live (tools/visualize_attention.py's Progress, run
+    in-process by a test) it is marked nested and rich never clears that mark, so the
+    next test's inferencer (outside any Live) refreshes it from a thread that recurses
+    until it dies (PytestUnhandledThreadExceptionWarning). A tool's process ends
+    there; in the test process the mark is cleared after each test."""
+    yield
+    progress = sys.modules.get('mmpretrain.utils.progress')
+    live = getattr(progress, 'global_live', None)
+    if live is not None and not getattr(live, '_started', True):
+        live._nested = False
+
+
 def shared(tmp_path_factory, name, make):
     """``make(folder)`` run once per test run into a new folder ``name``, and its value
     (JSON) given to every test: under pytest-xdist the workers share it (the first to
