@@ -1,6 +1,6 @@
 """The ablation benchmark (tools/benchmarks/accuracy.py) runs end to end in --quick
-mode on both data sets and writes sane JSON (its own file, so pytest-xdist's
-loadfile runs it beside the other benchmarks)."""
+mode on DigitBags and writes sane JSON (its own file, so pytest-xdist's loadfile runs
+it beside the other benchmarks; Megapixel digits: test_benchmark_ablations_megapixel.py)."""
 import json
 import math
 import os.path as osp
@@ -48,13 +48,3 @@ def test_accuracy_quick_digitbags(tmp_path):
         osp.join(tmp_path, 'work', 'full_res', 'train_done.json')).read()
     assert 'TimeBudgetHook' in log
     assert '| gattn |' in table and '| random_attention |' in table
-
-
-def test_accuracy_quick_megapixel(tmp_path):
-    rows, table = run_accuracy(tmp_path, 'megapixel', ['gattn', 'instance_head', 'fused_head',
-                                                       'contrast_attention', 'global_only'])
-    assert rows['fused_head']['checkpoint'] == rows['gattn']['checkpoint']
-    assert rows['instance_head']['checkpoint'] == rows['gattn']['checkpoint']
-    assert 'box_precision' in rows['contrast_attention']
-    assert 'box_precision' not in rows['global_only']
-    assert '| contrast_attention | `configs/baselines/megapixel_contrast_attention.py`' in table
