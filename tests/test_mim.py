@@ -167,19 +167,22 @@ def test_model_hub_lists_and_builds_released_models_offline(tmp_path, monkeypatc
     assert not list((tmp_path / 'torch_home').rglob('*.pth'))  # nothing downloaded
 
 
-def test_infer_by_model_name_offline(tmp_path):
+def test_infer_by_model_name_offline(tmp_path, monkeypatch):
     """``tools/infer.py NAME IMAGE`` uses the published config and weights (bundled,
-    hash-checked, no download)."""
+    hash-checked, no download; its main in-process, TORCH_HOME a fresh folder)."""
     import numpy as np
+    import torch.hub
     from PIL import Image
+
+    from tools.infer import main as infer
     image = tmp_path / 'bag.png'
     Image.fromarray(np.full((512, 512), 140, np.uint8)).save(image)
     out = tmp_path / 'r.json'
-    env = dict(os.environ, TORCH_HOME=str(tmp_path / 'torch_home'))
-    proc = subprocess.run([sys.executable, 'tools/infer.py', 'gattn_r18_digitbags', str(image),
-                           '--out', str(out), '--device', 'cpu'], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    monkeypatch.setattr(torch.hub, '_hub_dir', None)  # as in a new process: TORCH_HOME/hub
+    assert torch.hub.get_dir() == str(tmp_path / 'torch_home' / 'hub')
+    monkeypatch.chdir(ROOT)
+    assert infer(['gattn_r18_digitbags', str(image), '--out', str(out), '--device', 'cpu']) == 0
     result = json.load(open(out))['results'][0]
     assert result['pred_class'] in ('no_9', 'has_9') and len(result['boxes']) == 24
     assert not list((tmp_path / 'torch_home').rglob('*.pth'))
