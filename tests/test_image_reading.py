@@ -6,7 +6,7 @@ import tifffile
 from PIL import Image, ImageOps
 
 from gattn_mm.datasets.transforms import ImageReadError, read_image
-from gattn_mm.datasets.transforms import loading
+from gattn_mm.datasets.transforms import image_reading
 from gattn_mm.datasets.transforms.loading import to_rgb_uint8
 
 RNG = np.random.default_rng(0)
@@ -30,7 +30,7 @@ def test_failures_while_converting_name_the_file(tmp_path, monkeypatch):
 
     def broken(*args, **kwargs):
         raise ValueError('boom')
-    monkeypatch.setattr(loading, 'to_rgb_uint8', broken)
+    monkeypatch.setattr(image_reading, 'to_rgb_uint8', broken)
     Image.new('L', (5, 4)).save(tmp_path / 'ok.png')
     with pytest.raises(ImageReadError, match=r'cannot read image .*ok.png: ValueError: boom'):
         read_image(str(tmp_path / 'ok.png'))

@@ -1,0 +1,239 @@
+"""Reading one image file as a viewer shows it, or refusing it by name: formats told by
+content, pixel and byte budgets checked from the header, scientific intensities."""
+import os.path as osp
+from typing import Optional
+
+import cv2
+import numpy as np
+
+
+IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')  # what read_image reads
+
+
+# Pixel budget of one image, checked from the file header before decoding: Pillow's
+# own decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS), about 13,400^2 pixels.
+DEFAULT_MAX_PIXELS = 178_956_970
+# Decoded-size budget: at most as many bytes as an 8-bit RGBA image of the pixel budget
+# (Pillow's modes never need more); a TIFF of wider samples (16-bit RGB, floats) can.
+BYTES_PER_PIXEL = 4
+# What Pillow may decode: raster formats only (an EPS named x.png would run Ghostscript).
+# MPO (a JPEG and its previews) opens through the JPEG plugin and is read as JPEG.
+PILLOW_FORMATS = ('PNG', 'JPEG', 'BMP', 'GIF', 'WEBP')
+
+
+class ImageReadError(IOError):
+    """An image file is missing, truncated, too large or not a 2-D image."""
+
+
+def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read a microscopy image as (H, W, 3) uint8 RGB at full resolution.
+
+    TIFF (tifffile) and PNG/JPEG/BMP/GIF/WebP (Pillow), told apart by the file's
+    content, not its name; other formats (EPS, PDF, ...) are refused before any decoder
+    runs. One 2-D image per file: gray, gray + alpha, RGB or RGBA (alpha
+    dropped); a TIFF's channel axis is the one its tags name (tifffile's ``S`` axis),
+    never guessed from the shape. A TIFF holding a stack (several pages or images, z,
+    time or channel axes) or an animated GIF/PNG/WebP is refused, never read as its
+    first frame or as colour. A JPEG's (or PNG's) EXIF orientation is applied, as
+    mmcv and OpenCV do, so the image is the way a viewer shows it.
+    Intensities: see :func:`to_rgb_uint8`.
+
+    Args:
+        path (str): the file.
+        max_pixels (int): refuse images of more pixels (H x W), or of more than
+            ``BYTES_PER_PIXEL * max_pixels`` bytes decoded (H x W x samples x bytes per
+            sample), both checked from the header before anything is decoded.
+
+    Raises:
+        ImageReadError: naming ``path`` when it cannot be read completely, is over
+            ``max_pixels``, is of a format not in ``PILLOW_FORMATS`` (nor TIFF), holds
+            a stack, several frames or more than 4 channels, or values of a dtype or
+            range that :func:`to_rgb_uint8` does not read.
+    """
+    if not osp.isfile(path):
+        raise ImageReadError(f'image file not found: {path}')
+    try:
+        img = _read_tiff(path, max_pixels) if _is_tiff(path) else \
+            _read_pillow(path, max_pixels)
+        return to_rgb_uint8(img, path, channels_last=True)
+    except ImageReadError:
+        raise
+    except Exception as err:  # noqa: BLE001  (PIL/tifffile/numpy raise many types)
+        raise ImageReadError(f'cannot read image {path}: {type(err).__name__}: {err}') from err
+
+
+TIFF_MAGIC = (b'II*\0', b'MM\0*', b'II+\0', b'MM\0+')  # classic and BigTIFF
+ONE_IMAGE = 'gattn-mm reads one 2-D gray/RGB/RGBA image per file'
+SAVE_ONE = 'save one plane or a projection (e.g. tifffile.imwrite(out, stack.max(axis=0)))'
+
+
+def _is_tiff(path: str) -> bool:
+    """Whether the file starts with a TIFF header, whatever its name."""
+    with open(path, 'rb') as f:
+        return f.read(4) in TIFF_MAGIC
+
+
+def _check_pixels(path: str, h: int, w: int, max_pixels: int) -> None:
+    if h * w > max_pixels:
+        raise ImageReadError(
+            f'{path}: {w} x {h} = {h * w:,} pixels is over the limit of {max_pixels:,} '
+            f'(checked before decoding); raise it with LoadMicroscopyImage(max_pixels=...) '
+            f'or --max-pixels if the file is trusted and fits in memory')
+
+
+def _check_bytes(path: str, shape: tuple, dtype: np.dtype, max_pixels: int) -> None:
+    size = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+    if size > BYTES_PER_PIXEL * max_pixels:
+        raise ImageReadError(
+            f'{path}: {shape} of {np.dtype(dtype)} decodes to {size:,} bytes, over the '
+            f'limit of {BYTES_PER_PIXEL * max_pixels:,} ({BYTES_PER_PIXEL} bytes per pixel '
+            f'of the {max_pixels:,}-pixel budget, checked before decoding); raise it with '
+            f'LoadMicroscopyImage(max_pixels=...) or --max-pixels if the file is trusted')
+
+
+def _check_tiff_header(path: str, series, kept: str, max_pixels: int) -> tuple:
+    """The shape to read (the axes of ``kept``), checked against the budget."""
+    axes, shape = series.axes, series.shape
+    shape = tuple(int(n) for a, n in zip(axes, shape) if a in kept)
+    samples = shape[kept.index('S')] if 'S' in kept else 1
+    if samples > 4:
+        raise ImageReadError(f'{path}: expected a gray, gray + alpha, RGB or RGBA image, '
+                             f'got shape {shape} ({samples} samples per pixel, refused '
+                             f'before decoding)')
+    _check_pixels(path, shape[kept.index('Y')], shape[kept.index('X')], max_pixels)
+    _check_bytes(path, shape, series.dtype, max_pixels)
+    return shape
+
+
+def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
+    """(H, W) or (H, W, S): the first series, its samples axis moved last. Refuses
+    stacks, and files of several images (series) unless the first is a pyramid (a
+    slide: the others are its label and macro pictures)."""
+    import tifffile
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes, shape = series.axes, series.shape
+        kept = ''.join(a for a, n in zip(axes, shape) if n > 1 or a in 'YX')
+        if kept not in ('YX', 'YXS', 'SYX'):
+            raise ImageReadError(f'{path}: a TIFF stack (axes {axes}, shape {shape}, '
+                                 f'{len(tif.pages)} pages); {ONE_IMAGE}: {SAVE_ONE}')
+        if len(tif.series) > 1 and not series.is_pyramidal:
+            raise ImageReadError(f'{path}: a TIFF of {len(tif.series)} images '
+                                 f'({len(tif.pages)} pages); {ONE_IMAGE}: {SAVE_ONE}')
+        shape = _check_tiff_header(path, series, kept, max_pixels)  # before decoding
+        img = np.asarray(series.asarray()).reshape(shape)
+        if kept == 'SYX':
+            img = img.transpose(1, 2, 0)
+        if img.ndim == 3 and img.shape[-1] == 2 and \
+                int(series.keyframe.extrasamples[0]) not in (1, 2):  # assoc/unassoc alpha
+            raise ImageReadError(f'{path}: 2 channels, the second not marked as alpha; '
+                                 f'expected a gray, gray + alpha, RGB or RGBA image')
+        return img
+
+
+def _detected_format(path: str) -> Optional[str]:
+    """The Pillow format whose signature the file's first bytes match (None when none
+    does): only the signatures are compared, no decoder runs."""
+    from PIL import Image
+    Image.init()
+    with open(path, 'rb') as f:
+        prefix = f.read(16)
+    for fmt in Image.ID:
+        accept = Image.OPEN[fmt][1]
+        try:
+            if accept is not None and accept(prefix):
+                return fmt
+        except Exception:  # noqa: BLE001  (a signature check that fails is no match)
+            pass
+    return None
+
+
+def _open_raster(path: str):
+    """``Image.open`` restricted to ``PILLOW_FORMATS``; another format is refused."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        return Image.open(path, formats=PILLOW_FORMATS)
+    except UnidentifiedImageError:
+        fmt = _detected_format(path)
+        if fmt in PILLOW_FORMATS:
+            raise  # a damaged file of a format read here: read_image names it
+        what = f'its content is {fmt}' if fmt else 'the file is empty' if \
+            osp.getsize(path) == 0 else 'its content is no image format known'
+        raise ImageReadError(f'{path}: {what}; gattn-mm reads TIFF and '
+                             f'{", ".join(PILLOW_FORMATS)} (told by the content, not the '
+                             f'name) and hands no other format to a decoder') from None
+
+
+def _read_pillow(path: str, max_pixels: int) -> np.ndarray:
+    """(H, W) or (H, W, 3|4) as a viewer shows it (EXIF orientation applied)."""
+    from PIL import Image, ImageOps
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(max_pixels // 2, limit or 0)  # our check comes first
+    try:
+        with _open_raster(path) as im:
+            _check_pixels(path, im.size[1], im.size[0], max_pixels)
+            frames = getattr(im, 'n_frames', 1)
+            if frames > 1 and im.format != 'MPO':  # MPO: a JPEG and its previews
+                raise ImageReadError(f'{path}: an animated {im.format} of {frames} frames; '
+                                     f'{ONE_IMAGE}: save one frame')
+            im.load()  # raises on truncated data
+            ImageOps.exif_transpose(im, in_place=True)
+            if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
+                return np.asarray(im).astype(np.uint16 if im.mode != 'I' else np.int32)
+            if im.mode in ('L', 'RGB', 'RGBA'):
+                return np.asarray(im)
+            return np.asarray(im.convert('RGB'))
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def to_rgb_uint8(img: np.ndarray, path: str = '<array>',
+                 channels_last: bool = False) -> np.ndarray:
+    """(H, W) or (H, W, 1|2|3|4) of a bool, integer or float dtype -> (H, W, 3) uint8.
+
+    Channels: gray, gray + alpha, RGB or RGBA; alpha is dropped. An array that is not
+    ``channels_last`` (a reader passes True: it knows the layout) is taken as channels
+    first, (1|3|4, H, W), only when its last axis cannot be channels (more than 4).
+
+    Intensity rules: uint8 as is; other integer types scaled by their dtype range
+    (uint16: / 257), except signed/32-bit integers above 255, scaled by the image's
+    maximum; negative values of a signed integer type are refused (there is no black
+    level to assume: save such data as float to have it mapped from its own range);
+    floats in [0, 1] scaled by 255, other floats (raw intensities) mapped linearly
+    from the image's own [min, max] to [0, 255]; NaN or infinity is refused; other
+    dtypes (complex, strings, objects) are refused.
+    """
+    if img.dtype.kind not in 'biuf':
+        raise ImageReadError(f'{path}: pixels of dtype {img.dtype} are not read; expected '
+                             f'bool, unsigned or signed integers or floats')
+    if not channels_last and img.ndim == 3 and img.shape[0] in (1, 3, 4) and \
+            img.shape[-1] > 4:
+        img = img.transpose(1, 2, 0)  # channel-first
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3 or not 1 <= img.shape[-1] <= 4:
+        raise ImageReadError(f'{path}: expected a gray, gray + alpha, RGB or RGBA image, '
+                             f'got shape {img.shape}')
+    img = img[..., :3] if img.shape[-1] == 4 else img[..., :1] if img.shape[-1] == 2 else img
+    if img.shape[-1] == 1:  # gray: cv2 widens uint8 >10x faster than np.repeat
+        img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_GRAY2RGB) \
+            if img.dtype == np.uint8 else np.repeat(img, 3, axis=-1)
+    if img.dtype == np.uint8:
+        return np.ascontiguousarray(img)
+    if img.dtype == np.uint16:
+        return (img.astype(np.float32) / 257.0).round().astype(np.uint8)
+    if np.issubdtype(img.dtype, np.floating):
+        if not np.isfinite(img).all():
+            raise ImageReadError(f'{path}: the image holds NaN or infinite values')
+        lo, hi = float(img.min()), float(img.max())
+        if lo < 0 or hi > 1:  # raw intensities: the image's own range
+            img = (img - lo) / max(hi - lo, 1e-12)
+        return (img * 255).round().astype(np.uint8)
+    if img.dtype == np.bool_:
+        return img.astype(np.uint8) * 255
+    if img.dtype.kind == 'i' and img.min() < 0:
+        raise ImageReadError(f'{path}: {img.dtype} with negative values (min {img.min()}); '
+                             f'expected values >= 0 (shift them, or save the image as '
+                             f'float to have it mapped from its own [min, max])')
+    scale = 255.0 / max(int(img.max()), 1) if img.max() > 255 else 1.0
+    return (img * scale).round().astype(np.uint8)
