@@ -38,9 +38,8 @@ class GattnInferencer(ImageClassificationInferencer):
             super().__init__(*args, **kwargs)
         self.topk = topk
         if max_pixels is not None:  # also the pipeline's budget (e.g. of slides)
-            for transform in self.pipeline.transforms:
-                if isinstance(transform, LoadMicroscopyImage):
-                    transform.max_pixels = int(max_pixels)
+            for transform in self.loaders():
+                transform.max_pixels = int(max_pixels)
         self.max_pixels = max_pixels or self.pipeline_max_pixels()
         self._check_classes()
 
@@ -56,22 +55,21 @@ class GattnInferencer(ImageClassificationInferencer):
                 f'its meta names the classes {list(self.classes)[:10]!r}, but the model has '
                 f'{num_classes} classes: expected {num_classes} class names (strings)')
 
+    def loaders(self) -> List[LoadMicroscopyImage]:
+        """The pipeline's ``LoadMicroscopyImage`` transforms."""
+        return [t for t in self.pipeline.transforms if isinstance(t, LoadMicroscopyImage)]
+
     def pipeline_max_pixels(self) -> int:
         """The pixel budget of the pipeline's ``LoadMicroscopyImage`` (the config's),
         else the reader's default."""
-        for transform in self.pipeline.transforms:
-            if isinstance(transform, LoadMicroscopyImage):
-                return transform.max_pixels
-        return DEFAULT_MAX_PIXELS
+        loaders = self.loaders()
+        return loaders[0].max_pixels if loaders else DEFAULT_MAX_PIXELS
 
     @property
     def slide_loader(self) -> Optional[LoadMicroscopyImage]:
         """The pipeline's ``LoadMicroscopyImage`` when it reads slides lazily (a
         native-resolution config), else None: slides are then refused as too large."""
-        for transform in self.pipeline.transforms:
-            if isinstance(transform, LoadMicroscopyImage) and transform.lazy_slides:
-                return transform
-        return None
+        return next((t for t in self.loaders() if t.lazy_slides), None)
 
     def is_slide(self, path: str) -> bool:
         """Whether the pipeline reads ``path`` lazily as a slide."""
