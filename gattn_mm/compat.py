@@ -25,7 +25,7 @@ distributed training here, checkpoint saving in :mod:`gattn_mm.checkpoint_saving
    Offline first: a URL whose file name (with its hash) is one of the published
    checkpoints that travel with the package (``gattn_mm/.mim/checkpoints``, the
    repository's ``checkpoints/``) resolves to that file, its hash checked, with no
-   network.
+   network. A failed download says what to do (:class:`CheckpointDownloadError`).
 3. **Every other scheme is safe too, or refused.** mmengine's ``open-mmlab://``
    loader reads a name that maps to a file of mmengine's home with a bare
    ``torch.load``, as do ``s3://`` / ``petrel://`` and ``pavi://``: the first two
@@ -56,6 +56,7 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from .checkpoint_saving import AtomicLocalBackend, CheckpointHook  # noqa: F401  (installed)
+from .offline_checkpoints import NETWORK_ERRORS, offline_message
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -64,6 +65,15 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 class CheckpointReadError(IOError):
     """A checkpoint file is empty, truncated or not a PyTorch checkpoint."""
+
+
+class CheckpointDownloadError(CheckpointReadError):
+    """A checkpoint URL (``checkpoint``) could not be downloaded: no network or an HTTP
+    error; its message says what to do (:mod:`gattn_mm.offline_checkpoints`)."""
+
+    def __init__(self, message: str, checkpoint: str):
+        super().__init__(message)
+        self.checkpoint = checkpoint
 
 
 def safe_torch_load(filename: Union[str, IO[bytes]], map_location: Any = None,
@@ -153,7 +163,9 @@ def download_checked(url: str, model_dir: str = None, progress: bool = False) ->
         try:  # torch checks the prefix on download and deletes a mismatching file
             download_url_to_file(url, cached, match.group(1) if match else None,
                                  progress=progress)
-        except (OSError, RuntimeError, ValueError) as err:  # URLError, HTTPError, hash
+        except NETWORK_ERRORS as err:
+            raise CheckpointDownloadError(offline_message(url, cached, err), url) from None
+        except (OSError, RuntimeError, ValueError) as err:  # hash mismatch, disk
             raise CheckpointReadError(f'cannot download checkpoint {url}: '
                                       f'{type(err).__name__}: {err}') from None
     elif match and not sha256_prefix_ok(cached, match.group(1)):
