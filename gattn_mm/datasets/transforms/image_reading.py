@@ -107,8 +107,9 @@ def _check_tiff_header(path: str, series, kept: str, max_pixels: int) -> tuple:
 
 def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
     """(H, W) or (H, W, S): the first series, its samples axis moved last. Refuses
-    stacks, and files of several images (series) unless the first is a pyramid (a
-    slide: the others are its label and macro pictures)."""
+    stacks, and files of several images (series) unless the first is a pyramid or the
+    file an Aperio SVS, of one level or more (a slide: the others are its thumbnail,
+    label and macro pictures)."""
     import tifffile
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
@@ -117,7 +118,7 @@ def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
         if kept not in ('YX', 'YXS', 'SYX'):
             raise ImageReadError(f'{path}: a TIFF stack (axes {axes}, shape {shape}, '
                                  f'{len(tif.pages)} pages); {ONE_IMAGE}: {SAVE_ONE}')
-        if len(tif.series) > 1 and not series.is_pyramidal:
+        if len(tif.series) > 1 and not (series.is_pyramidal or tif.is_svs):
             raise ImageReadError(f'{path}: a TIFF of {len(tif.series)} images '
                                  f'({len(tif.pages)} pages); {ONE_IMAGE}: {SAVE_ONE}')
         shape = _check_tiff_header(path, series, kept, max_pixels)  # before decoding
