@@ -3,14 +3,12 @@ import io
 import os
 import os.path as osp
 import re
-from collections import defaultdict
 from typing import Dict, List, Optional, Sequence, Union
-
-import numpy as np
 
 from mmpretrain.registry import DATASETS
 from .base_microscopy import (LABEL_RE, AnnotationError, DataRootError, MicroscopyDataset,
                               read_text)
+from .breakhis_folds import fold_splits, log_splits, patient_folds
 
 SUBTYPES = ('A', 'F', 'PT', 'TA', 'DC', 'LC', 'MC', 'PC')
 SUBTYPE_NAMES = ('adenosis', 'fibroadenoma', 'phyllodes_tumor', 'tubular_adenoma',
@@ -56,29 +54,6 @@ def check_folders(info: dict, rel_dir: str) -> None:
                                   f'{expected[kind]!r} but its folder is {folder!r}')
 
 
-def patient_folds(patients: Dict[str, str], num_folds: int, seed: int = 0) -> Dict[str, int]:
-    """Patient-disjoint folds stratified by class; deterministic for a seed.
-
-    Args:
-        patients: patient id -> stratum (its subtype).
-        num_folds: K.
-
-    Returns:
-        dict: patient id -> fold index in [0, K).
-    """
-    rng = np.random.default_rng(seed)
-    by_stratum = defaultdict(list)
-    for pid, stratum in sorted(patients.items()):
-        by_stratum[stratum].append(pid)
-    folds, offset = {}, 0
-    for stratum in sorted(by_stratum):
-        ids = [by_stratum[stratum][i] for i in rng.permutation(len(by_stratum[stratum]))]
-        for i, pid in enumerate(ids):
-            folds[pid] = (i + offset) % num_folds
-        offset += len(ids)  # keep the folds balanced in size across strata
-    return folds
-
-
 @DATASETS.register_module()
 class BreakHis(MicroscopyDataset):
     """BreakHis (Spanhol et al., 2016) in its public layout.
@@ -89,10 +64,12 @@ class BreakHis(MicroscopyDataset):
     Args:
         data_root (str): the folder holding ``BreaKHis_v1`` (or any folder below it
             down to ``.../breast``).
-        split (str): ``train``, ``val`` or ``test``. With our patient-disjoint folds,
-            ``test`` is fold ``fold``, ``val`` is fold ``fold + 1`` (mod K) and
-            ``train`` the rest. With ``folds_file``, ``train``/``test`` are its
-            ``grp`` column and ``val`` is its test group.
+        split (str): ``train``, ``val`` or ``test``. With our patient-disjoint folds
+            (stratified by class, then subtype: :func:`patient_folds`), ``test`` is
+            fold ``fold``, ``val`` is fold ``fold + 1`` (mod K) and ``train`` the
+            rest. With ``folds_file``, ``train``/``test`` are its ``grp`` column and
+            ``val`` is its test group. The build logs the patients of each split
+            with their counts per class, and warns for a split without a class.
         magnification (int | str | list): 40, 100, 200, 400, several, or ``'all'``.
         task (str): ``binary`` (benign/malignant) or ``subtype`` (8 classes).
         num_folds (int): K of the patient-disjoint folds. Defaults to 5.
@@ -164,15 +141,29 @@ class BreakHis(MicroscopyDataset):
                                 f'{self.LAYOUT}')
         return sorted(items, key=lambda i: i['img_path'])
 
+    def label_of(self, info: dict) -> int:
+        """The class label of a scanned image for ``task``."""
+        return info['malignant'] if self.task == 'binary' else SUBTYPES.index(info['subtype'])
+
+    def describe(self) -> str:
+        """The data and the folds of this dataset, as its log lines name them."""
+        mags = '/'.join(str(m) for m in self.magnifications)
+        folds = (f'{self.folds_file} fold {self.fold + 1}' if self.folds_file else
+                 f'fold {self.fold} of {self.num_folds} (seed {self.seed})')
+        return f'BreakHis {self.breast_dir()} {folds}, magnification {mags}, task {self.task}'
+
     def _select_split(self, items: List[dict]) -> List[dict]:
+        classes = self.metainfo['classes']
         if self.folds_file:
-            return self._select_by_csv(items)
-        folds = patient_folds({i['patient_id']: i['subtype'] for i in items},
-                              self.num_folds, self.seed)
-        val_fold = (self.fold + 1) % self.num_folds
-        keep = {'test': lambda f: f == self.fold, 'val': lambda f: f == val_fold,
-                'train': lambda f: f not in (self.fold, val_fold)}[self.split]
-        return [i for i in items if keep(folds[i['patient_id']])]
+            selected = self._select_by_csv(items)
+            log_splits(f'{self.describe()}, split {self.split}', {self.split: selected},
+                       classes, self.label_of, everything=items)
+            return selected
+        folds = patient_folds({i['patient_id']: (i['malignant'], i['subtype'])
+                               for i in items}, self.num_folds, self.seed)
+        splits = fold_splits(items, folds, self.fold, self.num_folds)
+        log_splits(self.describe(), splits, classes, self.label_of, self.num_folds)
+        return splits[self.split]
 
     def _select_by_csv(self, items: List[dict]) -> List[dict]:
         self.require_file(self.folds_file, 'folds file')
@@ -207,11 +198,7 @@ class BreakHis(MicroscopyDataset):
             raise DataRootError(f'BreakHis: split {self.split!r} is empty (fold={self.fold}, '
                                 f'num_folds={self.num_folds}, folds_file={self.folds_file}, '
                                 f'magnification {self.magnifications})')
-        data_list = []
-        for info in selected:
-            label = info['malignant'] if self.task == 'binary' else \
-                SUBTYPES.index(info['subtype'])
-            data_list.append(dict(img_path=info['img_path'], gt_label=label,
-                                  patient_id=info['patient_id'],
-                                  magnification=info['magnification']))
+        data_list = [dict(img_path=info['img_path'], gt_label=self.label_of(info),
+                          patient_id=info['patient_id'], magnification=info['magnification'])
+                     for info in selected]
         return self.filter_readable(data_list)

@@ -5,6 +5,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from mmpretrain.registry import METRICS
+from .undefined import metric_key, warn_undefined
 
 
 def _np(x) -> np.ndarray:
@@ -46,6 +47,9 @@ class InstanceLocalization(BaseMetric):
       overlaps a target digit's box;
     - ``pointing_baseline``: the pointing game of a pointer that lands on a random
       digit of the image (mean share of target digits among its digits).
+
+    A score without a sample (e.g. the pointing game when no image holds a target)
+    is NaN, logged as a warning naming it and why.
 
     Args:
         min_overlap (float): covered share of a digit's area. Defaults to 0.9.
@@ -90,7 +94,14 @@ class InstanceLocalization(BaseMetric):
         holds = [h for r in results for h in r['holds']]
         points = [r['point'] for r in results if r['point'] is not None]
         baselines = [r['baseline'] for r in results if r['baseline'] is not None]
-        mean = lambda v: float(np.mean(v)) * 100 if v else float('nan')  # noqa: E731
-        return dict(target_recall=mean(target), instance_recall=mean(every),
-                    box_precision=mean(holds), pointing_game=mean(points),
-                    pointing_baseline=mean(baselines))
+        no_target = 'no image holds a target digit'
+        out = {}
+        for name, values, why in (('target_recall', target, no_target),
+                                  ('instance_recall', every, 'no image holds a digit'),
+                                  ('box_precision', holds, 'no box was sampled'),
+                                  ('pointing_game', points, no_target),
+                                  ('pointing_baseline', baselines, no_target)):
+            out[name] = float(np.mean(values)) * 100 if values else float('nan')
+            if not values:
+                warn_undefined(metric_key(self.prefix, name), why, out[name])
+        return out
