@@ -11,12 +11,16 @@ as in the reference, so scribbles may cross digits. Tasks: ``majority`` (the lab
 the majority class, 10 classes), ``max`` (the largest digit present), ``multi``
 (multi-label: the classes present). Train, val and test digits come from disjoint
 pools of the UCI digits. Same spec and seed, same bytes.
+
+:func:`write_megapixel` writes any Megapixel data set in this layout; the real
+Megapixel MNIST (:mod:`gattn_mm.datasets.megapixel_mnist`) goes through it too.
 """
 import json
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from functools import partial
+from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -122,14 +126,104 @@ def render(rng: np.random.Generator, spec: MegapixelSpec, glyphs: np.ndarray,
     return image, [[x, y, x + s, y + s] for y, x in corners]
 
 
+class MegapixelSample(NamedTuple):
+    """One Megapixel image and what ``<split>_instances.json`` says of it.
+
+    Args:
+        image (np.ndarray): (canvas, canvas) uint8 picture.
+        boxes (list): the digits' boxes, xyxy canvas pixels.
+        digits (list): the digits' classes, majority first.
+        majority (int): the majority class.
+        extra (dict): more keys of the image's instance entry (where its digits come
+            from, e.g. ``uci_index``).
+    """
+    image: np.ndarray
+    boxes: List[List[int]]
+    digits: List[int]
+    majority: int
+    extra: dict
+
+
+def write_split(out_dir: str, split: str, samples: Iterable[MegapixelSample], task: str,
+                advance: Callable[[], None]) -> int:
+    """Write one split's images, ``<split>.txt`` and ``<split>_instances.json``;
+    ``advance`` is called after each image. Returns the number of images."""
+    os.makedirs(osp.join(out_dir, 'images', split), exist_ok=True)
+    lines, instances = [], {}
+    for i, sample in enumerate(samples):
+        label = task_label(task, sample.digits, sample.majority)
+        rel = f'images/{split}/{split}_{i:06d}.png'
+        if not cv2.imwrite(osp.join(out_dir, rel), sample.image):
+            raise OSError(f'could not write {osp.join(out_dir, rel)}')
+        text = ','.join(map(str, label)) if isinstance(label, list) else str(label)
+        lines.append(f'{rel} {text}')
+        instances[rel] = dict(boxes=sample.boxes, digits=sample.digits,
+                              targets=label if isinstance(label, list) else [label],
+                              **sample.extra)
+        advance()
+    with open(osp.join(out_dir, f'{split}.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    with open(osp.join(out_dir, f'{split}_instances.json'), 'w') as f:
+        json.dump(instances, f, sort_keys=True)
+    return len(lines)
+
+
+def write_megapixel(out_dir: str, samples: Dict[str, Iterable[MegapixelSample]],
+                    num: Dict[str, int], task: str, meta: dict, title: str,
+                    progress: bool = True) -> Dict[str, int]:
+    """Write a Megapixel data set in the DigitBags layout (see
+    :func:`gattn_mm.datasets.digitbags_generator.generate`), which
+    :class:`gattn_mm.datasets.DigitBags` and ``configs/gattn_megapixel*.py`` read.
+
+    ``images/<split>/<split>_000000.png`` (8-bit gray); ``<split>.txt`` lines ``path
+    label`` (``multi``: ``path c1,c2,...``); ``<split>_instances.json``: per image its
+    digits' boxes, classes, the classes that decide its label (``targets``) and the
+    sample's ``extra`` keys; ``meta.json``: ``meta`` with ``task``, ``num``, ``classes``
+    (``'0'``-``'9'``) and ``multi_label`` added.
+
+    Args:
+        out_dir (str): output directory.
+        samples (dict): per split of :data:`SPLITS`, an iterable of
+            :class:`MegapixelSample`, drawn as it is written.
+        num (dict): images per split (the progress bar's totals).
+        task (str): ``majority``, ``max`` or ``multi``: how a label is made.
+        meta (dict): what decided the bytes, for ``meta.json``.
+        title (str): the data set's name on the progress bar.
+        progress (bool): show a progress bar.
+
+    Returns:
+        dict: the number of images written per split.
+    """
+    from rich.progress import Progress
+    counts = {}
+    with Progress(disable=not progress) as bar:
+        for split in SPLITS:
+            bar_task = bar.add_task(f'{title} {split}', total=num[split])
+            counts[split] = write_split(out_dir, split, samples[split], task,
+                                        partial(bar.advance, bar_task))
+    meta = dict(meta, task=task, num=counts, classes=[str(c) for c in range(10)],
+                multi_label=task == 'multi')
+    with open(osp.join(out_dir, 'meta.json'), 'w') as f:
+        json.dump(meta, f, sort_keys=True)
+    return counts
+
+
+def uci_samples(spec: MegapixelSpec, split: str, labels: np.ndarray, glyphs: np.ndarray,
+                pool: np.ndarray, bank: np.ndarray) -> Iterator[MegapixelSample]:
+    """The images of one split of Megapixel digits, drawn one by one."""
+    rng = np.random.default_rng([spec.seed, SPLITS.index(split)])
+    for _ in range(spec.num[split]):
+        picks, majority = choose_digits(rng, spec, labels, pool)
+        image, boxes = render(rng, spec, glyphs, picks, bank)
+        yield MegapixelSample(image, boxes, [int(labels[p]) for p in picks], majority,
+                              dict(uci_index=picks))
+
+
 def generate_megapixel(out_dir: str, spec: MegapixelSpec,
                        progress: bool = True) -> Dict[str, int]:
-    """Write Megapixel digits to ``out_dir`` in the DigitBags layout (see
-    :func:`gattn_mm.datasets.digitbags_generator.generate`): ``<split>.txt`` lines
-    ``path label`` (``multi``: ``path c1,c2,...``), ``<split>_instances.json`` with
-    each image's digit boxes, classes and the classes that decide its label
-    (``targets``), ``meta.json``. Returns the number of images per split."""
-    from rich.progress import Progress
+    """Write Megapixel digits to ``out_dir`` (layout: :func:`write_megapixel`; the
+    instance entries add ``uci_index``, the digits' indices in the UCI set).
+    Returns the number of images per split."""
     from sklearn.datasets import load_digits
     data = load_digits()
     labels = data.target
@@ -138,36 +232,10 @@ def generate_megapixel(out_dir: str, spec: MegapixelSpec,
     glyphs = (glyphs.clip(0, 1) * 255).round().astype(np.uint8)
     pools = split_digit_pools(spec.seed)
     bank = scribble_bank(np.random.default_rng([spec.seed, 99]), spec.bank, spec.digit_size)
-    counts = {}
-    with Progress(disable=not progress) as bar:
-        for split_id, split in enumerate(SPLITS):
-            rng = np.random.default_rng([spec.seed, split_id])
-            task = bar.add_task(f'Megapixel digits {split}', total=spec.num[split])
-            os.makedirs(osp.join(out_dir, 'images', split), exist_ok=True)
-            lines, instances = [], {}
-            for i in range(spec.num[split]):
-                picks, majority = choose_digits(rng, spec, labels, pools[split])
-                image, boxes = render(rng, spec, glyphs, picks, bank)
-                classes = [int(labels[p]) for p in picks]
-                label = task_label(spec.task, classes, majority)
-                rel = f'images/{split}/{split}_{i:06d}.png'
-                if not cv2.imwrite(osp.join(out_dir, rel), image):
-                    raise OSError(f'could not write {osp.join(out_dir, rel)}')
-                text = ','.join(map(str, label)) if isinstance(label, list) else str(label)
-                lines.append(f'{rel} {text}')
-                instances[rel] = dict(boxes=boxes, digits=classes, uci_index=picks,
-                                      targets=label if isinstance(label, list) else [label])
-                bar.advance(task)
-            with open(osp.join(out_dir, f'{split}.txt'), 'w') as f:
-                f.write('\n'.join(lines) + '\n')
-            with open(osp.join(out_dir, f'{split}_instances.json'), 'w') as f:
-                json.dump(instances, f, sort_keys=True)
-            counts[split] = spec.num[split]
-    meta = dict(preset='megapixel', task=spec.task, canvas=spec.canvas,
-                digit_size=spec.digit_size, scribbles=spec.scribbles, bank=spec.bank,
-                num=spec.num, seed=spec.seed, classes=[str(c) for c in range(10)],
-                multi_label=spec.task == 'multi',
+    samples = {split: uci_samples(spec, split, labels, glyphs, pools[split], bank)
+               for split in SPLITS}
+    meta = dict(preset='megapixel', canvas=spec.canvas, digit_size=spec.digit_size,
+                scribbles=spec.scribbles, bank=spec.bank, seed=spec.seed,
                 pools={k: v.tolist() for k, v in pools.items()})
-    with open(osp.join(out_dir, 'meta.json'), 'w') as f:
-        json.dump(meta, f, sort_keys=True)
-    return counts
+    return write_megapixel(out_dir, samples, spec.num, spec.task, meta, 'Megapixel digits',
+                           progress)
