@@ -27,6 +27,7 @@ import math
 import os
 import os.path as osp
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -47,6 +48,13 @@ DATA = {  # generator options: full, --quick
 }
 for _task in ('max', 'multi'):
     DATA[f'megapixel_{_task}'] = tuple([*opts, '--task', _task] for opts in DATA['megapixel'])
+# SynthCells, the microscopy benchmark (species task; --data-opts gives a variant)
+DATA['synthcells'] = ([], ['--size', '256', '320', '--cell-size', '24', '28',
+                           '--large-cells', '4', '6', '--markers', '1', '2',
+                           '--debris', '2', '4', '--num-train', '8', '--num-val', '8',
+                           '--num-test', '8'])
+GENERATORS = {'synthcells': 'tools/dataset_converters/make_synthcells.py'}  # else digits
+GATTN_CONFIGS = {'synthcells': 'configs/gattn_fungi_cpu.py'}  # else gattn_<benchmark>.py
 # test metrics kept per row: single-label accuracy, or the multi-label scores
 SCORES = {'accuracy': 'accuracy/top1', 'f1_macro': 'multi-label/f1-score',
           'f1_micro': 'multi-label/f1-score_micro', 'mAP': 'multi-label/mAP'}
@@ -57,7 +65,7 @@ LOC = ('target_recall', 'instance_recall', 'box_precision', 'pointing_game',
 
 def config_of(benchmark: str, model: str) -> str:
     if model == 'gattn':
-        return f'configs/gattn_{benchmark}.py'
+        return GATTN_CONFIGS.get(benchmark, f'configs/gattn_{benchmark}.py')
     return f'configs/baselines/{benchmark}_{model}.py'
 
 
@@ -68,6 +76,11 @@ def parse_args(argv=None):
     p.add_argument('--data-root', default=None,
                    help='the data (default data/<benchmark>; generated with the defaults '
                         'when missing)')
+    p.add_argument('--data-opts', dest='generator_opts', type=shlex.split, default=[],
+                   metavar='"OPTS"',
+                   help='more options of the data generator, one quoted string, when '
+                        '--data-root is generated (a variant of the data, e.g. '
+                        '--data-opts="--seed 1 --cell-size 24 32")')
     p.add_argument('--work-dir', default=None,
                    help='default work_dirs/benchmark_<benchmark>')
     p.add_argument('--epochs', type=int, default=None,
@@ -119,8 +132,9 @@ def ensure_data(args):
     if osp.isfile(osp.join(ROOT, args.data_root, 'meta.json')):
         return
     full, quick = DATA[args.benchmark]
-    cmd = [sys.executable, 'tools/dataset_converters/make_digitbags.py', '--out',
-           args.data_root, '--no-progress', *(quick if args.quick else full)]
+    generator = GENERATORS.get(args.benchmark, 'tools/dataset_converters/make_digitbags.py')
+    cmd = [sys.executable, generator, '--out', args.data_root, '--no-progress',
+           *(quick if args.quick else full), *args.generator_opts]
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 

@@ -1,0 +1,21 @@
+# gattn for microscopy images, trained from scratch on a CPU: the recipe
+# (gattn_recipe.py) with its sizes, in native pixels. Glance: the image fitted into
+# 160 px (a 1,500 px image at ~1/10: a 35 px cell becomes a 3.5 px blob), a 1/4-width
+# ResNet-18 with strides (1, 1, 1) -> 40x40 cells. Instances: boxes of 72 native px
+# (one cell of up to ~60 px with its surroundings; set box_size to your structures'
+# size at your magnification), read at 48 px by a 1/4-width ResNet-18; 12 per image
+# in training, 16 at test.
+_base_ = ['gattn_recipe.py']
+model = dict(
+    global_size=160,
+    backbone=dict(type='ResNet', depth=18, base_channels=16, num_stages=3,
+                  strides=(1, 1, 1), dilations=(1, 1, 1), out_indices=(2,)),
+    # PyTorch's default initialisation (mmpretrain's stalls the MIL reader)
+    reader=dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,),
+                zero_init_residual=False, init_cfg=[]),
+    neck=dict(in_channels=64),
+    sampler=dict(num_instances=32, crop_size=48, box_size=72,
+                 test_cfg=dict(num_instances=24)),
+    head=dict(num_classes=2, in_channels=64, instance_channels=128),
+    instance_head=dict(num_classes=2, in_channels=128),
+)

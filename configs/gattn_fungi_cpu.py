@@ -1,0 +1,23 @@
+# gattn on microscopy images in species folders, from scratch on a CPU (no GPU, no
+# ImageNet weights): the config to run first.
+#   python tools/dataset_converters/make_synthcells.py --out data/fungi   # or your data
+#   python tools/train.py configs/gattn_fungi_cpu.py
+# Data: data/fungi/{train,val,test}/<species>/*.{png,jpg,tif} (any sizes), or set
+#   --cfg-options train_dataloader.dataset.data_root=DIR val_dataloader.dataset.data_root=DIR \
+#                 test_dataloader.dataset.data_root=DIR
+# Sizes in native pixels (configs/_base_/models/gattn_resnet18_cpu.py): the glance
+# fits each image into 160 px; instances are 72 px boxes read at 48 px. Set
+# model.sampler.box_size to about twice your structures' diameter.
+_base_ = [
+    '_base_/models/gattn_resnet18_cpu.py', '_base_/datasets/fungi.py',
+    '_base_/schedules/digitbags_adamw.py', '_base_/default_runtime.py'
+]
+num_classes = 4  # SynthCells species: set to your number of species
+model = dict(
+    data_preprocessor={{_base_.data_preprocessor}},
+    head=dict(num_classes=num_classes),
+    instance_head=dict(num_classes=num_classes))
+train_dataloader = dict(batch_size=8, num_workers=2)
+val_dataloader = dict(batch_size=8, num_workers=2)
+test_dataloader = dict(batch_size=8, num_workers=2)
+train_cfg = dict(max_epochs=12, val_interval=3)
