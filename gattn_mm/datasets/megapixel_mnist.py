@@ -28,7 +28,8 @@ Where it differs from the public script:
   boxes and classes; the public 0.12-scale low-resolution view is not written (the
   configs resize on their own).
 * the MNIST digits come from the standard idx files, checked against their published
-  MD5s, instead of Keras' ``mnist.load_data()`` (the same arrays).
+  MD5s, instead of Keras' ``mnist.load_data()`` (which serves the same MNIST, in
+  the same order; its mnist.npz is not checked here).
 * labels: ``majority`` (ATS's label), ``max`` and ``multi`` (IPS's: the largest digit;
   the set of classes present); IPS's ``top`` task is not written. IPS's script makes
   the same draws but paints the scribbles first and the digits over them: its images
