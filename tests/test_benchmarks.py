@@ -73,8 +73,9 @@ def test_robustness_quick(tmp_path):
 
 
 def test_committed_tables_are_their_json_and_the_docs_hold_them():
-    """Every committed results table is the markdown its benchmark script writes from
-    the committed JSON, and README.md / model_zoo.md hold every table as it is."""
+    """Every committed results table (benchmarks/results/, and the retired runs kept in
+    benchmarks/experiments/results/) is the markdown its benchmark script writes from
+    the committed JSON, and the docs (update_docs.DOCS) hold every table as it is."""
     import glob
 
     from tools.benchmarks import accuracy, resolution, robustness, slides, update_docs
@@ -82,7 +83,8 @@ def test_committed_tables_are_their_json_and_the_docs_hold_them():
               'slides': slides.table,
               'resolution': lambda r: resolution.markdown(r['rows'], r['machine'])}
     checked = 0
-    for path in sorted(glob.glob(osp.join(ROOT, 'benchmarks', 'results', '*.json'))):
+    for path in sorted(glob.glob(osp.join(ROOT, 'benchmarks', 'results', '*.json')) +
+                       glob.glob(osp.join(ROOT, 'benchmarks', 'experiments', 'results', '*.json'))):
         md = path[:-len('.json')] + '.md'
         kind = osp.basename(path).split('_')[0].split('.')[0]
         if not osp.isfile(md) or kind not in render:
@@ -103,7 +105,8 @@ def test_error_breakdown_reads_test_predictions_and_runs_no_pickled_code(tmp_pat
     import torch
     from mmengine.fileio import dump
     spec = importlib.util.spec_from_file_location(
-        'error_breakdown', osp.join(ROOT, 'tools', 'benchmarks', 'probes', 'error_breakdown.py'))
+        'error_breakdown', osp.join(ROOT, 'benchmarks', 'experiments', 'probes',
+                                  'error_breakdown.py'))
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
     bag = dict(img_path='bag_0.png', gt_label=torch.tensor([1]), pred_label=torch.tensor([0]),
