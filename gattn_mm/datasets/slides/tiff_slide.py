@@ -4,6 +4,8 @@ from typing import List
 import numpy as np
 
 from ..transforms.loading import DEFAULT_MAX_PIXELS, to_rgb_uint8
+from ..transforms.tiff_colour import (ColourModel, TiffColourError, check_colour_model,
+                                      tiff_to_rgb)
 from .base import Slide, SlideError
 
 
@@ -14,7 +16,9 @@ class TiffSlide(Slide):
     Levels are those of the first series (SubIFDs or further pages, as tifffile finds
     them). Gray, RGB and RGBA of uint8 or uint16 (scaled by 1/257) are read; the file
     is checked when opened (every level's tiles lie inside the file, so a truncated
-    file is refused here, not halfway through an inference).
+    file is refused here, not halfway through an inference). Colour models are read as
+    :func:`~gattn_mm.datasets.transforms.read_image` reads them (CMYK, YCbCr, Lab and
+    palette levels to RGB; another model is refused when the slide is opened).
     """
 
     def __init__(self, path: str, max_pixels: int = DEFAULT_MAX_PIXELS):
@@ -40,7 +44,7 @@ class TiffSlide(Slide):
         try:
             series = tif.series[0]
             size = os.path.getsize(self.path)
-            shapes, arrays = [], []
+            shapes, arrays, pages = [], [], []
             for level, sub in enumerate(series.levels):
                 axes = sub.axes.replace('I', '').replace('Q', '')
                 if axes not in ('YX', 'YXS') or sub.dtype not in (np.uint8, np.uint16):
@@ -49,6 +53,11 @@ class TiffSlide(Slide):
                         f'{sub.shape}; slides are read as gray/RGB/RGBA uint8 or uint16 '
                         f'(axes YX or YXS)')
                 page = sub.keyframe
+                try:
+                    pages.append(ColourModel.of(page))
+                    check_colour_model(pages[-1])
+                except TiffColourError as err:
+                    raise SlideError(f'{self.path}: level {level}: {err}') from None
                 ends = np.asarray(page.dataoffsets, np.int64) + \
                     np.asarray(page.databytecounts, np.int64)
                 if ends.size and int(ends.max()) > size:
@@ -66,11 +75,13 @@ class TiffSlide(Slide):
             tif.close()
             raise
         self.level_shapes = shapes
+        self._pages = pages
         self._handle = (tif, arrays)
         return arrays
 
     def _read(self, level: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
         region = np.asarray(self._open()[level][y0:y1, x0:x1])  # (h, w) or (h, w, S)
+        region = tiff_to_rgb(region, self._pages[level])  # CMYK, palette, ...: RGB
         return to_rgb_uint8(region, self.path, channels_last=True)  # the reader's rules
 
     def close(self) -> None:

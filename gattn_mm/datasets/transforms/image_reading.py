@@ -6,6 +6,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from .tiff_colour import ColourModel, TiffColourError, check_colour_model, tiff_to_rgb
+
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')  # what read_image reads
 
@@ -32,9 +34,12 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     content, not its name; other formats (EPS, PDF, ...) are refused before any decoder
     runs. One 2-D image per file: gray, gray + alpha, RGB or RGBA (alpha
     dropped); a TIFF's channel axis is the one its tags name (tifffile's ``S`` axis),
-    never guessed from the shape. A TIFF holding a stack (several pages or images, z,
-    time or channel axes) or an animated GIF/PNG/WebP is refused, never read as its
-    first frame or as colour. A JPEG's (or PNG's) EXIF orientation is applied, as
+    never guessed from the shape; its colour model (PhotometricInterpretation) is read
+    to RGB: MinIsWhite, palette, CMYK, YCbCr, CIELab / ICCLab (others, e.g. CFA or
+    LogLuv, are refused by name; see :mod:`.tiff_colour`), samples of fewer bits than
+    their type (12-bit in uint16) widened to it. A TIFF holding a stack (several pages
+    or images, z, time or channel axes) or an animated GIF/PNG/WebP is refused, never
+    read as its first frame or as colour. A JPEG's (or PNG's) EXIF orientation is applied, as
     mmcv and OpenCV do, so the image is the way a viewer shows it.
     Intensities: see :func:`to_rgb_uint8`.
 
@@ -92,11 +97,16 @@ def _check_bytes(path: str, shape: tuple, dtype: np.dtype, max_pixels: int) -> N
 
 
 def _check_tiff_header(path: str, series, kept: str, max_pixels: int) -> tuple:
-    """The shape to read (the axes of ``kept``), checked against the budget."""
+    """The shape to read (the axes of ``kept``), checked against the budget and the
+    colour model (refused by name when not read)."""
     axes, shape = series.axes, series.shape
     shape = tuple(int(n) for a, n in zip(axes, shape) if a in kept)
     samples = shape[kept.index('S')] if 'S' in kept else 1
-    if samples > 4:
+    try:
+        colours = check_colour_model(ColourModel.of(series.keyframe))
+    except TiffColourError as err:
+        raise ImageReadError(f'{path}: {err}') from None
+    if samples > max(4, colours + 1):  # CMYK + alpha: 5
         raise ImageReadError(f'{path}: expected a gray, gray + alpha, RGB or RGBA image, '
                              f'got shape {shape} ({samples} samples per pixel, refused '
                              f'before decoding)')
@@ -125,6 +135,10 @@ def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
         img = np.asarray(series.asarray()).reshape(shape)
         if kept == 'SYX':
             img = img.transpose(1, 2, 0)
+        try:
+            img = tiff_to_rgb(img, ColourModel.of(series.keyframe))  # CMYK, Lab, ...: RGB
+        except TiffColourError as err:
+            raise ImageReadError(f'{path}: {err}') from None
         if img.ndim == 3 and img.shape[-1] == 2 and \
                 int(series.keyframe.extrasamples[0]) not in (1, 2):  # assoc/unassoc alpha
             raise ImageReadError(f'{path}: 2 channels, the second not marked as alpha; '
