@@ -1,6 +1,7 @@
-"""Copy the benchmark tables the scripts wrote (benchmarks/results/*.md) into
-README.md and model_zoo.md, between ``<!-- bench:NAME:start -->`` and
-``<!-- bench:NAME:end -->`` markers, so no number in them is typed by hand.
+"""Copy the benchmark tables the scripts wrote (benchmarks/results/*.md) into the
+docs (DOCS: README.md, model_zoo.md, docs/benchmarks.md), between
+``<!-- bench:NAME:start -->`` and ``<!-- bench:NAME:end -->`` markers, so no number in
+them is typed by hand.
 ``--check`` changes nothing and exits 1 naming every table a doc does not hold as
 its results file has it (a test runs it)."""
 import argparse
@@ -9,7 +10,7 @@ import os.path as osp
 import re
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DOCS = ('README.md', 'model_zoo.md')
+DOCS = ('README.md', 'model_zoo.md', osp.join('docs', 'benchmarks.md'))
 
 
 def tables(results_dir):
