@@ -55,19 +55,49 @@ def parse_label(text: str) -> int:
     return int(text)
 
 
-def class_names(classes: Any, owner: str) -> Optional[tuple]:
-    """``classes`` as a tuple of names, or None when not given.
+def check_classes(classes: Any, owner: str) -> tuple:
+    """``classes`` (class names in class-index order) as a tuple, checked wherever class
+    names are read (datasets' ``classes`` and ``metainfo``, ``meta.json``, a checkpoint's
+    meta): a list or tuple of unique, non-empty strings.
 
     Raises:
-        ValueError: for a single string (it would become one class per character) or
-            names that are not non-empty strings.
+        AnnotationError (a ValueError): naming ``owner`` (the file and key, or the
+            argument) for a single string (it would be one class per character), a dict
+            or another container, a name that is not a non-empty string, or a name
+            given twice (two outputs of one name: a prediction would be ambiguous).
     """
-    if not classes:
-        return None
-    if isinstance(classes, str) or not all(isinstance(c, str) and c for c in classes):
-        raise ValueError(f'{owner}: classes must be a list of class names (strings), got '
-                         f'{classes!r}')
+    rule = 'classes must be a list of class names (unique, non-empty strings)'
+    if isinstance(classes, str):
+        raise AnnotationError(f'{owner}: {rule}, got the string {classes!r} (it would be '
+                              f'one class per character); e.g. {[classes]!r}')
+    if not isinstance(classes, (list, tuple)):
+        hint = ': list the names in class-index order' if isinstance(classes, dict) else ''
+        raise AnnotationError(f'{owner}: {rule}, got a {type(classes).__name__} '
+                              f'{_short(classes)}{hint}')
+    bad = [(i, c) for i, c in enumerate(classes) if not isinstance(c, str) or not c.strip()]
+    if bad:
+        raise AnnotationError(f'{owner}: {rule}, got {bad[0][1]!r} at index {bad[0][0]} of '
+                              f'{_short(classes)}')
+    seen = {}
+    for i, name in enumerate(classes):
+        if name in seen:
+            raise AnnotationError(f'{owner}: {rule}, got {name!r} twice (at indices '
+                                  f'{seen[name]} and {i}) in {_short(classes)}')
+        seen[name] = i
     return tuple(classes)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
+def class_names(classes: Any, owner: str) -> Optional[tuple]:
+    """``classes`` as a tuple of names, or None when not given (None or empty); see
+    :func:`check_classes` for what is refused."""
+    if classes is None or (isinstance(classes, (list, tuple)) and not classes):
+        return None
+    return check_classes(classes, owner)
 
 
 class MicroscopyDataset(BaseDataset):
@@ -94,6 +124,15 @@ class MicroscopyDataset(BaseDataset):
         # build transforms from mmpretrain's registry, as mmpretrain's datasets do
         transforms = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]
         super().__init__(*args, pipeline=transforms, **kwargs)
+
+    @classmethod
+    def _load_metainfo(cls, metainfo: Optional[dict] = None) -> dict:
+        """mmengine's metainfo, its ``classes`` (e.g. from a config's
+        ``dataset.metainfo``) checked as :func:`check_classes` does."""
+        meta = super()._load_metainfo(metainfo)
+        if meta.get('classes') is not None:
+            meta['classes'] = check_classes(meta['classes'], f'{cls.__name__} metainfo')
+        return meta
 
     def require_dir(self, path: str, what: str = 'data root') -> None:
         if not osp.isdir(path):

@@ -4,7 +4,7 @@ from typing import List
 import numpy as np
 
 from mmpretrain.registry import DATASETS
-from .base_microscopy import AnnotationError, MicroscopyDataset, read_json
+from .base_microscopy import AnnotationError, MicroscopyDataset, check_classes, read_json
 
 
 @DATASETS.register_module()
@@ -51,6 +51,7 @@ class DigitBags(MicroscopyDataset):
             got = repr(classes) if 'classes' in spec else 'no such key'
             raise AnnotationError(f'{path}: key "classes" must be a non-empty list of class '
                                   f'names, got {got}')
+        check_classes(classes, f'{path}: key "classes"')  # unique, non-empty strings
         if not isinstance(spec.get('multi_label', False), bool):
             raise AnnotationError(f'{path}: key "multi_label" must be a JSON boolean (true '
                                   f'or false), got {spec["multi_label"]!r}')

@@ -1,7 +1,7 @@
 import csv
 import io
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from mmpretrain.registry import DATASETS
 from .base_microscopy import (LABEL_RE, AnnotationError, DataRootError, MicroscopyDataset,
@@ -10,6 +10,7 @@ from .slides import open_slide
 from .slides.base import OPENSLIDE_EXTENSIONS, TIFF_EXTENSIONS
 
 SLIDE_EXTENSIONS = ('.ome.tif', '.ome.tiff') + TIFF_EXTENSIONS + OPENSLIDE_EXTENSIONS
+SPLITS = ('train', 'val', 'test')  # the split names of a CLAM-style CSV
 
 
 def sorted_labels(labels) -> List[str]:
@@ -29,7 +30,10 @@ class SlideFolder(MicroscopyDataset):
     names (strings); the classes are ``classes`` or, by default, the sorted labels of
     the whole CSV, so every split has the same class indices (numerically sorted when
     every label is an integer: ``2`` before ``10``). The CSV is UTF-8 (a byte-order
-    mark, as Excel writes it, is fine); each slide is listed once (in one split).
+    mark, as Excel writes it, is fine); each slide is listed once (in one split). With
+    a ``split`` column, every row names a split of ``splits``: an empty or unknown cell
+    (``Train``, ``tset``) is refused naming the file and line, never left out of every
+    split.
     Slides are read lazily by ``LoadMicroscopyImage(lazy_slides=True)`` and a
     native-resolution model.
 
@@ -40,15 +44,21 @@ class SlideFolder(MicroscopyDataset):
         split (str, optional): keep the rows of this ``split`` (the CSV needs the
             column); None keeps all rows.
         classes (list[str], optional): class names, in class-index order.
+        splits (tuple[str], optional): the split names a ``split`` cell may hold
+            (default ``train``, ``val``, ``test``); None allows any non-empty name.
     """
     LAYOUT = ('<data_root>/labels.csv (header: slide_id,label[,split]) and '
               '<data_root>/slides/<slide_id>.{tif,svs,ndpi,...}')
 
     def __init__(self, data_root: str, ann_file: str = 'labels.csv', slide_dir: str = 'slides',
                  split: Optional[str] = None, classes: Optional[List[str]] = None,
-                 pipeline=(), **kwargs):
+                 splits: Optional[Sequence[str]] = SPLITS, pipeline=(), **kwargs):
         self.require_dir(data_root)
         self.split = split
+        self.splits = None if splits is None else tuple(splits)
+        if split is not None and self.splits is not None and split not in self.splits:
+            raise ValueError(f'SlideFolder: split={split!r} is not one of the splits '
+                             f'{self.splits} (set splits=... to name others)')
         self.slide_dir = osp.join(data_root, slide_dir)
         self.require_dir(self.slide_dir, 'slide folder')
         csv_path = osp.join(data_root, ann_file)
@@ -78,6 +88,8 @@ class SlideFolder(MicroscopyDataset):
             slide_id = row['slide_id'].strip()
             if not slide_id or not row['label'].strip():
                 raise AnnotationError(f'{path}:{line}: empty slide_id or label: {row}')
+            if 'split' in row:
+                self.check_split_cell(row['split'].strip(), f'{path}:{line}')
             if slide_id in seen:
                 raise AnnotationError(f'{path}:{line}: slide_id {slide_id!r} is listed again '
                                       f'(first at line {seen[slide_id]}); list each slide '
@@ -87,6 +99,17 @@ class SlideFolder(MicroscopyDataset):
         if not rows:
             raise AnnotationError(f'{path}: no slides listed')
         return rows
+
+    def check_split_cell(self, cell: str, where: str) -> None:
+        """A ``split`` cell names a split (one of ``splits``); an empty or unknown one
+        would leave its slide out of every split."""
+        allowed = f'one of {", ".join(self.splits)}' if self.splits else 'a split name'
+        if not cell:
+            raise AnnotationError(f'{where}: the split cell is empty; expected {allowed} '
+                                  f'(a row without a split is in no split)')
+        if self.splits is not None and cell not in self.splits:
+            raise AnnotationError(f'{where}: split {cell!r} is not {allowed} (set the '
+                                  f'dataset\'s splits=... to allow other names)')
 
     def find_slide(self, slide_id: str, where: str) -> str:
         """The slide file of ``slide_id``: ``<slide_id>`` itself when it has a slide
