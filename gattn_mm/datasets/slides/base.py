@@ -5,11 +5,15 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from ...utils.pyramid import level_covering, level_within
+from ..transforms.image_reading import FORMAT_EXTENSIONS, IMG_EXTENSIONS
 from ..transforms.loading import DEFAULT_MAX_PIXELS, ImageReadError
 
 # Formats read through OpenSlide (the ``slides`` extra: openslide-python + openslide-bin)
 OPENSLIDE_EXTENSIONS = ('.svs', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide')
-TIFF_EXTENSIONS = ('.tif', '.tiff')
+TIFF_EXTENSIONS = FORMAT_EXTENSIONS['TIFF']
+# Every file name a reader of gattn-mm takes (read_image's formats and the slides'):
+# what a folder of inputs is searched for
+READABLE_EXTENSIONS = IMG_EXTENSIONS + OPENSLIDE_EXTENSIONS
 
 
 class SlideError(ImageReadError):

@@ -9,7 +9,14 @@ import numpy as np
 from .tiff_colour import ColourModel, TiffColourError, check_colour_model, tiff_to_rgb
 
 
-IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')  # what read_image reads
+# What read_image reads (told by content, the name only picks files in a folder walk):
+# each format and the file name extensions Pillow registers for it (BigTIFF's too).
+FORMAT_EXTENSIONS = {
+    'TIFF': ('.tif', '.tiff', '.btf', '.tf8'),  # tifffile
+    'PNG': ('.png', '.apng'), 'JPEG': ('.jpg', '.jpeg', '.jpe', '.jfif'),  # Pillow
+    'MPO': ('.mpo',), 'BMP': ('.bmp', '.dib'), 'GIF': ('.gif',), 'WEBP': ('.webp',),
+}
+IMG_EXTENSIONS = tuple(e for exts in FORMAT_EXTENSIONS.values() for e in exts)
 
 
 # Pixel budget of one image, checked from the file header before decoding: Pillow's
@@ -20,7 +27,7 @@ DEFAULT_MAX_PIXELS = 178_956_970
 BYTES_PER_PIXEL = 4
 # What Pillow may decode: raster formats only (an EPS named x.png would run Ghostscript).
 # MPO (a JPEG and its previews) opens through the JPEG plugin and is read as JPEG.
-PILLOW_FORMATS = ('PNG', 'JPEG', 'BMP', 'GIF', 'WEBP')
+PILLOW_FORMATS = tuple(f for f in FORMAT_EXTENSIONS if f not in ('TIFF', 'MPO'))
 
 
 class ImageReadError(IOError):
