@@ -1,13 +1,13 @@
 """gattn-mm: gated-attention instance sampling (Fan et al., MICCAI 2020) for mmpretrain.
 
-Importing the package registers its models, datasets, transforms, metrics and hooks
-in mmpretrain's registries, installs the safe checkpoint loader and makes
-``init_cfg=dict(type='Pretrained')`` log its counts and refuse a checkpoint that does
-not fit (:mod:`gattn_mm.models.utils.pretrained_init`).
+Importing the package registers its parts and nothing else: models, datasets,
+transforms, metrics, hooks and the published models' index in mmpretrain's registries,
+and under new names the checkpoint runtime's parts (``GattnCheckpointHook``, the
+``'atomic_local'`` file backend, the ``gattn-safe:`` checkpoint scheme). No function or
+registry entry of mmengine or mmpretrain is replaced. Checkpoint safety for the tools
+is the explicit runtime :func:`gattn_mm.runtime.safe_checkpoints`.
 """
-from . import compat  # noqa: F401  (safe checkpoint loading)
-from . import datasets, engine, evaluation, models, visualization  # noqa: F401
-from .models.utils import pretrained_init  # noqa: F401,E402  (init_cfg Pretrained checked)
+from . import datasets, engine, evaluation, models, runtime, visualization  # noqa: F401
 
 __version__ = '0.3.0'
 

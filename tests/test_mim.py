@@ -195,7 +195,7 @@ def test_tools_download_offline(tmp_path, monkeypatch, capsys):
 
     import torch.hub
 
-    import gattn_mm.compat as compat
+    import gattn_mm.runtime.downloads as downloads
     sys.path.insert(0, osp.join(ROOT, 'tools'))
     import download
 
@@ -206,13 +206,13 @@ def test_tools_download_offline(tmp_path, monkeypatch, capsys):
     name = metafile_models()[0]['Name']
     assert download.main([name, '--dest', str(tmp_path / 'dl')]) == 0
     ckpt, = (tmp_path / 'dl').glob('*.pth')
-    bundled = osp.join(compat.BUNDLED_DIR, ckpt.name)
+    bundled = osp.join(downloads.BUNDLED_DIR, ckpt.name)
     assert hashlib.sha256(ckpt.read_bytes()).hexdigest() == \
         hashlib.sha256(open(bundled, 'rb').read()).hexdigest()
     assert (tmp_path / 'dl' / f'{name}.py').read_text().count('GatedAttentionClassifier')
     assert download.main(['gattn_nope', '--dest', str(tmp_path / 'dl')]) == 2
     assert 'unknown model(s) gattn_nope' in capsys.readouterr().err
-    monkeypatch.setattr(compat, 'BUNDLED_DIR', str(tmp_path / 'none'))
+    monkeypatch.setattr(downloads, 'BUNDLED_DIR', str(tmp_path / 'none'))
     assert download.main([name, '--dest', str(tmp_path / 'dl2')]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'not bundled with this install' in err[0] and \
@@ -224,20 +224,20 @@ def test_tools_download_writes_atomically_and_checks_dest(tmp_path, monkeypatch,
     older one whole; a --dest that cannot be a folder is refused naming --dest."""
     import errno
 
-    import gattn_mm.compat as compat
+    from gattn_mm.runtime import AtomicLocalBackend
     sys.path.insert(0, osp.join(ROOT, 'tools'))
     import download
     name = metafile_models()[0]['Name']
     dest = tmp_path / 'dl'
     dest.mkdir()
     (dest / f'{name}.py').write_text('old')
-    real_put = compat.AtomicLocalBackend.put
+    real_put = AtomicLocalBackend.put
 
     def full_disk(self, data, path):
         if str(path).endswith('.py'):  # the checkpoint written, then the disk is full
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_put(self, data, path)
-    monkeypatch.setattr(compat.AtomicLocalBackend, 'put', full_disk)
+    monkeypatch.setattr(AtomicLocalBackend, 'put', full_disk)
     assert download.main([name, '--dest', str(dest)]) == 1
     err = capsys.readouterr().err
     assert f'cannot write {dest / name}.py: No space left on device' in err, err

@@ -1,7 +1,8 @@
 """Offline, an ``init_cfg`` ``Pretrained`` URL fails with one error that names the
 URL, the file to put in torch.hub's cache and the options that do without the
 download; nothing is downloaded (an unreachable loopback port, or the download
-replaced by one that raises ``URLError``)."""
+replaced by one that raises ``URLError``): inside gattn-mm's runtime (as the tools
+load) or by the ``gattn-safe:`` scheme the configs use."""
 import os.path as osp
 import re
 import socket
@@ -10,8 +11,9 @@ import urllib.error
 import pytest
 import torch
 
-import gattn_mm  # noqa: F401  (the safe URL loader)
-from gattn_mm.compat import CheckpointDownloadError, CheckpointReadError
+import gattn_mm  # noqa: F401  (the gattn-safe: scheme)
+from gattn_mm.runtime import (GATTN_SCHEME, CheckpointDownloadError, CheckpointReadError,
+                              safe_checkpoints)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CACHE_PATH = re.compile(r'Put the file at (\S+) \(')
@@ -35,6 +37,13 @@ def unreachable():
     return f'http://127.0.0.1:{port}'
 
 
+@pytest.fixture()
+def runtime():
+    """gattn-mm's checkpoint runtime, as the tools enter it."""
+    with safe_checkpoints():
+        yield
+
+
 def backbone_with(url: str):
     from mmpretrain.registry import MODELS
     return MODELS.build(dict(type='ResNet', depth=18, init_cfg=dict(
@@ -51,7 +60,8 @@ def assert_says_what_to_do(message: str, url: str, cache: str) -> None:
     assert '\n' not in message  # one line, as the tools print it
 
 
-def test_unreachable_url_says_what_to_do_and_the_cache_path_is_read(hub, unreachable):
+def test_unreachable_url_says_what_to_do_and_the_cache_path_is_read(hub, unreachable,
+                                                                    runtime):
     """The error of an unreachable URL names it and the cache file; a file put at that
     exact path is then loaded with no network, checked as any Pretrained load."""
     url = f'{unreachable}/r18.pth'  # no hash in the name: cached under the URL's hash
@@ -74,24 +84,26 @@ def test_unreachable_url_says_what_to_do_and_the_cache_path_is_read(hub, unreach
 @pytest.mark.parametrize('config', ['gattn_fungi.py', 'gattn_breakhis.py',
                                     'gattn_slides.py'])
 def test_the_imagenet_url_of_the_configs_offline(config, hub, monkeypatch):
-    """The configs' own ResNet-50 URL: the cache path is torch.hub's
-    ``$TORCH_HOME/hub/checkpoints/<file name>``, as torch.hub and mmengine read it."""
+    """The configs' own ResNet-50 URL (``gattn-safe:``, read safely with no runtime):
+    the cache path is torch.hub's ``$TORCH_HOME/hub/checkpoints/<file name>``, as
+    torch.hub and mmengine read it."""
     from mmengine.config import Config
     from mmengine.runner import CheckpointLoader
 
     def offline(url, *args, **kwargs):
         raise urllib.error.URLError('[Errno -3] Temporary failure in name resolution')
     monkeypatch.setattr(torch.hub, 'download_url_to_file', offline)
-    url = Config.fromfile(osp.join(ROOT, 'configs', config)).model.backbone.init_cfg.checkpoint
-    assert url.startswith('https://download.openmmlab.com/')
+    given = Config.fromfile(osp.join(ROOT, 'configs', config)).model.backbone.init_cfg.checkpoint
+    assert given.startswith(GATTN_SCHEME + 'https://download.openmmlab.com/')
+    url = given[len(GATTN_SCHEME):]
     with pytest.raises(CheckpointDownloadError) as info:
-        CheckpointLoader.load_checkpoint(url, map_location='cpu')
+        CheckpointLoader.load_checkpoint(given, map_location='cpu')
     cache = osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(url))
     assert cache == str(hub / 'checkpoints' / osp.basename(url))
     assert_says_what_to_do(str(info.value), url, cache)
 
 
-def test_an_http_error_is_named_with_the_same_ways_out(hub, monkeypatch):
+def test_an_http_error_is_named_with_the_same_ways_out(hub, monkeypatch, runtime):
     def not_found(url, *args, **kwargs):
         raise urllib.error.HTTPError(url, 404, 'Not Found', {}, None)
     monkeypatch.setattr(torch.hub, 'download_url_to_file', not_found)

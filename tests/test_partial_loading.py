@@ -1,17 +1,17 @@
-"""Partial loading where it is meant (``init_cfg=dict(type='Pretrained', prefix=...)``:
-counts logged, a checkpoint of another architecture or a prefix that matches nothing
-refused) and exact loading for every model the tools load (a plain ``ImageClassifier``
-baseline given a gattn checkpoint is refused)."""
+"""Partial loading where it is meant (``init_cfg=dict(type='Pretrained', prefix=...)``
+inside gattn-mm's runtime: counts logged, a checkpoint of another architecture or a
+prefix that matches nothing refused) and exact loading for every model the tools load
+(a plain ``ImageClassifier`` baseline given a gattn checkpoint is refused)."""
 import glob
 import os.path as osp
 
 import pytest
 import torch
 
-import gattn_mm  # noqa: F401  (installs the checked PretrainedInit)
-from gattn_mm.models import CheckpointMismatchError, exact_checkpoints
-from gattn_mm.models.utils import pretrained_init
-from gattn_mm.models.utils.pretrained_init import PretrainedMismatchError
+import gattn_mm  # noqa: F401
+from gattn_mm.models import CheckpointMismatchError
+from gattn_mm.runtime import exact_checkpoints, pretrained, safe_checkpoints
+from gattn_mm.runtime.pretrained import PretrainedMismatchError
 from mmengine.model.weight_init import PretrainedInit
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
@@ -52,10 +52,18 @@ def tiny_classifier_ckpt(tmp_path_factory):
 
 @pytest.fixture
 def logged(monkeypatch):
+    """The lines the checked Pretrained logs, inside gattn-mm's runtime (as the tools)."""
     lines = []
-    monkeypatch.setattr(pretrained_init, 'print_log',
+    monkeypatch.setattr(pretrained, 'print_log',
                         lambda msg, logger=None, level=None: lines.append((msg, level)))
-    return lines
+    with safe_checkpoints():
+        yield lines
+
+
+@pytest.fixture
+def runtime():
+    with safe_checkpoints():
+        yield
 
 
 def test_pretrained_backbone_loads_all_and_logs_counts(tiny_classifier_ckpt, logged):
@@ -107,7 +115,7 @@ def test_pretrained_of_another_architecture_is_refused(tiny_classifier_ckpt, oth
     assert not logged
 
 
-def test_pretrained_prefix_matching_nothing_is_refused(tiny_classifier_ckpt):
+def test_pretrained_prefix_matching_nothing_is_refused(tiny_classifier_ckpt, runtime):
     path, _ = tiny_classifier_ckpt
     backbone = build(resnet(init_cfg=dict(type='Pretrained', checkpoint=path,
                                           prefix='encoder')))
@@ -119,7 +127,7 @@ def test_pretrained_prefix_matching_nothing_is_refused(tiny_classifier_ckpt):
 
 
 def test_pretrained_whole_classifier_into_backbone_without_prefix_is_refused(
-        tiny_classifier_ckpt):
+        tiny_classifier_ckpt, runtime):
     """No prefix: the classifier's 'backbone.*' names fit none of the backbone's."""
     path, _ = tiny_classifier_ckpt
     backbone = build(resnet(init_cfg=dict(type='Pretrained', checkpoint=path)))
@@ -139,6 +147,24 @@ def test_pretrained_refusal_through_a_tool_names_the_init_checkpoint():
             raise PretrainedMismatchError('refusing init_cfg Pretrained r50.pth: ...',
                                           'r50.pth')
     assert str(err.value) == 'error: refusing init_cfg Pretrained r50.pth: ...'
+
+
+def test_the_tools_runtime_checks_init_cfg_pretrained(tiny_classifier_ckpt):
+    """Where the tools load (checkpoint_errors_exit, i.e. gattn-mm's runtime), both
+    ``type='Pretrained'`` and ``type=PretrainedInit`` of another architecture end with
+    one line naming the file; mmengine's ``PretrainedInit`` is its own again after."""
+    from gattn_mm.apis.cli import checkpoint_errors_exit
+    path, _ = tiny_classifier_ckpt
+    upstream = PretrainedInit.__call__
+    for init_type in ('Pretrained', PretrainedInit):
+        backbone = build(resnet(depth=50, init_cfg=dict(type=init_type, checkpoint=path,
+                                                        prefix='backbone')))
+        with pytest.raises(SystemExit) as err:
+            with checkpoint_errors_exit(None):
+                backbone.init_weights()
+        assert str(err.value).startswith(f'error: refusing init_cfg Pretrained {path} '), err
+        assert 'another architecture' in str(err.value)
+    assert PretrainedInit.__call__ is upstream
 
 
 def test_exact_checkpoints_for_a_plain_image_classifier(tmp_path, tiny_classifier_ckpt):

@@ -112,12 +112,13 @@ def test_malicious_checkpoint_is_refused(tmp_path, tiny_digitbags):
     assert 'Refusing to load checkpoint' in out.stderr and 'evil.pth' in out.stderr
     assert 'system' in out.stderr
     assert not marker.exists()
-    # and in-process through mmengine's loader
+    # and in-process through mmengine's loader, inside gattn-mm's runtime
     import gattn_mm  # noqa: F401
-    from gattn_mm.compat import UnsafeCheckpointError
+    from gattn_mm.runtime import UnsafeCheckpointError, safe_checkpoints
     from mmengine.runner import load_checkpoint
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
-        load_checkpoint(torch.nn.Linear(1, 1), str(evil))
+        with safe_checkpoints():
+            load_checkpoint(torch.nn.Linear(1, 1), str(evil))
     assert not marker.exists()
 
 
@@ -196,7 +197,7 @@ def test_convert_legacy_checkpoint_is_an_explicit_opt_in(tmp_path, capsys):
                 'meta': {'epoch': np.int64(7), 'cfg': argparse.Namespace(lr=0.1),
                          'hook': print},
                 'optimizer': {'state': {}}}, legacy)
-    from gattn_mm.compat import UnsafeCheckpointError, safe_torch_load
+    from gattn_mm.runtime import UnsafeCheckpointError, safe_torch_load
     with pytest.raises(UnsafeCheckpointError, match='convert_legacy_checkpoint'):
         safe_torch_load(str(legacy))
     out = tmp_path / 'sub' / 'safe.pth'
@@ -258,13 +259,16 @@ def test_tool_help_lists_the_documented_flags(module, flags, capsys):
 WRITE_FAILS_MIDWAY = '''
 import resource, signal, sys
 import torch
+backend_args = None
 if sys.argv[2] == 'gattn':
     import gattn_mm  # noqa: F401  (registers the atomic local file backend)
+    backend_args = dict(backend='atomic_local')  # what GattnCheckpointHook passes
 from mmengine.runner import save_checkpoint
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit raises EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))  # like a full disk at 1 MiB
 try:
-    save_checkpoint({'state_dict': {'w': torch.ones(1 << 20)}}, sys.argv[1])
+    save_checkpoint({'state_dict': {'w': torch.ones(1 << 20)}}, sys.argv[1],
+                    backend_args=backend_args)
 except OSError as err:
     print('write failed:', err.strerror)
 '''
@@ -272,9 +276,9 @@ except OSError as err:
 
 @pytest.mark.parametrize('importer', ['gattn', 'upstream'])
 def test_a_failed_checkpoint_write_keeps_the_old_file(tmp_path, importer):
-    """mmengine's save_checkpoint, interrupted mid-write (file size limit): with
-    gattn_mm the previous file survives and no temporary is left; upstream alone
-    truncates it (which shows the test can fail)."""
+    """mmengine's save_checkpoint, interrupted mid-write (file size limit): through
+    gattn-mm's 'atomic_local' backend the previous file survives and no temporary is
+    left; upstream alone truncates it (which shows the test can fail)."""
     target = tmp_path / 'epoch_3.pth'
     torch.save({'state_dict': {'w': torch.zeros(3)}}, target)
     script = tmp_path / 'write.py'
@@ -475,7 +479,7 @@ def test_export_shape_below_the_glance_and_failed_drawings_are_named(tmp_path, t
     write (a full disk), naming the file, and leaves the older drawing whole."""
     import errno
 
-    import gattn_mm.compat as compat
+    from gattn_mm.runtime import AtomicLocalBackend
     from tools.deployment import export_onnx
     from tools import visualize_attention
     config, ckpt = tiny_checkpoint
@@ -494,7 +498,7 @@ def test_export_shape_below_the_glance_and_failed_drawings_are_named(tmp_path, t
 
     def full_disk(self, data, path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    monkeypatch.setattr(compat.AtomicLocalBackend, 'put', full_disk)
+    monkeypatch.setattr(AtomicLocalBackend, 'put', full_disk)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         visualize_attention.main(argv)
@@ -510,9 +514,9 @@ def data_root_of(config):
 
 @pytest.mark.parametrize('hook_type', ['gattn', 'upstream'])
 def test_a_failed_save_keeps_the_last_good_checkpoint(tmp_path, hook_type):
-    """max_keep_ckpts=1 and a full disk at the second save: gattn-mm's CheckpointHook
-    (what configs in mmpretrain's scope build) still has epoch 1 and last_checkpoint
-    names it; mmengine's own has deleted it first (which shows the test can fail)."""
+    """max_keep_ckpts=1 and a full disk at the second save: GattnCheckpointHook (what
+    default_runtime.py names) still has epoch 1 and last_checkpoint names it;
+    mmengine's own has deleted it first (which shows the test can fail)."""
     from collections import deque
 
     from mmengine.fileio import get_file_backend
@@ -523,9 +527,10 @@ def test_a_failed_save_keeps_the_last_good_checkpoint(tmp_path, hook_type):
     import gattn_mm  # noqa: F401
     from mmpretrain.registry import HOOKS
     init_default_scope('mmpretrain')
-    hook = HOOKS.build(dict(type='CheckpointHook', interval=1, max_keep_ckpts=1)) \
+    hook = HOOKS.build(dict(type='GattnCheckpointHook', interval=1, max_keep_ckpts=1)) \
         if hook_type == 'gattn' else Upstream(interval=1, max_keep_ckpts=1)
-    assert (type(hook).__module__ == 'gattn_mm.checkpoint_saving') == (hook_type == 'gattn')
+    assert (type(hook).__module__ == 'gattn_mm.runtime.checkpoint_hook') == \
+        (hook_type == 'gattn')
     hook.out_dir, hook.filename_tmpl = str(tmp_path), 'epoch_{}.pth'
     hook.file_backend, hook.keep_ckpt_ids = get_file_backend(str(tmp_path)), deque(maxlen=1)
 
@@ -564,7 +569,8 @@ def test_a_failed_best_save_keeps_the_previous_best(tmp_path):
 
     from mmpretrain.registry import HOOKS
     init_default_scope('mmpretrain')
-    hook = HOOKS.build(dict(type='CheckpointHook', interval=1, save_best='acc', rule='greater'))
+    hook = HOOKS.build(dict(type='GattnCheckpointHook', interval=1, save_best='acc',
+                            rule='greater'))
     hook.out_dir, hook.file_backend = str(tmp_path), get_file_backend(str(tmp_path))
     hook.key_indicators, hook.rules, hook.by_epoch = ['acc'], ['greater'], True
     hook.best_ckpt_path, hook.filename_tmpl = None, 'epoch_{}.pth'
@@ -605,7 +611,7 @@ def test_kept_checkpoint_list_is_saved_with_each_checkpoint(tmp_path):
 
     from mmpretrain.registry import HOOKS
     init_default_scope('mmpretrain')
-    hook = HOOKS.build(dict(type='CheckpointHook', interval=1, max_keep_ckpts=2))
+    hook = HOOKS.build(dict(type='GattnCheckpointHook', interval=1, max_keep_ckpts=2))
     hook.out_dir, hook.filename_tmpl = str(tmp_path), 'epoch_{}.pth'
     hook.file_backend, hook.keep_ckpt_ids = get_file_backend(str(tmp_path)), deque(maxlen=2)
     stored = {}

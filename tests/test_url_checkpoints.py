@@ -1,5 +1,8 @@
 """Checkpoints given by URL load with the safe unpickler and a hash check, through
-mmengine's loader and the tools and APIs built on it (served on loopback HTTP)."""
+mmengine's loader inside gattn-mm's runtime (``safe_checkpoints``) or by the
+``gattn-safe:`` scheme, and through the tools and APIs built on it (served on loopback
+HTTP)."""
+import contextlib
 import hashlib
 import http.server
 import os
@@ -12,7 +15,8 @@ import pytest
 import torch
 
 import gattn_mm  # noqa: F401
-from gattn_mm.compat import CheckpointReadError, UnsafeCheckpointError
+from gattn_mm.runtime import (GATTN_SCHEME, CheckpointReadError, UnsafeCheckpointError,
+                              safe_checkpoints)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PUBLISHED = 'gattn_r18_digitbags_20261129-7edf335a.pth'
@@ -41,27 +45,38 @@ def served(tmp_path, monkeypatch):
     server.shutdown()
 
 
+@pytest.fixture()
+def runtime():
+    """gattn-mm's checkpoint runtime, as the tools enter it."""
+    with safe_checkpoints():
+        yield
+
+
 def hostile_file(folder, marker, name='evil.pth'):
     torch.save({'state_dict': {}, 'meta': Hostile(str(marker))}, folder / name)
     return name
 
 
 def test_hostile_url_is_refused_by_the_loader_and_init_cfg(tmp_path, served):
+    """Inside the runtime a plain URL, and anywhere a ``gattn-safe:`` URL, is refused by
+    mmengine's load_checkpoint and by init_cfg Pretrained, also from the cache."""
     from mmengine.runner import load_checkpoint
 
     from mmpretrain.registry import MODELS
     folder, base = served
     marker = tmp_path / 'pwned'
     url = f'{base}/{hostile_file(folder, marker)}'
-    with pytest.raises(UnsafeCheckpointError, match=url):
-        load_checkpoint(torch.nn.Linear(2, 2), url, map_location='cpu')
-    # a second time from the download cache: still refused
-    with pytest.raises(UnsafeCheckpointError, match='cached as'):
-        load_checkpoint(torch.nn.Linear(2, 2), url, map_location='cpu')
-    backbone = MODELS.build(dict(type='ResNet', depth=18, init_cfg=dict(
-        type='Pretrained', checkpoint=url, prefix='backbone')))
-    with pytest.raises(UnsafeCheckpointError):
-        backbone.init_weights()
+    for given, runtime in ((url, True), (GATTN_SCHEME + url, False)):
+        with safe_checkpoints() if runtime else contextlib.nullcontext():
+            with pytest.raises(UnsafeCheckpointError, match=url):
+                load_checkpoint(torch.nn.Linear(2, 2), given, map_location='cpu')
+            # a second time from the download cache: still refused
+            with pytest.raises(UnsafeCheckpointError, match='cached as'):
+                load_checkpoint(torch.nn.Linear(2, 2), given, map_location='cpu')
+            backbone = MODELS.build(dict(type='ResNet', depth=18, init_cfg=dict(
+                type='Pretrained', checkpoint=given, prefix='backbone')))
+            with pytest.raises(UnsafeCheckpointError):
+                backbone.init_weights()
     assert not marker.exists()
 
 
@@ -78,7 +93,7 @@ def test_hostile_url_is_refused_by_tools_test(tmp_path, served, tiny_checkpoint)
     assert url in proc.stderr and not marker.exists()
 
 
-def test_hash_in_the_name_is_checked_on_download_and_in_the_cache(tmp_path, served):
+def test_hash_in_the_name_is_checked_on_download_and_in_the_cache(tmp_path, served, runtime):
     from mmengine.runner import load_checkpoint
     folder, base = served
     model = torch.nn.Linear(2, 2)
@@ -98,7 +113,7 @@ def test_hash_in_the_name_is_checked_on_download_and_in_the_cache(tmp_path, serv
         load_checkpoint(model, f'{base}/{good}', map_location='cpu')
 
 
-def test_a_url_without_hash_is_cached_by_the_whole_url(tmp_path, served):
+def test_a_url_without_hash_is_cached_by_the_whole_url(tmp_path, served, runtime):
     """Two servers (or two queries) serving another ``model.pth``: each URL gets its own
     weights, not the first download's; a missing file names the URL."""
     from mmengine.runner import CheckpointLoader
@@ -113,7 +128,7 @@ def test_a_url_without_hash_is_cached_by_the_whole_url(tmp_path, served):
         CheckpointLoader.load_checkpoint(f'{base}/c/model.pth', map_location='cpu')
 
 
-def test_published_checkpoint_by_url_matches_the_local_file(served):
+def test_published_checkpoint_by_url_matches_the_local_file(served, runtime):
     from mmengine.runner import CheckpointLoader
     folder, base = served
     (folder / PUBLISHED).write_bytes(open(osp.join(ROOT, 'checkpoints', PUBLISHED), 'rb').read())
@@ -124,10 +139,9 @@ def test_published_checkpoint_by_url_matches_the_local_file(served):
 
 
 @pytest.mark.parametrize('content', [b'', b'hello world', 'half'])
-def test_unreadable_checkpoint_names_the_file(tmp_path, content):
+def test_unreadable_checkpoint_names_the_file(tmp_path, content, runtime):
     from mmengine.runner import load_checkpoint
 
-    from gattn_mm.compat import CheckpointReadError
     path = tmp_path / 'bad.pth'
     if content == 'half':
         data = open(osp.join(ROOT, 'checkpoints', PUBLISHED), 'rb').read()
@@ -144,7 +158,7 @@ def test_damaged_checkpoints_raise_one_error_naming_the_file(tmp_path):
     the file, never a raw IndexError, TypeError, struct.error, ..."""
     import random
 
-    from gattn_mm.compat import safe_torch_load
+    from gattn_mm.runtime import safe_torch_load
     path = tmp_path / 'tiny.pth'
     torch.save({'state_dict': {'a.weight': torch.arange(6.).view(2, 3), 'a.bias': torch.zeros(2)},
                 'meta': {'epoch': 1, 'classes': ['x', 'y']}}, path)
@@ -169,7 +183,7 @@ def test_damaged_checkpoints_raise_one_error_naming_the_file(tmp_path):
 
 @pytest.mark.parametrize('state_dict, got', [([1, 2], 'a list'), ({'w': 3}, "'w': int"),
                                              ({1: torch.zeros(2)}, '1: Tensor')])
-def test_a_state_dict_must_map_names_to_tensors(tmp_path, state_dict, got):
+def test_a_state_dict_must_map_names_to_tensors(tmp_path, state_dict, got, runtime):
     from mmengine.runner import load_checkpoint
     path = tmp_path / 'odd.pth'
     torch.save({'state_dict': state_dict}, path)
@@ -179,47 +193,55 @@ def test_a_state_dict_must_map_names_to_tensors(tmp_path, state_dict, got):
 
 
 def test_every_checkpoint_scheme_loads_safely_or_is_refused(tmp_path, monkeypatch):
-    """open-mmlab:// (a file of mmengine's home), s3:// and petrel:// read with
-    weights_only; pavi:// and a scheme another package registers are refused."""
+    """Inside the runtime (and behind ``gattn-safe:`` outside it): open-mmlab:// (a file
+    of mmengine's home), s3:// and petrel:// read with weights_only; pavi:// and a
+    scheme another package registers are refused."""
     import io
 
     import mmengine.fileio
     from mmengine.runner import CheckpointLoader
     from mmengine.runner import checkpoint as mmengine_checkpoint
 
-    from gattn_mm.compat import SAFE_LOADERS
-    assert all(loader in SAFE_LOADERS for loader in CheckpointLoader._schemes.values())
+    from gattn_mm.runtime.loaders import SAFE_LOADERS
     marker = tmp_path / 'pwned'
     hostile_file(tmp_path, marker)
     torch.save({'state_dict': {'w': torch.ones(2)}}, tmp_path / 'good.pth')
     monkeypatch.setattr(mmengine_checkpoint, '_get_mmengine_home', lambda: str(tmp_path))
     monkeypatch.setattr(mmengine_checkpoint, 'get_external_models',
                         lambda: {'evil': 'evil.pth', 'good': 'good.pth'})
-    for prefix in ('open-mmlab://', 'openmmlab://'):
-        with pytest.raises(UnsafeCheckpointError, match=str(tmp_path / 'evil.pth')):
-            CheckpointLoader.load_checkpoint(f'{prefix}evil')
-        assert CheckpointLoader.load_checkpoint(f'{prefix}good')['state_dict']['w'].sum() == 2
-    with pytest.raises(CheckpointReadError, match="'nope' is not a model name"):
-        CheckpointLoader.load_checkpoint('open-mmlab://nope')
 
     class Bucket:
         def get(self, filename):
             return (tmp_path / osp.basename(filename)).read_bytes()
     monkeypatch.setattr(mmengine.fileio, 'get_file_backend', lambda *a, **k: Bucket())
-    for url in ('s3://bucket/evil.pth', 'petrel://bucket/evil.pth', 'ceph:s3://b/evil.pth'):
-        with pytest.raises(UnsafeCheckpointError, match=f"checkpoint '{url}'"):
-            CheckpointLoader.load_checkpoint(url)
-    assert CheckpointLoader.load_checkpoint('s3://b/good.pth')['state_dict']['w'].sum() == 2
-    with pytest.raises(CheckpointReadError, match='pavi:// is not supported'):
-        CheckpointLoader.load_checkpoint('pavi://model/evil.pth')
 
     def unpickling_loader(filename, map_location=None):
         return torch.load(io.BytesIO((tmp_path / 'evil.pth').read_bytes()), weights_only=False)
     monkeypatch.setattr(CheckpointLoader, '_schemes', dict(CheckpointLoader._schemes))
-    CheckpointLoader.register_scheme('other://', unpickling_loader)
-    with pytest.raises(CheckpointReadError, match=r"'other://x.pth': its scheme is read by "
-                                                  r'.*unpickling_loader, which gattn-mm'):
-        CheckpointLoader.load_checkpoint('other://x.pth')
+    with safe_checkpoints():
+        assert all(loader in SAFE_LOADERS for loader in CheckpointLoader._schemes.values())
+    CheckpointLoader.register_scheme('other://', unpickling_loader)  # another package's
+    for runtime, scheme in ((True, ''), (False, GATTN_SCHEME)):
+        with safe_checkpoints() if runtime else contextlib.nullcontext():
+            def load(path):
+                return CheckpointLoader.load_checkpoint(scheme + path)
+            for prefix in ('open-mmlab://', 'openmmlab://'):
+                with pytest.raises(UnsafeCheckpointError, match=str(tmp_path / 'evil.pth')):
+                    load(f'{prefix}evil')
+                assert load(f'{prefix}good')['state_dict']['w'].sum() == 2
+            with pytest.raises(CheckpointReadError, match="'nope' is not a model name"):
+                load('open-mmlab://nope')
+            for url in ('s3://bucket/evil.pth', 'petrel://bucket/evil.pth',
+                        'ceph:s3://b/evil.pth'):
+                with pytest.raises(UnsafeCheckpointError, match=f"checkpoint '{url}'"):
+                    load(url)
+            assert load('s3://b/good.pth')['state_dict']['w'].sum() == 2
+            with pytest.raises(CheckpointReadError, match='pavi:// is not supported'):
+                load('pavi://model/evil.pth')
+            with pytest.raises(CheckpointReadError,
+                               match=r"'other://x.pth': its scheme is read by "
+                                     r'.*unpickling_loader, which gattn-mm'):
+                load('other://x.pth')
     assert not marker.exists()
 
 
@@ -252,6 +274,11 @@ def tiny_config(tmp_path_factory, tiny_digitbags):
     return path, osp.join(tiny_digitbags, 'images', 'test', 'test_000000.png')
 
 
+def in_runtime(function, *args, **kwargs):
+    with safe_checkpoints():
+        return function(*args, **kwargs)
+
+
 def _train_load_from(config, url, tmp_path):
     from tools import train
     train.main([config, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
@@ -259,12 +286,13 @@ def _train_load_from(config, url, tmp_path):
 
 
 @pytest.mark.parametrize('where', ['infer', 'visualize_attention', 'export_onnx', 'get_model',
-                                   'GattnInferencer', 'load_from'])
+                                   'get_model_gattn_safe', 'GattnInferencer', 'load_from'])
 def test_hostile_url_is_refused_by_every_tool_and_api(tmp_path, served, tiny_config, where,
                                                       monkeypatch):
     """A checkpoint URL whose pickle would run code (create a marker file) is refused,
     naming the URL, by each tool and API that takes one, in-process; nothing is written
-    and training does not start."""
+    and training does not start. mmpretrain's ``get_model`` reads a plain URL safely
+    inside gattn-mm's runtime, and a ``gattn-safe:`` URL without it."""
     import re
 
     from mmpretrain.apis import get_model
@@ -286,7 +314,9 @@ def test_hostile_url_is_refused_by_every_tool_and_api(tmp_path, served, tiny_con
         'load_from': lambda: _train_load_from(config, url, tmp_path),
     }
     apis = {
-        'get_model': lambda: get_model(config, pretrained=url, device='cpu'),
+        'get_model': lambda: in_runtime(get_model, config, pretrained=url, device='cpu'),
+        'get_model_gattn_safe': lambda: get_model(config, pretrained=GATTN_SCHEME + url,
+                                                  device='cpu'),
         'GattnInferencer': lambda: GattnInferencer(config, pretrained=url, device='cpu'),
     }
     if where in tools:  # one line naming the URL, no traceback
@@ -301,3 +331,29 @@ def test_hostile_url_is_refused_by_every_tool_and_api(tmp_path, served, tiny_con
     assert not marker.exists()
     assert not [p for p in ('r.json', 'vis', 'm.onnx') if (tmp_path / p).exists()]
     assert not list(tmp_path.glob('w/**/*.pth'))  # training saved nothing
+
+
+def test_a_published_model_by_name_is_read_safely_without_the_runtime(tmp_path, monkeypatch):
+    """``mmpretrain.get_model(NAME, pretrained=True)`` of a published gattn model, no
+    gattn-mm runtime entered: its weights are ``gattn-safe:URL``, so with no bundled
+    copy a hostile file in torch.hub's cache under the published name is refused (its
+    sha256 is not the one in its name) and never unpickled; mmengine's loaders stay
+    its own throughout."""
+    from mmengine.runner import CheckpointLoader
+    from mmpretrain.apis import ModelHub, get_model
+
+    import gattn_mm.runtime.downloads as downloads
+    from gattn_mm.apis import release_url
+    name = 'gattn_r18_digitbags'
+    assert ModelHub.get(name).weights == GATTN_SCHEME + release_url(name)
+    assert release_url(name).endswith('/' + PUBLISHED)
+    monkeypatch.setattr(downloads, 'BUNDLED_DIR', str(tmp_path / 'none'))
+    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
+    marker = tmp_path / 'pwned'
+    (tmp_path / 'hub' / 'checkpoints').mkdir(parents=True)
+    hostile_file(tmp_path / 'hub' / 'checkpoints', marker, name=PUBLISHED)
+    upstream = dict(CheckpointLoader._schemes)
+    with pytest.raises(UnsafeCheckpointError, match='does not match the sha256'):
+        get_model(name, pretrained=True, device='cpu')
+    assert not marker.exists()
+    assert dict(CheckpointLoader._schemes) == upstream

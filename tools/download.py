@@ -30,7 +30,7 @@ class WriteError(Exception):
 def write(data: bytes, path: str) -> None:
     """``data`` to ``path`` atomically: a failure leaves no partial file and an older
     file of that name whole."""
-    from gattn_mm.compat import AtomicLocalBackend
+    from gattn_mm.runtime import AtomicLocalBackend
     try:
         AtomicLocalBackend().put(data, path)
     except OSError as err:
@@ -43,9 +43,10 @@ def fetch(name: str, dest: str) -> str:
     from mmengine.config import Config
     from mmpretrain.apis import ModelHub
 
-    from gattn_mm.compat import download_checked
+    from gattn_mm.apis import release_url
+    from gattn_mm.runtime import download_checked
     model = ModelHub.get(name)
-    source = download_checked(model.weights)  # bundled, cached or downloaded; hash-checked
+    source = download_checked(release_url(name))  # bundled, cached or downloaded; checked
     target = osp.join(dest, osp.basename(source))
     if osp.realpath(source) != osp.realpath(target):
         with open(source, 'rb') as f:  # a few MB

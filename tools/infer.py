@@ -24,7 +24,7 @@ from rich.progress import Progress
 
 import gattn_mm  # noqa: F401
 from gattn_mm.apis import GattnInferencer, expand_image_paths
-from gattn_mm.compat import AtomicLocalBackend
+from gattn_mm.runtime import AtomicLocalBackend
 from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS

@@ -7,7 +7,7 @@ import datetime
 import hashlib
 
 import gattn_mm  # noqa: F401
-from gattn_mm.compat import AtomicLocalBackend, safe_torch_load
+from gattn_mm.runtime import AtomicLocalBackend, safe_torch_load
 from gattn_mm.utils.plain_state import safe_bytes
 
 DROP = ('optimizer', 'param_schedulers', 'message_hub')

@@ -11,7 +11,7 @@ from mmengine.runner import Runner
 
 import gattn_mm  # noqa: F401
 from gattn_mm.apis.cli import check_class_count, checkpoint_arg, checkpoint_errors_exit
-from gattn_mm.compat import setup_cpu_distributed
+from gattn_mm.utils.cpu_distributed import setup_cpu_distributed
 from gattn_mm.utils import ensure_plugin_import, set_dataloader_defaults, set_default_work_dir
 
 

@@ -8,8 +8,8 @@ from mmengine.device import get_device
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import gattn_mm  # noqa: F401  (registers modules, safe checkpoint loader)
-from gattn_mm.compat import setup_cpu_distributed
+import gattn_mm  # noqa: F401  (registers modules)
+from gattn_mm.utils.cpu_distributed import setup_cpu_distributed
 from gattn_mm.apis.cli import check_class_count, check_resumable, checkpoint_errors_exit
 from gattn_mm.utils import (ensure_plugin_import, ensure_safe_checkpoints,
                             set_dataloader_defaults, set_default_work_dir)

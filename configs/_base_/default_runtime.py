@@ -1,4 +1,8 @@
 # Runtime shared by every gattn-mm config (mmpretrain's default_runtime + the plugin).
+# gattn-mm's checkpoint runtime is switched on by name here: GattnCheckpointHook saves
+# atomically and deletes old checkpoints after the new one is written, and
+# SafeCheckpointHook keeps checkpoints loadable with torch.load(weights_only=True).
+# The tools also load every checkpoint inside gattn_mm.runtime.safe_checkpoints().
 custom_imports = dict(imports=['gattn_mm'], allow_failed_imports=False)
 default_scope = 'mmpretrain'
 
@@ -6,7 +10,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=20),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
+    checkpoint=dict(type='GattnCheckpointHook', interval=1, max_keep_ckpts=2,
                     save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),

@@ -4,6 +4,6 @@ __all__ = ['GattnInferencer', 'attention_on_original']
 from .image_files import expand_image_paths  # noqa: E402
 
 __all__ += ['expand_image_paths']
-from .model_index import register_gattn_models  # noqa: E402
+from .model_index import register_gattn_models, release_url  # noqa: E402
 
-__all__ += ['register_gattn_models']
+__all__ += ['register_gattn_models', 'release_url']

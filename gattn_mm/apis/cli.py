@@ -7,8 +7,9 @@ import os.path as osp
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-from gattn_mm.compat import CheckpointReadError, UnsafeCheckpointError, safe_torch_load
-from gattn_mm.models import CheckpointMismatchError, exact_checkpoints
+from gattn_mm.models import CheckpointMismatchError
+from gattn_mm.runtime import (CheckpointReadError, UnsafeCheckpointError, safe_checkpoints,
+                              safe_torch_load)
 
 CHECKPOINT_ERRORS = (CheckpointMismatchError, CheckpointReadError, UnsafeCheckpointError)
 URL_PREFIXES = ('http://', 'https://')
@@ -46,14 +47,16 @@ def refuse_overwriting_inputs(outputs: Sequence[str], inputs: Sequence[str],
 
 @contextmanager
 def checkpoint_errors_exit(checkpoint: str) -> Iterator[None]:
-    """Where a tool loads ``checkpoint``: loading is exact for every model
-    (:func:`~gattn_mm.models.classifiers.checkpoint_keys.exact_checkpoints`: missing,
-    unexpected or reshaped keys are refused, e.g. a gattn checkpoint given to a plain
-    ``ImageClassifier`` baseline), and a refused checkpoint (unsafe, unreadable, or
-    not this model's weights) becomes ``SystemExit`` with one line naming it instead
-    of a traceback; an ``init_cfg`` ``Pretrained`` refusal names its own file."""
+    """Where a tool loads ``checkpoint``: gattn-mm's runtime is active
+    (:func:`gattn_mm.runtime.safe_checkpoints`: every checkpoint scheme read without
+    unpickling code, ``init_cfg`` ``Pretrained`` checked, loading exact for every
+    model: missing, unexpected or reshaped keys are refused, e.g. a gattn checkpoint
+    given to a plain ``ImageClassifier`` baseline), and a refused checkpoint (unsafe,
+    unreadable, or not this model's weights) becomes ``SystemExit`` with one line
+    naming it instead of a traceback; an ``init_cfg`` ``Pretrained`` refusal names its
+    own file."""
     try:
-        with exact_checkpoints():
+        with safe_checkpoints():
             yield
     except CHECKPOINT_ERRORS as err:
         named = hasattr(err, 'checkpoint') or not checkpoint  # the message names it

@@ -10,9 +10,9 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.structures import DataSample
 from gattn_mm.datasets.transforms.loading import (DEFAULT_MAX_PIXELS, LoadMicroscopyImage,
                                                   read_image, to_rgb_uint8)
-from gattn_mm.models import CheckpointMismatchError, exact_checkpoints
+from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.models.utils import SlideSource
-from gattn_mm.compat import AtomicLocalBackend
+from gattn_mm.runtime import AtomicLocalBackend, safe_checkpoints
 from gattn_mm.visualization.attention_visualizer import (attention_on_original, caption_of,
                                                          draw_attention, instance_fields)
 
@@ -34,7 +34,7 @@ class GattnInferencer(ImageClassificationInferencer):
     visualize_kwargs = {'show', 'wait_time', 'show_dir', 'max_boxes'}
 
     def __init__(self, *args, topk: int = 3, max_pixels: Optional[int] = None, **kwargs):
-        with exact_checkpoints():  # a checkpoint of another model is refused, any class
+        with safe_checkpoints():  # read safely; a checkpoint of another model is refused
             super().__init__(*args, **kwargs)
         self.topk = topk
         if max_pixels is not None:  # also the pipeline's budget (e.g. of slides)

@@ -75,7 +75,7 @@ def safe_bytes(checkpoint: Any) -> bytes:
 def save_safe_atomic(checkpoint: Any, path: str) -> bytes:
     """Write ``checkpoint`` to ``path`` in one atomic step (no half-written file)
     after checking it loads safely; returns the bytes written."""
-    from gattn_mm.compat import AtomicLocalBackend
+    from gattn_mm.runtime import AtomicLocalBackend
     data = safe_bytes(checkpoint)
     AtomicLocalBackend().put(data, path)
     return data

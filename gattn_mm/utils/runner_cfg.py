@@ -6,7 +6,14 @@ from mmengine.config import Config, ConfigDict
 
 
 def ensure_safe_checkpoints(cfg: Config) -> Config:
-    """Append ``SafeCheckpointHook`` to ``custom_hooks`` when the config lacks it."""
+    """Append ``SafeCheckpointHook`` to ``custom_hooks`` when the config lacks it, and
+    save with ``GattnCheckpointHook`` (atomic writes, deleting after saving) where the
+    config names mmpretrain's ``CheckpointHook`` (``default_hooks.checkpoint``) by its
+    bare name, as configs not based on gattn-mm's ``default_runtime.py`` do; an
+    explicit ``mmengine.CheckpointHook`` is kept."""
+    checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if isinstance(checkpoint, dict) and checkpoint.get('type') == 'CheckpointHook':
+        checkpoint['type'] = 'GattnCheckpointHook'
     hooks = list(cfg.get('custom_hooks') or [])
     for hook in hooks:
         if not isinstance(hook, dict):

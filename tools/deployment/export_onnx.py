@@ -18,7 +18,7 @@ from mmengine.config import Config, DictAction
 import gattn_mm  # noqa: F401
 from gattn_mm.apis.cli import (URL_PREFIXES, checkpoint_arg, checkpoint_errors_exit,
                                refuse_overwriting_inputs)
-from gattn_mm.compat import AtomicLocalBackend
+from gattn_mm.runtime import AtomicLocalBackend
 
 
 class ExportWrapper(nn.Module):

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Tuple
 
 import torch
 
-from gattn_mm.compat import UnsafeCheckpointError, safe_torch_load
+from gattn_mm.runtime import UnsafeCheckpointError, safe_torch_load
 from gattn_mm.utils.plain_state import save_safe_atomic, to_plain
 
 TENSOR_DICTS = ('state_dict', 'ema_state_dict')

@@ -19,7 +19,7 @@ from typing import Dict
 
 import torch
 
-from gattn_mm.compat import safe_torch_load
+from gattn_mm.runtime import safe_torch_load
 from gattn_mm.utils.plain_state import save_safe_atomic
 
 RENAMES = (('local_backbone.', 'reader.'), ('head.fc_local.', 'instance_head.fc.'))

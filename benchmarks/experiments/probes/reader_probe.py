@@ -21,7 +21,7 @@ from mmengine.runner import load_checkpoint
 from PIL import Image
 
 import gattn_mm  # noqa: F401
-from gattn_mm.compat import safe_torch_load
+from gattn_mm.runtime import safe_torch_load
 from mmpretrain.registry import MODELS
 
 opts = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}

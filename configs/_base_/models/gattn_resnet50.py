@@ -2,8 +2,10 @@
 # its sizes. As in the paper, one ImageNet ResNet-50 reads the 224 px glance (7x7
 # cells) and the instances (4 boxes of 1.5 cells, read at 224 px).
 # ImageNet weights through init_cfg; offline: --cfg-options model.backbone.init_cfg=None
+# 'gattn-safe:' (gattn_mm.runtime.loaders): the URL is read without unpickling code and
+# hash-checked wherever the model is built, also outside gattn-mm's tools.
 _base_ = ['gattn_recipe.py']
-pretrained = ('https://download.openmmlab.com/mmclassification/v0/resnet/'
+pretrained = ('gattn-safe:https://download.openmmlab.com/mmclassification/v0/resnet/'
               'resnet50_8xb32_in1k_20210831-ea4938fc.pth')
 model = dict(
     global_size=224,

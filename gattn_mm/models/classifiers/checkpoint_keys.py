@@ -7,22 +7,17 @@ predict with confidence. A gattn model refuses it: every parameter and buffer mu
 present with its shape, as a finite tensor (NaN or inf weights would predict NaN),
 and no other key may be there. Partial loading is meant for
 a backbone's ``init_cfg=dict(type='Pretrained', prefix=...)``, which loads into the
-backbone alone and is checked by its own rule (:mod:`gattn_mm.models.utils.pretrained_init`).
+backbone alone and is checked by its own rule (:mod:`gattn_mm.runtime.pretrained`).
 
 Models of other classes (the baselines' plain ``ImageClassifier``, a user's config) are
-checked the same way wherever gattn-mm loads a checkpoint into a whole model: inside
-:func:`exact_checkpoints`, which the tools (test, train's ``load_from`` and
-``--resume``, infer, visualise, export) and ``GattnInferencer`` enter. Outside it,
-mmpretrain's own API (``get_model``, its inferencers) keeps upstream behaviour for
-them.
+checked with :func:`check_checkpoint_keys` too, inside
+:func:`gattn_mm.runtime.exact_loading.exact_checkpoints` (the tools and
+``GattnInferencer`` enter it).
 """
-from contextlib import contextmanager
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseTTAModel, is_model_wrapper
-from mmengine.runner import checkpoint as mmengine_checkpoint
 
 LEGACY_PREFIXES = ('local_backbone.', 'head.fc_local.')  # gattn-mm 0.1 names
 SHOWN = 5  # keys listed per kind of mismatch
@@ -72,30 +67,3 @@ def check_checkpoint_keys(module: nn.Module, state_dict: Dict, prefix: str, *arg
             f'Is it the checkpoint of this config (same backbone, reader, heads and '
             f'num_classes)? To start a backbone from other weights use its init_cfg='
             f"dict(type='Pretrained', checkpoint=..., prefix='backbone').")
-
-
-def _unwrapped(module: nn.Module) -> nn.Module:
-    while is_model_wrapper(module) or isinstance(module, BaseTTAModel):
-        module = module.module  # as mmengine's load_state_dict loads into it
-    return module
-
-
-@contextmanager
-def exact_checkpoints() -> Iterator[None]:
-    """While active, every state dict mmengine's ``load_state_dict`` loads into a model
-    (``Runner.load_checkpoint`` for ``load_from``/``--resume``/``tools/test.py``,
-    ``load_checkpoint`` for ``get_model`` and the inferencers) is checked with
-    :func:`check_checkpoint_keys` first, whatever the model's class: a mismatch raises
-    :class:`CheckpointMismatchError` listing the first keys. ``init_cfg`` ``Pretrained``
-    loads are partial by design and do not go through it. Nested use is fine."""
-    upstream = mmengine_checkpoint.load_state_dict
-
-    def load_state_dict(module, state_dict, strict=False, logger=None):
-        check_checkpoint_keys(_unwrapped(module), state_dict, '')
-        return upstream(module, state_dict, strict, logger)
-
-    mmengine_checkpoint.load_state_dict = load_state_dict
-    try:
-        yield
-    finally:
-        mmengine_checkpoint.load_state_dict = upstream

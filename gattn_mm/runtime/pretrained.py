@@ -1,5 +1,5 @@
 """``init_cfg=dict(type='Pretrained', ...)`` that says what it loaded, and refuses a
-checkpoint that does not fit.
+checkpoint that does not fit, while the runtime is active.
 
 mmengine's ``PretrainedInit`` loads non-strictly and only logs key lists: ResNet-50
 ImageNet weights given to a ResNet-18 backbone, or a ``prefix`` of another model, train
@@ -20,21 +20,34 @@ embedding). BatchNorm's ``num_batches_tracked`` step counters are not counted, a
 mmengine does not report them. To start from part of a whole classifier, give the
 backbone's ``init_cfg`` ``prefix='backbone'``.
 
-Installed by replacing ``PretrainedInit.__call__``, so that both ``type='Pretrained'``
-and ``type=PretrainedInit`` are checked; importing gattn_mm applies it.
+**Where.** Inside :func:`checked_pretrained`, which
+:func:`gattn_mm.runtime.safe_checkpoints` enters for the tools and ``GattnInferencer``;
+the checkpoint is read there by the safe loaders (:mod:`gattn_mm.runtime.loaders`).
+Outside it ``Pretrained`` is mmengine's own (non-strict, logging key lists).
+
+**Why not a new init type.** mmengine and mmpretrain recognise pretrained loading by
+the name ``'Pretrained'`` or the class ``PretrainedInit`` itself: ``BaseModule``
+applies it after every other initialiser and after the children's, and backbones
+(``ResNet``'s ``zero_init_residual``, ViT's position embedding, ...) skip their own
+re-initialisation only for it. A new name (e.g. ``'SafePretrained'``) would load the
+weights and let them be overwritten. So the configs keep ``type='Pretrained'`` and the
+context gives ``PretrainedInit`` the checked ``__call__`` while it is active (both
+``type='Pretrained'`` and ``type=PretrainedInit`` are checked), restoring mmengine's on
+exit; nothing is changed at import.
 """
 import logging
 import re
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.model.weight_init import PretrainedInit, update_init_info
-from mmengine.runner.checkpoint import _load_checkpoint
 
-from ..classifiers.checkpoint_keys import CheckpointMismatchError
+from gattn_mm.models.classifiers.checkpoint_keys import CheckpointMismatchError
+from .loaders import load_checkpoint_safely
 
 SHOWN = 3  # keys named per kind of mismatch
 SIZE_MISMATCH = re.compile(r'size mismatch for (\S+): copying a param with shape (.*?) '
@@ -116,8 +129,7 @@ def checked_pretrained_call(self: PretrainedInit, module: nn.Module) -> None:
     """``PretrainedInit.__call__``: load ``self.checkpoint`` (its ``self.prefix`` part)
     into ``module``, log the counts, refuse by the rule of this module's docstring."""
     source = str(self.checkpoint)
-    given = _state_dict_of(_load_checkpoint(self.checkpoint, map_location=self.map_location),
-                           source)
+    given = _state_dict_of(load_checkpoint_safely(self.checkpoint, self.map_location), source)
     prefix: Optional[str] = None
     if self.prefix is None:  # as load_checkpoint's revise_keys: a DDP 'module.' dropped
         state = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in given.items())
@@ -159,4 +171,15 @@ def checked_pretrained_call(self: PretrainedInit, module: nn.Module) -> None:
         update_init_info(module, init_info=self._get_init_info())
 
 
-PretrainedInit.__call__ = checked_pretrained_call
+
+@contextmanager
+def checked_pretrained() -> Iterator[None]:
+    """While active, ``init_cfg`` ``Pretrained`` loads (``type='Pretrained'`` or
+    ``type=PretrainedInit``) go through :func:`checked_pretrained_call`; mmengine's
+    ``PretrainedInit.__call__`` is restored on exit. Nested use is fine."""
+    upstream = PretrainedInit.__dict__['__call__']
+    PretrainedInit.__call__ = checked_pretrained_call
+    try:
+        yield
+    finally:
+        PretrainedInit.__call__ = upstream
