@@ -79,10 +79,19 @@ def save(path: str, results: list, failures: list) -> None:
 
 
 def to_json(path: str, result: dict) -> dict:
-    out = dict(image=path, pred_label=int(result['pred_label']),
-               pred_score=float(result['pred_score']), topk=result['topk'])
-    if 'pred_class' in result:
-        out['pred_class'] = result['pred_class']
+    """One image's entry. A multi-label model's is every class it predicts
+    (``pred_labels``, ``pred_classes``, their ``pred_scores``: none, one or several;
+    no single ``pred_label``); a single-label model's is ``pred_label`` (and class)."""
+    if result.get('multi_label'):
+        out = dict(image=path, multi_label=True, pred_labels=result['pred_labels'],
+                   pred_scores=result['pred_scores_of_labels'], topk=result['topk'])
+        if 'pred_classes' in result:
+            out['pred_classes'] = result['pred_classes']
+    else:
+        out = dict(image=path, pred_label=int(result['pred_label']),
+                   pred_score=float(result['pred_score']), topk=result['topk'])
+        if 'pred_class' in result:
+            out['pred_class'] = result['pred_class']
     if 'boxes' in result:
         out['boxes'] = np.round(result['boxes'], 2).tolist()
         out['instance_scores'] = [float(s) for s in result['instance_scores']]

@@ -8,8 +8,10 @@ from mmengine.dataset import Compose, pseudo_collate
 
 from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.structures import DataSample
+from gattn_mm.datasets.base_microscopy import AnnotationError, check_classes
 from gattn_mm.datasets.transforms.loading import (DEFAULT_MAX_PIXELS, LoadMicroscopyImage,
                                                   read_image, to_rgb_uint8)
+from gattn_mm.models.classifiers.part_checks import MULTI_LABEL
 from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.models.utils import SlideSource
 from gattn_mm.runtime import AtomicLocalBackend, safe_checkpoints
@@ -41,19 +43,27 @@ class GattnInferencer(ImageClassificationInferencer):
             for transform in self.loaders():
                 transform.max_pixels = int(max_pixels)
         self.max_pixels = max_pixels or self.pipeline_max_pixels()
-        self._check_classes()
+        self._check_classes('the classes argument' if kwargs.get('classes') is not None
+                            else "its meta's dataset_meta.classes")
+        self.multi_label = isinstance(getattr(self.model, 'head', None), MULTI_LABEL)
 
-    def _check_classes(self) -> None:
-        """Refuse class names (from the checkpoint's meta) that cannot label this model's
-        outputs: not strings, or not one per class."""
-        if self.classes is None:
+    def _check_classes(self, owner: str) -> None:
+        """Refuse class names (``owner``: the checkpoint's meta, or the argument) that
+        cannot label this model's outputs: not a list of unique, non-empty strings (a
+        string ``'ab'``, a dict, a name twice), or not one per class."""
+        if self.classes is None or (isinstance(self.classes, (list, tuple)) and
+                                    not self.classes):
+            self.classes = None
             return
+        try:
+            self.classes = check_classes(self.classes, owner)
+        except AnnotationError as err:
+            raise CheckpointMismatchError(str(err)) from None
         num_classes = getattr(self.model.data_preprocessor, 'num_classes', None)
-        if not all(isinstance(c, str) for c in self.classes) or (
-                num_classes is not None and len(self.classes) != num_classes):
+        if num_classes is not None and len(self.classes) != num_classes:
             raise CheckpointMismatchError(
-                f'its meta names the classes {list(self.classes)[:10]!r}, but the model has '
-                f'{num_classes} classes: expected {num_classes} class names (strings)')
+                f'{owner} names the classes {list(self.classes)[:10]!r}, but the model has '
+                f'{num_classes} classes: expected {num_classes} class names')
 
     def loaders(self) -> List[LoadMicroscopyImage]:
         """The pipeline's ``LoadMicroscopyImage`` transforms."""
@@ -166,6 +176,13 @@ class GattnInferencer(ImageClassificationInferencer):
                 result['boxes'] = boxes.detach().cpu().numpy()
                 result['instance_scores'] = sample.instance_scores.detach().cpu().numpy()
             result.update(instance_results(sample))
+            if self.multi_label:  # every class predicted (the head's threshold / top-k)
+                labels = sorted(int(v) for v in sample.pred_label.reshape(-1))
+                result['multi_label'] = True
+                result['pred_labels'] = labels
+                result['pred_scores_of_labels'] = [float(scores[v]) for v in labels]
+                if self.classes:
+                    result['pred_classes'] = [self.classes[v] for v in labels]
         return results
 
 
