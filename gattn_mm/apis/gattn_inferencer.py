@@ -25,7 +25,10 @@ class GattnInferencer(ImageClassificationInferencer):
     Images are read with gattn-mm's microscopy reader (8/16-bit PNG/TIFF, gray,
     RGBA) and each result also carries ``attention`` (h, w) over the image,
     ``boxes`` (N, 4, xyxy in original image pixels), ``instance_scores`` (N,) and
-    the top-k classes. ``visualize`` draws the attention overlay.
+    the top-k classes. ``visualize`` draws the attention overlay. The model is built
+    and its checkpoint loaded inside gattn-mm's runtime
+    (:func:`gattn_mm.runtime.safe_checkpoints`): read without unpickling code, and
+    refused unless it holds exactly this model's weights, whatever the model's class.
 
     Example:
         >>> from gattn_mm.apis import GattnInferencer
