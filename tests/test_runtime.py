@@ -83,9 +83,13 @@ def changes(before, after):
 before = record()
 import gattn_mm  # noqa: E402,F401
 after = record()
-print('RESULT ' + json.dumps(dict(changes=changes(before, after),
-                                  mmpretrain_recorded=mmpretrain_hooks() is not None
-                                  and 'mmpretrain HOOKS CheckpointHook' in before)))
+from mmpretrain.registry import HOOKS as PRETRAIN_HOOKS  # noqa: E402
+print('RESULT ' + json.dumps(dict(
+    changes=changes(before, after),
+    mmpretrain_recorded='mmpretrain HOOKS CheckpointHook' in before,
+    # what a config in mmpretrain's scope builds for type='CheckpointHook'
+    checkpoint_hook_is_mmengines=PRETRAIN_HOOKS.get('CheckpointHook') is
+    mmengine.hooks.CheckpointHook and 'CheckpointHook' not in PRETRAIN_HOOKS.module_dict)))
 '''
 
 # what importing gattn_mm may add: new names only (runtime parts), nothing changed
@@ -110,6 +114,7 @@ def test_import_gattn_mm_leaves_mmengine_as_it_was(first, tmp_path):
     result = json.loads(proc.stdout.split('RESULT ', 1)[1])
     assert result['changes'] == ADDED_NAMES, result['changes']
     assert result['mmpretrain_recorded'] == (first == 'mmpretrain first')
+    assert result['checkpoint_hook_is_mmengines']
 
 
 def test_the_runtime_switches_for_its_duration_and_restores_everything():
