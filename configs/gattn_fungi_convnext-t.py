@@ -5,7 +5,7 @@ model = dict(
         _delete_=True, type='ConvNeXt', arch='tiny', out_indices=(3,),
         gap_before_final_norm=False,  # the neck needs the feature map
         init_cfg=dict(type='Pretrained', prefix='backbone',
-                      checkpoint='https://download.openmmlab.com/mmclassification/v0/'
+                      checkpoint='gattn-safe:https://download.openmmlab.com/mmclassification/v0/'
                       'convnext/convnext-tiny_32xb128_in1k_20221207-998cf3e9.pth')),
     neck=dict(in_channels=768),
     head=dict(in_channels=768),

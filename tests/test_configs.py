@@ -34,7 +34,8 @@ def test_config_builds_offline_and_runs(path):
 
 
 # configs whose ImageNet URL is given as 'gattn-safe:URL' (configs/_base_/models/gattn_resnet50.py)
-GATTN_SAFE_URLS = ('gattn_fungi.py', 'gattn_breakhis.py')
+GATTN_SAFE_URLS = ('gattn_fungi.py', 'gattn_breakhis.py', 'gattn_fungi_convnext-t.py',
+                   'gattn_fungi_swin-t.py')
 
 
 def test_pretrained_init_is_configured_for_real_data():
