@@ -10,7 +10,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import gattn_mm  # noqa: F401
-from gattn_mm.apis.cli import check_class_count, checkpoint_arg, checkpoint_errors_exit
+from gattn_mm.apis.cli import (check_class_count, check_model_budget, checkpoint_arg,
+                               checkpoint_errors_exit)
 from gattn_mm.utils.cpu_distributed import setup_cpu_distributed
 from gattn_mm.utils import ensure_plugin_import, set_dataloader_defaults, set_default_work_dir
 
@@ -94,6 +95,7 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if args.out and args.out_item in ('pred', None):
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    check_model_budget(runner.model)  # before any data is read
     check_class_count(runner.model, runner.test_loop.dataloader.dataset, args.config)
     with checkpoint_errors_exit(args.checkpoint):
         metrics = runner.test()

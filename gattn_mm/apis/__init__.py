@@ -7,3 +7,6 @@ __all__ += ['expand_image_paths']
 from .model_index import register_gattn_models, release_url  # noqa: E402
 
 __all__ += ['register_gattn_models', 'release_url']
+from .mmpretrain_reading import microscopy_reading  # noqa: E402
+
+__all__ += ['microscopy_reading']

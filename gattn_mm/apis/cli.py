@@ -10,6 +10,7 @@ from typing import Iterator, Sequence
 from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.runtime import (CheckpointReadError, UnsafeCheckpointError, safe_checkpoints,
                               safe_torch_load)
+from gattn_mm.utils.instance_budget import InstanceBudgetError, check_instance_budget
 
 CHECKPOINT_ERRORS = (CheckpointMismatchError, CheckpointReadError, UnsafeCheckpointError)
 URL_PREFIXES = ('http://', 'https://')
@@ -77,6 +78,16 @@ def check_class_count(model, dataset, config: str) -> None:
             f'has {len(classes)} classes {list(classes)[:10]} but the model of {config} '
             f'has num_classes={num_classes}: set the heads\' num_classes (e.g. '
             f'--cfg-options model.head.num_classes={len(classes)} ...) or fix the data')
+
+
+def check_model_budget(model) -> None:
+    """Raise ``SystemExit`` naming the config key when the instances of one image would
+    take more memory than the image budget (:func:`~gattn_mm.utils.instance_budget.
+    check_instance_budget`), before the run reads any data."""
+    try:
+        check_instance_budget(model)
+    except InstanceBudgetError as err:
+        raise SystemExit(f'error: {err}') from None
 
 
 def check_resumable(path: str) -> None:

@@ -15,6 +15,7 @@ from gattn_mm.models.classifiers.part_checks import MULTI_LABEL
 from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.models.utils import SlideSource
 from gattn_mm.runtime import AtomicLocalBackend, safe_checkpoints
+from gattn_mm.utils.instance_budget import check_instance_budget
 from gattn_mm.visualization.attention_visualizer import (attention_on_original, caption_of,
                                                          draw_attention, instance_fields)
 
@@ -49,6 +50,7 @@ class GattnInferencer(ImageClassificationInferencer):
         self._check_classes('the classes argument' if kwargs.get('classes') is not None
                             else "its meta's dataset_meta.classes")
         self.multi_label = isinstance(getattr(self.model, 'head', None), MULTI_LABEL)
+        check_instance_budget(self.model, self.max_pixels)  # before any image is read
 
     def _check_classes(self, owner: str) -> None:
         """Refuse class names (``owner``: the checkpoint's meta, or the argument) that

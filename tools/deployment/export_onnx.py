@@ -16,8 +16,9 @@ import torch.nn as nn
 from mmengine.config import Config, DictAction
 
 import gattn_mm  # noqa: F401
-from gattn_mm.apis.cli import (URL_PREFIXES, checkpoint_arg, checkpoint_errors_exit,
-                               refuse_overwriting_inputs)
+from gattn_mm.apis.cli import (URL_PREFIXES, check_model_budget, checkpoint_arg,
+                               checkpoint_errors_exit, refuse_overwriting_inputs)
+from gattn_mm.datasets.transforms.image_reading import DEFAULT_MAX_PIXELS
 from gattn_mm.runtime import AtomicLocalBackend
 
 
@@ -38,6 +39,17 @@ class ExportWrapper(nn.Module):
         if self.to_rgb:
             images = images.flip(1)
         return self.model((images - self.mean) / self.std, mode='tensor')
+
+
+def check_shape(shape, what: str) -> None:
+    """Raise ``SystemExit`` naming ``what`` when the traced input (1, 3, H, W) float32
+    would hold more pixels than the reader's budget of one image (an export of
+    --shape 100000 100000 would allocate 120 GB before tracing)."""
+    h, w = (int(v) for v in shape)
+    if h * w > DEFAULT_MAX_PIXELS:
+        raise SystemExit(f'error: {what} {h} {w}: {h} x {w} = {h * w:,} pixels is over the '
+                         f'limit of {DEFAULT_MAX_PIXELS:,} (the reader\'s budget of one '
+                         f'image): export at the size the model reads (its canvas)')
 
 
 def parse_args(argv=None):
@@ -77,6 +89,8 @@ def main(argv=None):
         raise SystemExit('--opset must be >= 16 (aligned RoiAlign)')
     if args.shape is not None and min(args.shape) < 1:
         raise SystemExit(f'--shape must be two positive sides H W, got {args.shape}')
+    if args.shape is not None:
+        check_shape(args.shape, '--shape')  # before the model is built
     out_dir = osp.dirname(osp.abspath(args.out))
     if osp.isdir(args.out) or not osp.isdir(out_dir) or not os.access(out_dir, os.W_OK):
         raise SystemExit(f'error: --out {args.out}: not a writable file path (its folder '
@@ -92,6 +106,8 @@ def main(argv=None):
     if args.shape is None:
         canvas = cfg.get('canvas', 512)
         args.shape = (canvas, canvas) if isinstance(canvas, int) else tuple(canvas)
+        check_shape(args.shape, f'the config\'s canvas ({args.config})')
+    check_model_budget(wrapper.model)  # the instances of the traced image
     global_size = getattr(wrapper.model, 'global_size', None)
     if global_size is not None and any(s < g for s, g in zip(args.shape, global_size)):
         raise SystemExit(f'error: --shape {args.shape[0]} {args.shape[1]} is smaller than '

@@ -28,7 +28,10 @@ class Slide:
     about ``level_0 / level_l`` per axis. Regions come back as (h, w, 3) uint8 RGB. A
     slide pickles as its path (for data loader workers) and reopens on first use.
     No read decodes more than ``max_pixels``: a whole level or region over it is
-    refused, and :meth:`level_covering` chooses only levels within it.
+    refused, and :meth:`level_covering` chooses only levels within it. The pixels a
+    read decodes are counted as the file stores them: whole tiles (or strips) of
+    ``chunk_shapes``, not only the region asked for (a 512 px level stored as one
+    16384 px tile decodes 16384^2 pixels for any read of it).
 
     Args:
         path (str): the file.
@@ -40,6 +43,8 @@ class Slide:
         self.path = path
         self.max_pixels = int(max_pixels)
         self.level_shapes: List[Tuple[int, int]] = []  # (h, w) per level
+        # (h, w) of the tiles (or strips) each level is decoded by; None: unknown
+        self.chunk_shapes: List[Optional[Tuple[int, int]]] = []
         self.slow: Optional[str] = None  # why reads are slow (open_slide warns), if so
 
     @property
@@ -59,7 +64,33 @@ class Slide:
     def level_covering(self, size: Tuple[int, int]) -> int:
         """The coarsest level at least ``size`` (h, w) among those within
         ``max_pixels`` (to be read whole), else the finest of those (then enlarged)."""
-        return level_covering(self.level_shapes, size, self.max_pixels)
+        costs = [self.decoded_pixels(level, 0, 0, h, w)
+                 for level, (h, w) in enumerate(self.level_shapes)]
+        return level_covering(self.level_shapes, size, self.max_pixels, costs)
+
+    def decoded_pixels(self, level: int, y0: int, x0: int, y1: int, x1: int) -> int:
+        """The pixels decoded to read [y0:y1, x0:x1] of ``level``: the whole tiles (or
+        strips) it overlaps, as the file stores them (the region itself when the
+        layout is unknown)."""
+        chunk = self.chunk_shapes[level] if level < len(self.chunk_shapes) else None
+        if not chunk or y1 <= y0 or x1 <= x0:
+            return max(0, y1 - y0) * max(0, x1 - x0)
+        th, tw = chunk
+        return ((y1 - 1) // th - y0 // th + 1) * th * ((x1 - 1) // tw - x0 // tw + 1) * tw
+
+    def check_decoded(self, level: int, y0: int, x0: int, y1: int, x1: int) -> None:
+        """Raise ``SlideError`` when reading the region would decode more than
+        ``max_pixels`` (counted by :meth:`decoded_pixels`), before anything is read."""
+        decoded = self.decoded_pixels(level, y0, x0, y1, x1)
+        if decoded > self.max_pixels:
+            th, tw = self.chunk_shapes[level]
+            raise SlideError(
+                f'{self.path}: level {level} region [{y0}:{y1}, {x0}:{x1}] decodes '
+                f'{decoded // (th * tw)} tile(s) of {tw} x {th} = {decoded:,} pixels, over the '
+                f'limit of {self.max_pixels:,} for one read (the tiles decoded count, not '
+                f'the region asked for); re-tile it (e.g. vips tiffsave IN out.tif --tile '
+                f'--tile-width 256 --tile-height 256 --pyramid) or raise max_pixels if it '
+                f'fits in memory')
 
     def read(self, level: int, top: int, left: int, height: int, width: int) -> np.ndarray:
         """The region of ``level`` from (top, left), clipped to the level: (h, w, 3)
@@ -74,6 +105,7 @@ class Slide:
                 f'{self.path}: level {level} region [{y0}:{y1}, {x0}:{x1}] is {x1 - x0} x '
                 f'{y1 - y0} = {(y1 - y0) * (x1 - x0):,} pixels, over the limit of '
                 f'{self.max_pixels:,} for one read; raise max_pixels if it fits in memory')
+        self.check_decoded(level, y0, x0, y1, x1)
         try:
             return self._read(level, y0, x0, y1, x1)
         except SlideError:
@@ -133,6 +165,11 @@ def open_slide(path: str, max_pixels: int) -> Slide:
             f'{w} x {h}); gattn-mm reads slides lazily from a tiled pyramid. Convert it, '
             f'e.g. `vips tiffsave {osp.basename(path)} out.tif --tile --pyramid '
             f'--compression deflate`, or raise max_pixels if it fits in memory')
+    try:  # the smallest level is read whole (thumbnail, glance): its tiles within budget
+        slide.check_decoded(len(slide.level_shapes) - 1, 0, 0, h, w)
+    except SlideError:
+        slide.close()
+        raise
     if slide.slow:
         warnings.warn(f'{path}: {slide.slow}')
     return slide

@@ -33,6 +33,13 @@ class OpenSlideSlide(Slide):
             raise SlideError(f'cannot open slide {self.path}: {type(err).__name__}: '
                              f'{err}') from err
         self.level_shapes = [(int(h), int(w)) for w, h in self._handle.level_dimensions]
+        props = self._handle.properties  # the tiles OpenSlide decodes, where it says
+        self.chunk_shapes = [
+            (int(props[f'openslide.level[{i}].tile-height']),
+             int(props[f'openslide.level[{i}].tile-width']))
+            if f'openslide.level[{i}].tile-height' in props and
+            f'openslide.level[{i}].tile-width' in props else None
+            for i in range(len(self.level_shapes))]
         return self._handle
 
     def _read(self, level: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:

@@ -1,5 +1,5 @@
 import os
-from typing import List
+from typing import List, Tuple
 
 import numpy as np
 
@@ -44,7 +44,7 @@ class TiffSlide(Slide):
         try:
             series = tif.series[0]
             size = os.path.getsize(self.path)
-            shapes, arrays, pages = [], [], []
+            shapes, arrays, pages, chunks = [], [], [], []
             for level, sub in enumerate(series.levels):
                 axes = sub.axes.replace('I', '').replace('Q', '')
                 if axes not in ('YX', 'YXS') or sub.dtype not in (np.uint8, np.uint16):
@@ -66,6 +66,7 @@ class TiffSlide(Slide):
                         f'bytes, the file has {size:,}')
                 h, w = sub.shape[axes.index('Y')], sub.shape[axes.index('X')]
                 shapes.append((int(h), int(w)))
+                chunks.append(chunk_shape(page, int(h), int(w)))  # what a read decodes
                 arrays.append(zarr.open_array(series.aszarr(level=level), mode='r'))
             if len(shapes) == 1 and not series.keyframe.is_tiled:
                 self.slow = ('a TIFF without tiles or pyramid is read by strips, slowly; '
@@ -75,6 +76,7 @@ class TiffSlide(Slide):
             tif.close()
             raise
         self.level_shapes = shapes
+        self.chunk_shapes = chunks
         self._pages = pages
         self._handle = (tif, arrays)
         return arrays
@@ -88,3 +90,12 @@ class TiffSlide(Slide):
         if self._handle is not None:
             self._handle[0].close()
             self._handle = None
+
+
+def chunk_shape(page, height: int, width: int) -> Tuple[int, int]:
+    """(h, w) of the tiles a TIFF page is stored in, or of its strips (rows of the
+    whole width): the unit a read decodes, whatever region it asks for."""
+    if page.is_tiled:
+        return int(page.tilelength), int(page.tilewidth)
+    rows = int(getattr(page, 'rowsperstrip', 0) or height)
+    return max(1, min(rows, height)), width

@@ -119,7 +119,25 @@ def _check_tiff_header(path: str, series, kept: str, max_pixels: int) -> tuple:
                              f'before decoding)')
     _check_pixels(path, shape[kept.index('Y')], shape[kept.index('X')], max_pixels)
     _check_bytes(path, shape, series.dtype, max_pixels)
+    _check_tiles(path, series.keyframe, max_pixels)
     return shape
+
+
+def _check_tiles(path: str, page, max_pixels: int) -> None:
+    """A tiled TIFF is decoded in whole tiles: their pixels, not only the image's,
+    count against the budget (a 512 px image stored as one 16384 px tile decodes
+    16384^2 pixels)."""
+    if not page.is_tiled:
+        return
+    th, tw = int(page.tilelength), int(page.tilewidth)
+    h, w = int(page.imagelength), int(page.imagewidth)
+    decoded = -(-h // th) * th * -(-w // tw) * tw
+    if decoded > max_pixels:
+        raise ImageReadError(
+            f'{path}: its {w} x {h} pixels are stored in {decoded // (th * tw)} tile(s) of '
+            f'{tw} x {th}: decoding it decodes {decoded:,} pixels, over the limit of '
+            f'{max_pixels:,} (the tiles decoded count, checked before decoding); re-tile '
+            f'it (e.g. tile 256 x 256) or raise --max-pixels if the file is trusted')
 
 
 def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
