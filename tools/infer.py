@@ -13,7 +13,6 @@ non-zero); the JSON is rewritten atomically after every batch, so the results so
 survive an interruption."""
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 
@@ -29,6 +28,7 @@ from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
 from gattn_mm.apis.cli import checkpoint_arg, checkpoint_errors_exit, refuse_overwriting_inputs
+from gattn_mm.apis.outputs import writable_file_problem
 
 
 def parse_args(argv=None):
@@ -62,9 +62,9 @@ def parse_args(argv=None):
     for name in ('batch_size', 'topk', 'max_pixels'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
-    out_dir = osp.dirname(osp.abspath(args.out))
-    if osp.isdir(args.out) or not osp.isdir(out_dir) or not os.access(out_dir, os.W_OK):
-        p.error(f'--out {args.out}: not a writable file path (its folder must exist)')
+    problem = writable_file_problem(args.out)  # tried: root ignores permission bits
+    if problem:
+        p.error(f'--out {args.out}: not a writable file path ({problem})')
     return args
 
 

@@ -12,6 +12,7 @@ from mmengine.runner import Runner
 import gattn_mm  # noqa: F401
 from gattn_mm.apis.cli import (check_class_count, check_model_budget, checkpoint_arg,
                                checkpoint_errors_exit)
+from gattn_mm.apis.outputs import check_output_file, exclusive_work_dir
 from gattn_mm.utils.cpu_distributed import setup_cpu_distributed
 from gattn_mm.utils import ensure_plugin_import, set_dataloader_defaults, set_default_work_dir
 
@@ -54,6 +55,7 @@ def parse_args(argv=None):
             not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out {args.out}: predictions are written as a pickle (.pkl); '
                      f'for metrics as JSON or YAML add --out-item metrics')
+    check_output_file(args.out, '--out')  # before the test, not after it
     return args
 
 
@@ -92,15 +94,16 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    if args.out and args.out_item in ('pred', None):
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-    check_model_budget(runner.model)  # before any data is read
-    check_class_count(runner.model, runner.test_loop.dataloader.dataset, args.config)
-    with checkpoint_errors_exit(args.checkpoint):
-        metrics = runner.test()
-    if args.out and args.out_item == 'metrics':
-        mmengine.dump(metrics, args.out)
+    with exclusive_work_dir(cfg.work_dir):  # one run per work dir
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        if args.out and args.out_item in ('pred', None):
+            runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+        check_model_budget(runner.model)  # before any data is read
+        check_class_count(runner.model, runner.test_loop.dataloader.dataset, args.config)
+        with checkpoint_errors_exit(args.checkpoint):
+            metrics = runner.test()
+        if args.out and args.out_item == 'metrics':
+            mmengine.dump(metrics, args.out)
     return metrics
 
 

@@ -12,6 +12,7 @@ import gattn_mm  # noqa: F401  (registers modules)
 from gattn_mm.utils.cpu_distributed import setup_cpu_distributed
 from gattn_mm.apis.cli import (check_class_count, check_model_budget, check_resumable,
                                checkpoint_errors_exit)
+from gattn_mm.apis.outputs import exclusive_work_dir
 from gattn_mm.utils import (ensure_plugin_import, ensure_safe_checkpoints,
                             set_dataloader_defaults, set_default_work_dir)
 
@@ -83,11 +84,12 @@ def main(argv=None):
                          f'has {get_device()} only: train without --amp')
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    check_model_budget(runner.model)  # before any data is read
-    check_class_count(runner.model, runner.train_loop.dataloader.dataset, args.config)
-    with checkpoint_errors_exit(cfg.load_from):
-        runner.train()
+    with exclusive_work_dir(cfg.work_dir):  # one run per work dir
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        check_model_budget(runner.model)  # before any data is read
+        check_class_count(runner.model, runner.train_loop.dataloader.dataset, args.config)
+        with checkpoint_errors_exit(cfg.load_from):
+            runner.train()
 
 
 if __name__ == '__main__':

@@ -3,8 +3,10 @@ overlay, the sampled boxes with rank and score, the predicted class and probabil
 in a caption, and a strip of the crops. A whole-slide image (with a native-resolution
 config, e.g. configs/gattn_digitbags_native.py) is drawn on its thumbnail, the crops
 read from its native pixels. Unreadable images are named and skipped (the exit code
-is then non-zero); two inputs never share an output file, and each PNG is written
-atomically (a failed write, e.g. a full disk, stops the tool naming the file)."""
+is then non-zero); two inputs never share an output file, a file that is not a
+drawing of gattn-mm is never overwritten (refused before the model runs), and each
+PNG is written atomically (a failed write, e.g. a full disk, stops the tool naming
+the file)."""
 import argparse
 import os
 import os.path as osp
@@ -16,6 +18,7 @@ from rich.progress import Progress
 import gattn_mm  # noqa: F401
 from gattn_mm.apis import GattnInferencer, expand_image_paths
 from gattn_mm.apis.gattn_inferencer import write_png
+from gattn_mm.apis.outputs import refuse_foreign_outputs
 from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
@@ -89,6 +92,7 @@ def main(argv=None):
         raise SystemExit(f'error: {err}') from None
     outputs = output_names(paths, args.out_dir)
     refuse_overwriting_inputs(outputs, paths, '--out-dir')
+    refuse_foreign_outputs(outputs, '--out-dir')  # a user's x.png is never replaced
     with checkpoint_errors_exit(args.checkpoint):
         inferencer = GattnInferencer(args.config, pretrained=args.checkpoint,
                                      device=args.device)

@@ -12,6 +12,7 @@ from gattn_mm.datasets.base_microscopy import AnnotationError, check_classes
 from gattn_mm.datasets.transforms.loading import (DEFAULT_MAX_PIXELS, LoadMicroscopyImage,
                                                   read_image, to_rgb_uint8)
 from gattn_mm.models.classifiers.part_checks import MULTI_LABEL
+from gattn_mm.apis.outputs import foreign_files, mark_drawing
 from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.models.utils import SlideSource
 from gattn_mm.runtime import AtomicLocalBackend, safe_checkpoints
@@ -204,9 +205,15 @@ def instance_results(sample: DataSample) -> dict:
 
 def write_png(path: str, image_rgb: np.ndarray) -> None:
     """Encode ``image_rgb`` as PNG and write it atomically: a failure (``OSError``)
-    leaves no partial file and an older drawing of that name whole."""
+    leaves no partial file and an older drawing of that name whole. The PNG carries
+    gattn-mm's mark (:func:`~gattn_mm.apis.outputs.is_own_drawing`): only a file so
+    marked is replaced; any other file of that name (a user's image) is refused with
+    ``FileExistsError``, never overwritten."""
+    if foreign_files([path]):
+        raise FileExistsError(f'{path} exists and is not a drawing of gattn-mm: not '
+                              f'overwritten (move it, or draw into another folder)')
     ok, data = cv2.imencode('.png', np.ascontiguousarray(image_rgb[..., ::-1]))
     if not ok:
         raise OSError(f'{path}: OpenCV could not encode a {image_rgb.shape} drawing')
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    AtomicLocalBackend().put(data.tobytes(), path)
+    AtomicLocalBackend().put(mark_drawing(data.tobytes()), path)

@@ -8,7 +8,6 @@ selector must trace to a static graph (its class says ``exportable = True``, e.g
 written atomically, never over the config or the checkpoint."""
 import argparse
 import io
-import os
 import os.path as osp
 
 import torch
@@ -18,6 +17,7 @@ from mmengine.config import Config, DictAction
 import gattn_mm  # noqa: F401
 from gattn_mm.apis.cli import (URL_PREFIXES, check_model_budget, checkpoint_arg,
                                checkpoint_errors_exit, refuse_overwriting_inputs)
+from gattn_mm.apis.outputs import writable_file_problem
 from gattn_mm.datasets.transforms.image_reading import DEFAULT_MAX_PIXELS
 from gattn_mm.runtime import AtomicLocalBackend
 
@@ -91,10 +91,9 @@ def main(argv=None):
         raise SystemExit(f'--shape must be two positive sides H W, got {args.shape}')
     if args.shape is not None:
         check_shape(args.shape, '--shape')  # before the model is built
-    out_dir = osp.dirname(osp.abspath(args.out))
-    if osp.isdir(args.out) or not osp.isdir(out_dir) or not os.access(out_dir, os.W_OK):
-        raise SystemExit(f'error: --out {args.out}: not a writable file path (its folder '
-                         f'must exist)')
+    problem = writable_file_problem(args.out)  # tried: root ignores permission bits
+    if problem:
+        raise SystemExit(f'error: --out {args.out}: not a writable file path ({problem})')
     inputs = [args.config] + ([] if args.checkpoint.startswith(URL_PREFIXES)
                               else [args.checkpoint])
     refuse_overwriting_inputs([args.out], inputs, '--out')
