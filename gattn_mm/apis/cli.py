@@ -90,6 +90,17 @@ def check_model_budget(model) -> None:
         raise SystemExit(f'error: {err}') from None
 
 
+# what torch.save(..., _use_new_zipfile_serialization=False) writes first: pickle
+# protocol 2, then torch's legacy magic number as a 10-byte long
+LEGACY_TORCH_PREFIX = b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19'
+
+
+def is_legacy_torch(path: str) -> bool:
+    """Whether ``path`` starts as a legacy (pre-1.6, non-zip) ``torch.save`` file."""
+    with open(path, 'rb') as f:
+        return f.read(len(LEGACY_TORCH_PREFIX)) == LEGACY_TORCH_PREFIX
+
+
 def check_resumable(path: str) -> None:
     """Raise ``SystemExit`` unless the local file ``path`` holds a training state to
     ``--resume`` from (mmengine would fail with ``KeyError: 'message_hub'``); a URL is
@@ -100,8 +111,9 @@ def check_resumable(path: str) -> None:
         checkpoint_arg(path)
     except argparse.ArgumentTypeError as err:
         raise SystemExit(f'error: --resume: {err}') from None
-    with checkpoint_errors_exit(path):
-        checkpoint = safe_torch_load(path, map_location='cpu', mmap=True)
+    with checkpoint_errors_exit(path):  # mmap (no copy in memory) needs the zip format;
+        # a legacy (non-zip) torch.save file, which load_from and test.py read, is read whole
+        checkpoint = safe_torch_load(path, map_location='cpu', mmap=not is_legacy_torch(path))
     keys = checkpoint.keys() if isinstance(checkpoint, dict) else ()
     missing = [k for k in ('meta', 'message_hub', 'optimizer') if k not in keys]
     if missing:

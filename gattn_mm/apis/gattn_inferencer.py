@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -12,6 +13,7 @@ from gattn_mm.datasets.base_microscopy import AnnotationError, check_classes
 from gattn_mm.datasets.transforms.loading import (DEFAULT_MAX_PIXELS, LoadMicroscopyImage,
                                                   read_image, to_rgb_uint8)
 from gattn_mm.models.classifiers.part_checks import MULTI_LABEL
+from gattn_mm.apis.image_files import expand_image_paths
 from gattn_mm.apis.outputs import foreign_files, mark_drawing
 from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.models.utils import SlideSource
@@ -91,6 +93,21 @@ class GattnInferencer(ImageClassificationInferencer):
         """Whether the pipeline reads ``path`` lazily as a slide."""
         loader = self.slide_loader
         return loader is not None and loader.is_slide(path)
+
+    def _inputs_to_list(self, inputs) -> list:
+        """Inputs as a list: a ``pathlib.Path`` (or any ``os.PathLike``) read as its
+        path, a folder expanded to its images as the tools expand it
+        (:func:`~gattn_mm.apis.expand_image_paths`: every format the readers take,
+        recursively; a folder without an image is refused); arrays as they are."""
+        def path_of(x):
+            return os.fspath(x) if isinstance(x, os.PathLike) else x
+        items = [path_of(x) for x in inputs] if isinstance(inputs, (list, tuple)) \
+            else [path_of(inputs)]
+        out = []
+        for item in items:
+            out += expand_image_paths([item]) if isinstance(item, str) and \
+                os.path.isdir(item) else [item]
+        return out
 
     def preprocess(self, inputs: List, batch_size: int = 1):
 

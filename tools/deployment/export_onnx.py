@@ -2,10 +2,15 @@
 
 The graph takes the raw image batch (B, 3, H, W), float, 0-255, in the channel
 order of the config's pipeline (BGR for gattn-mm's loader), applies the config's
-normalisation, and returns the class logits (B, num_classes). The sampler's test
-selector must trace to a static graph (its class says ``exportable = True``, e.g.
-``TopKSelector``); the instance crop becomes one ONNX ``RoiAlign`` node. The file is
-written atomically, never over the config or the checkpoint."""
+normalisation, and returns the class logits (B, num_classes). B is fixed, the
+--batch-size the graph is traced at (default 1): the model's forward fixes the batch
+in its reshapes (the attention map's view, the selector's scatter, the crops' tiling),
+so the graph declares no dynamic batch it would not run at; ONNX Runtime refuses
+another batch by name. The sampler's test selector must trace to a static graph (its
+class says ``exportable = True``, e.g. ``TopKSelector``); the instance crop becomes
+one ONNX ``RoiAlign`` node. With onnxruntime installed, the graph is run once on the
+traced input and its logits compared with PyTorch's before the file is written. The
+file is written atomically, never over the config or the checkpoint."""
 import argparse
 import io
 import os.path as osp
@@ -41,15 +46,34 @@ class ExportWrapper(nn.Module):
         return self.model((images - self.mean) / self.std, mode='tensor')
 
 
-def check_shape(shape, what: str) -> None:
-    """Raise ``SystemExit`` naming ``what`` when the traced input (1, 3, H, W) float32
+def check_shape(shape, what: str, batch: int = 1) -> None:
+    """Raise ``SystemExit`` naming ``what`` when the traced input (B, 3, H, W) float32
     would hold more pixels than the reader's budget of one image (an export of
     --shape 100000 100000 would allocate 120 GB before tracing)."""
     h, w = (int(v) for v in shape)
-    if h * w > DEFAULT_MAX_PIXELS:
-        raise SystemExit(f'error: {what} {h} {w}: {h} x {w} = {h * w:,} pixels is over the '
-                         f'limit of {DEFAULT_MAX_PIXELS:,} (the reader\'s budget of one '
-                         f'image): export at the size the model reads (its canvas)')
+    if batch * h * w > DEFAULT_MAX_PIXELS:
+        raise SystemExit(f'error: {what} {h} {w}: {batch} x {h} x {w} = {batch * h * w:,} '
+                         f'pixels is over the limit of {DEFAULT_MAX_PIXELS:,} (the '
+                         f'reader\'s budget of one image): export at the size the model '
+                         f'reads (its canvas){" or a smaller --batch-size" * (batch > 1)}')
+
+
+def check_with_onnxruntime(graph: bytes, dummy: torch.Tensor, expected: torch.Tensor) -> str:
+    """Run the exported graph on the traced input with ONNX Runtime (when installed)
+    and compare its logits with PyTorch's: ``SystemExit`` when they differ, so that no
+    graph is written that does not compute the model. Returns what was checked."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return 'not run: onnxruntime is not installed'
+    session = ort.InferenceSession(graph, providers=['CPUExecutionProvider'])
+    got = session.run(None, {'images': dummy.numpy()})[0]
+    diff = float(abs(got - expected.numpy()).max()) if got.shape == expected.shape else None
+    if diff is None or diff > 1e-3 * max(1.0, float(expected.abs().max())):
+        raise SystemExit(f'error: the exported graph does not compute the model: ONNX '
+                         f'Runtime gives logits {tuple(got.shape)} differing by {diff} from '
+                         f'PyTorch\'s {tuple(expected.shape)}; nothing written')
+    return f'ONNX Runtime matches PyTorch (max difference {diff:.2g})'
 
 
 def parse_args(argv=None):
@@ -62,6 +86,8 @@ def parse_args(argv=None):
     p.add_argument('--shape', type=int, nargs=2, default=None, metavar=('H', 'W'),
                    help='input size, at least the model\'s global_size (default: the '
                    'config\'s canvas, else 512 512)')
+    p.add_argument('--batch-size', type=int, default=1,
+                   help='the batch B of the graph, fixed (default 1)')
     p.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 16 for RoiAlign)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override settings of the config, key=value')
@@ -89,8 +115,10 @@ def main(argv=None):
         raise SystemExit('--opset must be >= 16 (aligned RoiAlign)')
     if args.shape is not None and min(args.shape) < 1:
         raise SystemExit(f'--shape must be two positive sides H W, got {args.shape}')
+    if args.batch_size < 1:
+        raise SystemExit(f'--batch-size must be >= 1, got {args.batch_size}')
     if args.shape is not None:
-        check_shape(args.shape, '--shape')  # before the model is built
+        check_shape(args.shape, '--shape', args.batch_size)  # before the model is built
     problem = writable_file_problem(args.out)  # tried: root ignores permission bits
     if problem:
         raise SystemExit(f'error: --out {args.out}: not a writable file path ({problem})')
@@ -105,20 +133,23 @@ def main(argv=None):
     if args.shape is None:
         canvas = cfg.get('canvas', 512)
         args.shape = (canvas, canvas) if isinstance(canvas, int) else tuple(canvas)
-        check_shape(args.shape, f'the config\'s canvas ({args.config})')
+        check_shape(args.shape, f'the config\'s canvas ({args.config})', args.batch_size)
     check_model_budget(wrapper.model)  # the instances of the traced image
     global_size = getattr(wrapper.model, 'global_size', None)
     if global_size is not None and any(s < g for s, g in zip(args.shape, global_size)):
         raise SystemExit(f'error: --shape {args.shape[0]} {args.shape[1]} is smaller than '
                          f'the model\'s glance, model.global_size={tuple(global_size)}: '
                          f'give a --shape of at least {global_size[0]} {global_size[1]}')
-    dummy = torch.rand(1, 3, *args.shape) * 255
+    dummy = torch.rand(args.batch_size, 3, *args.shape) * 255
+    with torch.no_grad():
+        expected = wrapper(dummy)
     buffer = io.BytesIO()  # written whole or not at all
     torch.onnx.export(wrapper, (dummy,), buffer, input_names=['images'],
-                      output_names=['logits'], opset_version=args.opset, dynamo=False,
-                      dynamic_axes={'images': {0: 'batch'}, 'logits': {0: 'batch'}})
+                      output_names=['logits'], opset_version=args.opset, dynamo=False)
+    checked = check_with_onnxruntime(buffer.getvalue(), dummy, expected)
     AtomicLocalBackend().put(buffer.getvalue(), args.out)
-    print(f'exported {args.out} (input 1x3x{args.shape[0]}x{args.shape[1]})')
+    print(f'exported {args.out} (input {args.batch_size}x3x{args.shape[0]}x{args.shape[1]}, '
+          f'batch fixed; {checked})')
 
 
 if __name__ == '__main__':

@@ -42,6 +42,8 @@ class TiffSlide(Slide):
                              f'install zarr (the gattn-mm[slides] extra) ({err})') from err
         tif = tifffile.TiffFile(self.path)
         try:
+            if not tif.series:
+                raise SlideError(f'{self.path}: a TIFF without any image (no pages)')
             series = tif.series[0]
             size = os.path.getsize(self.path)
             shapes, arrays, pages, chunks = [], [], [], []

@@ -147,6 +147,8 @@ def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
     label and macro pictures)."""
     import tifffile
     with tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise ImageReadError(f'{path}: a TIFF without any image (no pages); {ONE_IMAGE}')
         series = tif.series[0]
         axes, shape = series.axes, series.shape
         kept = ''.join(a for a, n in zip(axes, shape) if n > 1 or a in 'YX')
@@ -254,6 +256,9 @@ def to_rgb_uint8(img: np.ndarray, path: str = '<array>',
     if img.ndim != 3 or not 1 <= img.shape[-1] <= 4:
         raise ImageReadError(f'{path}: expected a gray, gray + alpha, RGB or RGBA image, '
                              f'got shape {img.shape}')
+    if not img.shape[0] or not img.shape[1]:
+        raise ImageReadError(f'{path}: an empty image ({img.shape[1]} x {img.shape[0]} '
+                             f'pixels, shape {img.shape}); expected at least 1 x 1')
     img = img[..., :3] if img.shape[-1] == 4 else img[..., :1] if img.shape[-1] == 2 else img
     if img.shape[-1] == 1:  # gray: cv2 widens uint8 >10x faster than np.repeat
         img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_GRAY2RGB) \
