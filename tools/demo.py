@@ -73,4 +73,5 @@ def test_bags(data_root: str, per_class: int):
 
 
 if __name__ == '__main__':
-    main()
+    from gattn_mm.apis.cli import run_tool  # a refusal: one line, exit 1 (--debug: traceback)
+    raise SystemExit(run_tool(main))

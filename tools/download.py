@@ -88,4 +88,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from gattn_mm.apis.cli import run_tool  # a refusal: one line, exit 1 (--debug: traceback)
+    raise SystemExit(run_tool(main))

@@ -138,4 +138,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from gattn_mm.apis.cli import run_tool  # a refusal: one line, exit 1 (--debug: traceback)
+    raise SystemExit(run_tool(main))

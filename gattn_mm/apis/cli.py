@@ -1,11 +1,17 @@
 """Checks of command-line arguments shared by the tools: a checkpoint is never
 empty or missing (the tools never run a model of random weights), outputs never
 overwrite inputs, a checkpoint loaded into a whole model must hold exactly its weights
-(any model class), and a refused checkpoint ends the tool with one line naming it."""
+(any model class), and a refused checkpoint ends the tool with one line naming it.
+:func:`run_tool` runs every tool's command line: a refusal the user caused (a bad
+config, annotation, image, checkpoint, a full disk) is one line and exit code 1, its
+traceback shown with ``--debug`` or ``GATTN_DEBUG=1``."""
 import argparse
+import errno
+import os
 import os.path as osp
+import sys
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.runtime import (CheckpointReadError, UnsafeCheckpointError, safe_checkpoints,
@@ -121,3 +127,78 @@ def check_resumable(path: str) -> None:
                          f'{", ".join(missing)} missing; published checkpoints hold '
                          f'weights only); to start from its weights use --cfg-options '
                          f'load_from={path}')
+
+
+DEBUG_ENV = 'GATTN_DEBUG'
+# OS errors of the user's files and machine (not of gattn-mm's code)
+USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+               errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EIO,
+               errno.EFBIG, errno.ENAMETOOLONG, errno.ELOOP}
+
+
+def refusal_types() -> tuple:
+    """The exceptions a tool raises when the user's input is refused: gattn-mm's own
+    (images, slides, annotations, data roots, checkpoints, budgets, a busy work dir)
+    and those of a config, argument or file mmengine and Python raise for them (a
+    config's syntax, a missing key or unknown type, a wrong value, a file missing,
+    unwritable or a disk full, memory exhausted). Anything else (AttributeError,
+    IndexError, ...) is a bug of gattn-mm and keeps its traceback."""
+    import torch
+
+    from gattn_mm.apis.outputs import WorkDirBusyError
+    from gattn_mm.datasets.transforms.image_reading import ImageReadError
+    return (ImageReadError, WorkDirBusyError, InstanceBudgetError, *CHECKPOINT_ERRORS,
+            ValueError, KeyError, TypeError, SyntaxError, OSError, MemoryError,
+            torch.OutOfMemoryError)
+
+
+def is_refusal(err: BaseException) -> bool:
+    """Whether ``err`` is a refusal of the user's input (see :func:`refusal_types`);
+    an ``OSError`` only of the kinds in ``USER_ERRNOS`` or of gattn-mm's own types."""
+    if not isinstance(err, refusal_types()):
+        return False
+    if isinstance(err, OSError) and type(err).__module__ == 'builtins' and \
+            err.errno is not None:
+        return err.errno in USER_ERRNOS
+    return True
+
+
+def refusal_message(err: BaseException) -> str:
+    """One line (or a few, when the message has several) for ``err``: gattn-mm's own
+    errors by their message, others with their type; an error raised in a data loader
+    worker by the original's last line (torch puts the worker's traceback in it)."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    if 'Original Traceback' in text:  # torch's ExceptionWrapper.reraise
+        text = text.strip().splitlines()[-1]
+        text = text.split(': ', 1)[1] if ': ' in text else text
+    own = type(err).__module__.startswith('gattn_mm') or isinstance(err, OSError) and \
+        type(err).__module__ != 'builtins'
+    return f'error: {text}' if own else f'error: {type(err).__name__}: {text}'
+
+
+def run_tool(main: Callable, argv: Optional[Sequence[str]] = None) -> int:
+    """Run a tool's ``main(argv)`` as its command line and return its exit code (its
+    own int, else 0). A refusal of the user's input (:func:`is_refusal`) prints one
+    ``error: ...`` line on stderr and returns 1, instead of a traceback; with
+    ``--debug`` among the arguments (taken out before ``main`` sees them) or
+    ``GATTN_DEBUG=1`` in the environment, it is raised with its traceback. Other
+    exceptions (bugs) keep their traceback; ``SystemExit`` passes as it is.
+
+    Example (a tool's last lines)::
+
+        if __name__ == '__main__':
+            sys.exit(run_tool(main))
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv or os.environ.get(DEBUG_ENV, '') not in ('', '0')
+    argv = [a for a in argv if a != '--debug']
+    try:
+        code = main(argv)
+    except Exception as err:  # noqa: BLE001  (sorted by is_refusal; bugs re-raised)
+        if debug or not is_refusal(err):
+            raise
+        print(refusal_message(err), file=sys.stderr)
+        print(f'(run again with --debug or {DEBUG_ENV}=1 to see the traceback)',
+              file=sys.stderr)
+        return 1
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0

@@ -88,4 +88,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    from gattn_mm.apis.cli import run_tool  # a refusal: one line, exit 1 (--debug: traceback)
+    raise SystemExit(run_tool(main))
