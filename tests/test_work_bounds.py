@@ -128,10 +128,14 @@ def test_tools_refuse_too_many_instances_before_the_run(tmp_path, capsys):
 def test_export_refuses_a_traced_input_over_the_budget(tmp_path, monkeypatch):
     from tools.deployment import export_onnx
     monkeypatch.setattr(export_onnx, 'build_export_model', lambda *a: pytest.fail('built'))
-    with pytest.raises(SystemExit, match=r'--shape 100000 100000: 100000 x 100000 = '
+    with pytest.raises(SystemExit, match=r'--shape 100000 100000: 1 x 100000 x 100000 = '
                                          r'10,000,000,000 pixels is over the limit'):
         export_onnx.main([TINY, CHECKPOINT, '--out', str(tmp_path / 'm.onnx'),
                           '--shape', '100000', '100000'])
+    with pytest.raises(SystemExit, match=r'--shape 10000 10000: 2 x 10000 x 10000 = '
+                                         r'200,000,000 pixels .* or a smaller --batch-size'):
+        export_onnx.main([TINY, CHECKPOINT, '--out', str(tmp_path / 'm.onnx'),
+                          '--shape', '10000', '10000', '--batch-size', '2'])
     assert not (tmp_path / 'm.onnx').exists()
 
 
