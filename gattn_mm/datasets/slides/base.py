@@ -46,11 +46,29 @@ class Slide:
         # (h, w) of the tiles (or strips) each level is decoded by; None: unknown
         self.chunk_shapes: List[Optional[Tuple[int, int]]] = []
         self.slow: Optional[str] = None  # why reads are slow (open_slide warns), if so
+        # (y, x) µm per level-0 pixel from the metadata (pixel_size.py), or None and why
+        self.mpp: Optional[Tuple[float, float]] = None
+        self.mpp_source = 'not read'
 
     @property
     def shape(self) -> Tuple[int, int]:
         """(h, w) of level 0."""
         return self.level_shapes[0]
+
+    def pixel_size(self) -> Tuple[float, float]:
+        """(y, x) µm per level-0 pixel, from the slide's metadata.
+
+        Raises:
+            SlideError: naming the file, when its metadata give none (or an
+                implausible one) and why.
+        """
+        if self.mpp is None:
+            raise SlideError(
+                f'{self.path}: no pixel size in its metadata ({self.mpp_source}); a size '
+                f'in µm needs openslide.mpp-x/y, an Aperio MPP or TIFF resolution tags in '
+                f'inch/cm. Set them (e.g. tifffile resolution=, vips tiffsave --xres), or '
+                f'give the size in pixels (sampler.box_size)')
+        return self.mpp
 
     def downsample(self, level: int) -> Tuple[float, float]:
         """(dy, dx): level-0 pixels per pixel of ``level``."""

@@ -2,6 +2,7 @@ import numpy as np
 
 from ..transforms.loading import DEFAULT_MAX_PIXELS
 from .base import Slide, SlideError
+from .pixel_size import openslide_mpp
 
 
 class OpenSlideSlide(Slide):
@@ -40,6 +41,7 @@ class OpenSlideSlide(Slide):
             if f'openslide.level[{i}].tile-height' in props and
             f'openslide.level[{i}].tile-width' in props else None
             for i in range(len(self.level_shapes))]
+        self.mpp, self.mpp_source = openslide_mpp(props)
         return self._handle
 
     def _read(self, level: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:

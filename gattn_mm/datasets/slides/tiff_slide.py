@@ -7,6 +7,7 @@ from ..transforms.loading import DEFAULT_MAX_PIXELS, to_rgb_uint8
 from ..transforms.tiff_colour import (ColourModel, TiffColourError, check_colour_model,
                                       tiff_to_rgb)
 from .base import Slide, SlideError
+from .pixel_size import tiff_mpp
 
 
 class TiffSlide(Slide):
@@ -79,6 +80,7 @@ class TiffSlide(Slide):
             raise
         self.level_shapes = shapes
         self.chunk_shapes = chunks
+        self.mpp, self.mpp_source = tiff_mpp(series.levels[0].keyframe)
         self._pages = pages
         self._handle = (tif, arrays)
         return arrays

@@ -116,7 +116,7 @@ class GatedAttentionClassifier(BaseClassifier):
         with record_function('gattn.glance'):
             attention, global_feat = self.attend(inputs)
         with record_function('gattn.sampler'):
-            selection, boxes = self.sampler(attention, image_size, extents)
+            selection, boxes = self.sampler(attention, image_size, extents, inputs)
             crops = self.sampler.crop(inputs, boxes, extents)  # (B*N*V, 3, s_h, s_w)
         N, V = boxes.size(1), self.sampler.num_views
         with record_function('gattn.local'):

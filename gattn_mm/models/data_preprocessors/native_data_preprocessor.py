@@ -57,5 +57,7 @@ class NativeDataPreprocessor(ClsDataPreprocessor):
             if slide is not None:
                 sources.append(SlideSource(slide, mean, std, self.device))
             else:
-                sources.append(ImageSource(image, mean, std, to_rgb=self.to_rgb))
+                sources.append(ImageSource(image, mean, std, to_rgb=self.to_rgb,
+                                           name=samples[i].get('img_path') if samples
+                                           else None))
         return dict(inputs=NativeBatch(sources), data_samples=out['data_samples'])

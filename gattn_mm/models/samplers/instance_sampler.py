@@ -12,6 +12,8 @@ from ..selectors import BaseSelector
 from ..utils import NativeBatch, Selection, int_pair
 
 IntPair = Union[int, Sequence[int]]
+FloatPair = Union[float, Sequence[float]]
+MIN_TISSUE = 0.5  # a cell is tissue when at least half its pixels are
 ImageSize = Tuple[Union[float, torch.Tensor], Union[float, torch.Tensor]]
 
 
@@ -25,6 +27,17 @@ def _views(views: Optional[Sequence[Sequence[float]]]) -> Tuple[Tuple[float, flo
         if (float(view[0]), float(view[1])) not in parsed:
             parsed.append((float(view[0]), float(view[1])))
     return tuple(parsed)
+
+
+def positive_pair(value: FloatPair, key: str) -> Tuple[float, float]:
+    """``value`` (``s`` or ``(h, w)``) as an (h, w) pair of finite floats > 0; the error
+    names the config ``key``."""
+    pair = (value, value) if isinstance(value, numbers.Real) else \
+        tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else ()
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or
+                             not math.isfinite(v) or v <= 0 for v in pair):
+        raise ValueError(f'{key} must be a positive number or (h, w), got {value!r}')
+    return float(pair[0]), float(pair[1])
 
 
 def clamp_boxes(cy: torch.Tensor, cx: torch.Tensor, bh: torch.Tensor, bw: torch.Tensor,
@@ -48,9 +61,18 @@ class InstanceSampler(BaseModule):
 
     Every cell of the attention map (B, h, w) stands for a window of the input
     (B, 3, H, W). The ``selector`` chooses N instances (centres in cells); the
-    sampler maps them to boxes of ``box_size`` pixels (or ``box_scale`` cells, or a
-    selector's region when larger), kept inside the image, and cuts them at full
-    resolution with one batched ``torchvision.ops.roi_align``.
+    sampler maps them to boxes of ``box_size`` pixels (or ``box_size_um`` µm, or
+    ``box_scale`` cells, or a selector's region when larger), kept inside the image,
+    and cuts them at full resolution with one batched ``torchvision.ops.roi_align``.
+
+    On images at their own size (``NativeBatch``: slides) a box may be given in µm: it
+    is then ``box_size_um / pixel size`` native pixels of each image, the pixel size
+    read from the slide's metadata (an image without one is refused by name). With
+    ``tissue_mask``, only cells that are at least half tissue (Otsu's threshold on a
+    low-resolution view, ``gattn_mm.utils.tissue``) are chosen: an instance the
+    selector places on glass takes the place of one of the image's instances on
+    tissue (repeated in rank order), so no box is centred on glass; an image without
+    any tissue cell keeps its selection.
 
     Args:
         num_instances (int): N in training. Defaults to 8.
@@ -59,7 +81,12 @@ class InstanceSampler(BaseModule):
             (see ``gattn_mm/models/selectors``). Defaults to ``TopKSelector``.
         box_size (int | tuple, optional): box (h, w) in input pixels. Give this or
             ``box_scale``.
-        box_scale (float, optional): box side in cells (1.5 when neither is given).
+        box_size_um (float | tuple, optional): box (h, w) in µm (native path, slides
+            with a pixel size). Give one of ``box_size``, ``box_size_um`` and
+            ``box_scale``.
+        box_scale (float, optional): box side in cells (1.5 when none is given).
+        tissue_mask (bool): choose only cells on tissue (brightfield slides: glass
+            is bright). Native path only. Defaults to False.
         test_cfg (dict, optional): outside training: ``num_instances`` (N; defaults
             to the training N), ``selector`` (defaults to the training selector),
             ``views``: (dx, dy) offsets in fractions of a box; every box is also
@@ -74,6 +101,8 @@ class InstanceSampler(BaseModule):
                  selector: dict = dict(type='TopKSelector'),
                  box_size: Optional[IntPair] = None,
                  box_scale: Optional[float] = None,
+                 box_size_um: Optional[FloatPair] = None,
+                 tissue_mask: bool = False,
                  test_cfg: Optional[dict] = None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -85,13 +114,21 @@ class InstanceSampler(BaseModule):
         self.train_num_instances = self._count(num_instances, 'sampler.num_instances')
         self.test_num_instances = self._count(test_cfg.get('num_instances', num_instances),
                                               'sampler.test_cfg.num_instances')
-        if box_size is not None and box_scale is not None:
-            raise ValueError('sampler: give box_size (pixels) or box_scale (cells), not both')
+        given = [k for k, v in (('box_size', box_size), ('box_size_um', box_size_um),
+                                ('box_scale', box_scale)) if v is not None]
+        if len(given) > 1:
+            raise ValueError(f'sampler: give one of box_size (pixels), box_size_um (µm) or '
+                             f'box_scale (cells), got {" and ".join(given)}')
+        if not isinstance(tissue_mask, bool):
+            raise ValueError(f'sampler.tissue_mask must be True or False, got {tissue_mask!r}')
         if box_scale is not None and not box_scale > 0:
             raise ValueError(f'sampler.box_scale must be > 0, got {box_scale!r}')
         self.crop_size = int_pair(crop_size, 'sampler.crop_size')
         self.box_size = None if box_size is None else int_pair(box_size, 'sampler.box_size')
+        self.box_size_um = None if box_size_um is None else \
+            positive_pair(box_size_um, 'sampler.box_size_um')
         self.box_scale = 1.5 if box_scale is None else float(box_scale)
+        self.tissue_mask = tissue_mask
         self.selector = self._build(selector, 'sampler.selector')
         self.test_selector = (self._build(test_cfg['selector'], 'sampler.test_cfg.selector')
                               if 'selector' in test_cfg else self.selector)
@@ -129,7 +166,9 @@ class InstanceSampler(BaseModule):
         return self.selector if self.training else self.test_selector
 
     def forward(self, attention: torch.Tensor, image_size: ImageSize,
-                extents: Optional[torch.Tensor] = None) -> Tuple[Selection, torch.Tensor]:
+                extents: Optional[torch.Tensor] = None,
+                images: Union[torch.Tensor, NativeBatch, None] = None
+                ) -> Tuple[Selection, torch.Tensor]:
         """Choose N instances of each image and place their boxes.
 
         Args:
@@ -139,16 +178,65 @@ class InstanceSampler(BaseModule):
             extents (Tensor, optional): (B, 2) the (h, w) in input pixels each image
                 covers when it was padded to (H, W): cells that are only padding are
                 never chosen and the boxes stay inside the image.
+            images (NativeBatch, optional): the images, where ``box_size_um`` or
+                ``tissue_mask`` asks them for their pixel size or tissue.
 
         Returns:
             tuple: the selector's :class:`Selection` and the boxes (B, N, 4) xyxy in
             input pixels (no gradient).
         """
+        needs = [k for k in ('box_size_um', 'tissue_mask') if getattr(self, k)]
+        if needs and not isinstance(images, NativeBatch):
+            raise ValueError(f'sampler.{needs[0]} needs the images at their own size (the '
+                             f'native path: NativeDataPreprocessor, e.g. '
+                             f'configs/gattn_slides.py), got '
+                             f'{type(images).__name__ if images is not None else "none"}')
         if extents is not None:
             attention = self.mask_padding(attention, image_size, extents)
+        tissue = None
+        if self.tissue_mask:
+            tissue = images.tissue(tuple(attention.shape[-2:])) >= MIN_TISSUE  # (B, h, w)
+            tissue |= ~tissue.flatten(1).any(1)[:, None, None]  # no tissue: every cell
+            masked = attention * tissue
+            attention = masked / masked.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
         selection = self.active_selector(attention, self.num_instances)
+        if tissue is not None:
+            selection = self.onto_tissue(selection, tissue)
+        box_px = None
+        if self.box_size_um is not None:
+            box_px = selection.centres.new_tensor(self.box_size_um) / \
+                images.pixel_sizes().to(selection.centres)  # (B, 2)
         return selection, self.boxes(selection, tuple(attention.shape[-2:]), image_size,
-                                     extents)
+                                     extents, box_px)
+
+    @staticmethod
+    def onto_tissue(selection: Selection, tissue: torch.Tensor) -> Selection:
+        """The selection with every instance whose centre lies in a cell off
+        ``tissue`` (B, h, w) bool replaced by the image's instances on it, repeated in
+        rank order (centre, scores, extent, index; the weights renormalised over N)."""
+        B, h, w = tissue.shape
+        rows = selection.centres[..., 0].floor().long().clamp(0, h - 1)  # (B, N)
+        cols = selection.centres[..., 1].floor().long().clamp(0, w - 1)
+        on = tissue[torch.arange(B, device=tissue.device)[:, None], rows, cols]  # (B, N)
+        if bool(on.all()):
+            return selection
+        src = torch.arange(on.size(1), device=on.device).repeat(B, 1)  # (B, N)
+        for b in range(B):
+            kept = on[b].nonzero().view(-1)
+            off = (~on[b]).nonzero().view(-1)
+            if len(kept) and len(off):
+                src[b, off] = kept[torch.arange(len(off), device=on.device) % len(kept)]
+
+        def take(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+            if t is None:
+                return None
+            index = src.view(B, -1, *([1] * (t.dim() - 2))).expand(-1, -1, *t.shape[2:])
+            return t.gather(1, index)
+
+        weights = take(selection.weights)
+        return Selection(centres=take(selection.centres), scores=take(selection.scores),
+                         weights=weights / weights.sum(1, keepdim=True).clamp_min(1e-12),
+                         extents=take(selection.extents), index=take(selection.index))
 
     @staticmethod
     def mask_padding(attention: torch.Tensor, image_size: ImageSize,
@@ -167,14 +255,17 @@ class InstanceSampler(BaseModule):
         return masked / masked.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
 
     def boxes(self, selection: Selection, grid: Tuple[int, int],
-              image_size: ImageSize, extents: Optional[torch.Tensor] = None
-              ) -> torch.Tensor:
+              image_size: ImageSize, extents: Optional[torch.Tensor] = None,
+              box_px: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Boxes (B, N, 4) in input pixels of a selection over a (h, w) grid, inside
         each image's extent (B, 2) when given. ``image_size``: the (H, W) the grid
-        covers, two numbers or two (B, 1) tensors (one canvas per image)."""
+        covers, two numbers or two (B, 1) tensors (one canvas per image).
+        ``box_px`` (B, 2): each image's box (h, w) in its pixels (from
+        ``box_size_um``); else ``box_size`` or ``box_scale``."""
         sy, sx = image_size[0] / grid[0], image_size[1] / grid[1]  # cell size in px
         cy, cx = selection.centres[..., 0] * sy, selection.centres[..., 1] * sx
-        bh, bw = ((float(self.box_size[0]), float(self.box_size[1])) if self.box_size
+        bh, bw = ((box_px[:, :1], box_px[:, 1:]) if box_px is not None else
+                  (float(self.box_size[0]), float(self.box_size[1])) if self.box_size
                   else (self.box_scale * sy, self.box_scale * sx))
         bh, bw = (torch.as_tensor(v, dtype=cy.dtype, device=cy.device).expand_as(cy)
                   for v in (bh, bw))

@@ -6,6 +6,9 @@ pyramid (:class:`SlideSource`). The model asks it for three things, each read at
 coarsest resolution that serves it: the glance (the image fitted into (h0, w0),
 padded at the bottom and right), the contrast of each attention cell, and the crops of
 the boxes (B, N, 4) in native (level-0) pixels. Nothing reads a whole large image.
+It also says what the sampler needs for boxes in µm and on tissue only: each image's
+pixel size (µm per native pixel, a slide's metadata) and the share of tissue in each
+attention cell (Otsu's threshold on a low-resolution view).
 
 Geometry: image i of native (H, W) is fitted into the glance by r = min(h0 / H, w0 / W);
 the glance covers a *virtual canvas* of (h0 / r, w0 / r) native pixels whose top-left
@@ -13,14 +16,16 @@ part is the image, so cells and boxes are in native pixels and cells beyond (H, 
 padding (the sampler never chooses them).
 """
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
+from ...datasets.transforms.image_reading import ImageReadError
 from ...utils.pyramid import level_covering, level_within
+from ...utils.tissue import tissue_mask
 from .ops import downsample, gray_std
 
 
@@ -31,12 +36,15 @@ class CropSource:
         mean (Sequence[float]): per-channel mean of the model's normalisation (RGB).
         std (Sequence[float]): per-channel std.
         device (torch.device): where regions are returned.
+        name (str, optional): the image's file, for errors.
     """
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], device=None):
+    def __init__(self, mean: Sequence[float], std: Sequence[float], device=None,
+                 name: Optional[str] = None):
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=device).view(3, 1, 1)
         self.device = device
+        self.name = name or 'an image given as an array'
 
     @property
     def level_shapes(self) -> List[Tuple[int, int]]:
@@ -59,6 +67,27 @@ class CropSource:
                  width: int) -> torch.Tensor:
         """(3, h, w) float RGB in 0-255 of a region of ``level``, clipped to it."""
         raise NotImplementedError
+
+    def pixel_size(self) -> Tuple[float, float]:
+        """(y, x) µm per native pixel. Only a slide's metadata give one here.
+
+        Raises:
+            ImageReadError: naming the image, when it has none.
+        """
+        raise ImageReadError(f'{self.name}: no pixel size (µm per pixel): sizes in µm are '
+                             f'read from a slide\'s metadata (a file read lazily as a slide by '
+                             f'LoadMicroscopyImage(lazy_slides=True)); give the size in '
+                             f'pixels (sampler.box_size) for other images')
+
+    def tissue(self, size: Tuple[int, int]) -> torch.Tensor:
+        """(h, w) float, 1 on tissue (:func:`~gattn_mm.utils.tissue.tissue_mask`) of
+        the whole image at ``size`` (at most native), read as :meth:`view` reads it."""
+        level = self.level_covering(size)
+        h, w = self.level_shapes[level]
+        rgb = self.read_raw(level, 0, 0, h, w)[None]
+        rgb = downsample(rgb, size)[0] if h >= size[0] and w >= size[1] else rgb[0]
+        rgb = rgb.round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
+        return torch.from_numpy(tissue_mask(rgb).astype(np.float32)).to(self.mean.device)
 
     def read(self, level: int, top: int, left: int, height: int,
              width: int) -> torch.Tensor:
@@ -119,8 +148,9 @@ class ImageSource(CropSource):
         to_rgb (bool): the image is BGR and is flipped to RGB.
     """
 
-    def __init__(self, image: torch.Tensor, mean, std, to_rgb: bool = False):
-        super().__init__(mean, std, image.device)
+    def __init__(self, image: torch.Tensor, mean, std, to_rgb: bool = False,
+                 name: Optional[str] = None):
+        super().__init__(mean, std, image.device, name)
         if image.dim() != 3 or image.size(0) != 3:
             raise ValueError(f'an image of the native path is (3, H, W), got '
                              f'{tuple(image.shape)}')
@@ -143,8 +173,13 @@ class SlideSource(CropSource):
     """
 
     def __init__(self, slide, mean, std, device=None):
-        super().__init__(mean, std, device)
+        super().__init__(mean, std, device, slide.path)
         self.slide = slide
+
+    def pixel_size(self) -> Tuple[float, float]:
+        """The slide's (y, x) µm per level-0 pixel; ``SlideError`` naming the file
+        when its metadata have none."""
+        return self.slide.pixel_size()
 
     @property
     def level_shapes(self) -> List[Tuple[int, int]]:
@@ -227,6 +262,29 @@ class NativeBatch:
             padded = F.pad(view, (0, pw - view.size(-1), 0, ph - view.size(-2)))[None]
             stds.append(gray_std(padded, grid, samples))
         return torch.cat(stds)
+
+    def pixel_sizes(self) -> torch.Tensor:
+        """(B, 2) float: every image's (y, x) µm per native pixel (see
+        :meth:`CropSource.pixel_size`; an image without one is refused by name)."""
+        return torch.tensor([s.pixel_size() for s in self.sources], dtype=torch.float32,
+                            device=self.device)
+
+    def tissue(self, grid: Tuple[int, int], samples: int = 8) -> torch.Tensor:
+        """(B, h, w) the share of tissue pixels in each cell of the virtual canvas,
+        from a view of about ``samples`` pixels per cell side (at most native);
+        padding cells have none."""
+        size = (grid[0] * samples, grid[1] * samples)
+        shares = []
+        for src, (h, w) in zip(self.sources, self.fits(size)):
+            H, W = src.shape
+            fit = min(size[0] / H, size[1] / W)  # the virtual canvas, as in gray_std
+            mask = src.tissue((min(h, H), min(w, W)))
+            r = mask.size(0) / H
+            ph = max(mask.size(0), round(size[0] / fit * r))
+            pw = max(mask.size(1), round(size[1] / fit * r))
+            padded = F.pad(mask, (0, pw - mask.size(1), 0, ph - mask.size(0)))
+            shares.append(F.adaptive_avg_pool2d(padded[None, None], grid)[0, 0])
+        return torch.stack(shares)
 
     def crop(self, boxes: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
         """Crops (B*M, 3, *size) of boxes (B, M, 4) in native pixels."""
