@@ -18,6 +18,7 @@ ALLOWED = (
     'backbone.*', 'reader.*',  # networks and their pretraining
     'global_size', 'neck.in_channels',  # sizes
     'sampler.num_instances', 'sampler.crop_size', 'sampler.box_size', 'sampler.box_scale',
+    'sampler.box_size_um', 'sampler.tissue_mask',  # slides: boxes in µm, on tissue only
     'sampler.test_cfg.num_instances',
     'head.in_channels', 'head.instance_channels', 'instance_head.in_channels',
     'head.num_classes', 'instance_head.num_classes',  # the label set
