@@ -11,9 +11,13 @@ native-resolution config (e.g. configs/gattn_digitbags_native.py), boxes in leve
 pixels. Unreadable or too large images are named and skipped (the exit code is then
 non-zero); the JSON is rewritten atomically after every batch, so the results so far
 survive an interruption."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import json
-import os.path as osp
 import sys
 
 import numpy as np
@@ -27,17 +31,16 @@ from gattn_mm.runtime import AtomicLocalBackend
 from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
-from gattn_mm.apis.cli import checkpoint_arg, checkpoint_errors_exit, refuse_overwriting_inputs
+from gattn_mm.apis.cli import (MODEL_USAGE, add_model_arguments, canvas_slide_refusal,
+                               checkpoint_errors_exit, refuse_overwriting_inputs,
+                               resolve_model_arguments)
 from gattn_mm.apis.outputs import writable_file_problem
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        description=__doc__, usage='%(prog)s (CONFIG CHECKPOINT | MODEL_NAME) IMAGES... [opts]')
-    p.add_argument('config', help='model config, or a published model\'s name (e.g. '
-                   'gattn_r18_digitbags: its config and weights, offline; then no CHECKPOINT)')
-    p.add_argument('checkpoint', help='checkpoint file (not with a model name)')
-    p.add_argument('images', nargs='*', help='image files and/or folders of images')
+        description=__doc__, usage=f'%(prog)s {MODEL_USAGE} IMAGES... [opts]')
+    add_model_arguments(p, images=True)
     p.add_argument('--out', default='results.json', help='JSON file (default results.json)')
     p.add_argument('--batch-size', type=int, default=4, help='images per forward (>= 1)')
     p.add_argument('--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
@@ -47,18 +50,7 @@ def parse_args(argv=None):
                    f'decoding (default: the config\'s LoadMicroscopyImage, else '
                    f'{DEFAULT_MAX_PIXELS:,})')
     args = p.parse_args(argv)
-    args.model_name = None
-    if not osp.isfile(args.config) and args.config in published_models():
-        args.model_name = args.config  # MODEL_NAME IMAGES...: the 2nd word is an image
-        args.images = [args.checkpoint] + args.images
-        args.checkpoint = None
-    if not args.images:
-        p.error('no IMAGES given')
-    if args.model_name is None:
-        try:
-            checkpoint_arg(args.checkpoint)
-        except argparse.ArgumentTypeError as err:
-            p.error(f'argument checkpoint: {err}')
+    resolve_model_arguments(p, args, images=True)
     for name in ('batch_size', 'topk', 'max_pixels'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
@@ -66,11 +58,6 @@ def parse_args(argv=None):
     if problem:
         p.error(f'--out {args.out}: not a writable file path ({problem})')
     return args
-
-
-def published_models() -> list:
-    from mmpretrain.apis import list_models
-    return list_models('gattn*')
 
 
 def save(path: str, results: list, failures: list) -> None:
@@ -105,13 +92,20 @@ def to_json(path: str, result: dict) -> dict:
     return out
 
 
-def read_input(inferencer: GattnInferencer, path: str, max_pixels: int):
+def read_input(inferencer: GattnInferencer, path: str, max_pixels: int,
+               model: str = 'the model'):
     """The image as a BGR array, or the path of a slide the model reads lazily (opened
-    here once so that a bad one is refused before the model runs)."""
+    here once so that a bad one is refused before the model runs); a slide that
+    ``model`` (a canvas model) would read whole is refused with what reads it."""
     if inferencer.is_slide(path):
         open_slide(path, max_pixels).close()
         return path
-    return np.ascontiguousarray(read_image(path, max_pixels)[..., ::-1])
+    try:
+        image = read_image(path, max_pixels)
+    except ImageReadError as err:  # a slide given to a canvas model: say what reads it
+        why = canvas_slide_refusal(path, max_pixels, model)
+        raise ImageReadError(why) if why else err
+    return np.ascontiguousarray(image[..., ::-1])
 
 
 def predict(inferencer: GattnInferencer, paths: list, inputs: list, fail) -> list:
@@ -160,7 +154,8 @@ def main(argv=None) -> int:
             batch, inputs = [], []
             for path in paths[start:start + args.batch_size]:
                 try:
-                    inputs.append(read_input(inferencer, path, inferencer.max_pixels))
+                    inputs.append(read_input(inferencer, path, inferencer.max_pixels,
+                                             args.config))
                     batch.append(path)
                 except (ImageReadError, MemoryError) as err:
                     fail(path, err)

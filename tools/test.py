@@ -1,20 +1,24 @@
 """Test (and evaluate) a model: mmpretrain's tools/test.py with gattn-mm's safe
 checkpoint loading and gloo distributed testing without a GPU."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import os
 
 import mmengine
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.evaluator import DumpResults
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import gattn_mm  # noqa: F401
 from gattn_mm.apis.cli import (check_class_count, check_model_budget, checkpoint_arg,
                                checkpoint_errors_exit)
 from gattn_mm.apis.outputs import check_output_file, exclusive_work_dir
 from gattn_mm.utils.cpu_distributed import setup_cpu_distributed
-from gattn_mm.utils import ensure_plugin_import, set_dataloader_defaults, set_default_work_dir
+from gattn_mm.utils import (build_runner, ensure_plugin_import, ensure_progress_bar,
+                            set_dataloader_defaults, set_default_work_dir)
 
 
 def parse_args(argv=None):
@@ -43,6 +47,10 @@ def parse_args(argv=None):
         '--tta', action='store_true',
         help='test-time augmentation with the config\'s tta_model and tta_pipeline '
         '(refused when it has none: no flip fallback)')
+    parser.add_argument('--show-config', action='store_true',
+                        help='print the environment, the full config and the hooks\' order '
+                        'at the start, as mmengine does (the log file under the work dir '
+                        'always holds them)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -87,6 +95,7 @@ def merge_args(cfg, args):
         cfg.merge_from_dict(args.cfg_options)
     set_dataloader_defaults(cfg, args.no_pin_memory, no_persistent_workers=True)
     ensure_plugin_import(cfg)
+    ensure_progress_bar(cfg)  # on a terminal only
     return cfg
 
 
@@ -95,7 +104,7 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)
     with exclusive_work_dir(cfg.work_dir):  # one run per work dir
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner = build_runner(cfg, args.show_config)  # the console without the dumps
         if args.out and args.out_item in ('pred', None):
             runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
         check_model_budget(runner.model)  # before any data is read

@@ -1,20 +1,24 @@
 """Train a model (mmpretrain's tools/train.py, with gattn-mm's safe checkpoints and
 gloo distributed training on machines without a GPU)."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import os
 
 from mmengine.config import Config, DictAction
 from mmengine.device import get_device
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import gattn_mm  # noqa: F401  (registers modules)
 from gattn_mm.utils.cpu_distributed import setup_cpu_distributed
 from gattn_mm.apis.cli import (check_class_count, check_model_budget, check_resumable,
                                checkpoint_errors_exit)
 from gattn_mm.apis.outputs import exclusive_work_dir
-from gattn_mm.utils import (ensure_plugin_import, ensure_safe_checkpoints,
-                            set_dataloader_defaults, set_default_work_dir)
+from gattn_mm.utils import (build_runner, ensure_plugin_import, ensure_progress_bar,
+                            ensure_safe_checkpoints, set_dataloader_defaults,
+                            set_default_work_dir)
 
 
 def parse_args(argv=None):
@@ -39,6 +43,10 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value pairs merged into it, '
         'e.g. train_cfg.max_epochs=2 model.backbone.init_cfg=None')
+    parser.add_argument('--show-config', action='store_true',
+                        help='print the environment, the full config and the hooks\' order '
+                        'at the start, as mmengine does (the log file under the work dir '
+                        'always holds them)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -72,6 +80,7 @@ def merge_args(cfg, args):
         cfg.auto_scale_lr.enable = True
     set_dataloader_defaults(cfg, args.no_pin_memory, args.no_persistent_workers)
     ensure_plugin_import(cfg)
+    ensure_progress_bar(cfg)  # on a terminal only
     ensure_safe_checkpoints(cfg)
     return cfg
 
@@ -85,7 +94,7 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)
     with exclusive_work_dir(cfg.work_dir):  # one run per work dir
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner = build_runner(cfg, args.show_config)  # the console without the dumps
         check_model_budget(runner.model)  # before any data is read
         check_class_count(runner.model, runner.train_loop.dataloader.dataset, args.config)
         with checkpoint_errors_exit(cfg.load_from):

@@ -3,10 +3,16 @@ overlay, the sampled boxes with rank and score, the predicted class and probabil
 in a caption, and a strip of the crops. A whole-slide image (with a native-resolution
 config, e.g. configs/gattn_digitbags_native.py) is drawn on its thumbnail, the crops
 read from its native pixels. Unreadable images are named and skipped (the exit code
-is then non-zero); two inputs never share an output file, a file that is not a
+is then non-zero); each PNG is named after its image's path relative to the folder
+holding all the images (a/x.png, b/x.png -> DIR/a/x.png, DIR/b/x.png), a file that is not a
 drawing of gattn-mm is never overwritten (refused before the model runs), and each
 PNG is written atomically (a failed write, e.g. a full disk, stops the tool naming
 the file)."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import os
 import os.path as osp
@@ -16,30 +22,32 @@ import numpy as np
 from rich.progress import Progress
 
 import gattn_mm  # noqa: F401
-from gattn_mm.apis import GattnInferencer, expand_image_paths
+from gattn_mm.apis import GattnInferencer, expand_image_paths, output_paths
 from gattn_mm.apis.gattn_inferencer import write_png
 from gattn_mm.apis.outputs import refuse_foreign_outputs
 from gattn_mm.datasets.slides import open_slide
 from gattn_mm.datasets.transforms import ImageReadError, read_image
 from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
-from gattn_mm.apis.cli import (checkpoint_arg, checkpoint_errors_exit,
-                               refuse_overwriting_inputs)
+from gattn_mm.apis.cli import (MODEL_USAGE, add_model_arguments, canvas_slide_refusal,
+                               checkpoint_errors_exit, refuse_overwriting_inputs,
+                               resolve_model_arguments)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('config', help='model config')
-    p.add_argument('checkpoint', type=checkpoint_arg, help='checkpoint file (or http(s) URL)')
-    p.add_argument('images', nargs='+', help='image files and/or folders')
+    p = argparse.ArgumentParser(
+        description=__doc__, usage=f'%(prog)s {MODEL_USAGE} IMAGES... --out-dir DIR [opts]')
+    add_model_arguments(p, images=True)
     p.add_argument('--out-dir', required=True,
-                   help='folder for the PNGs (created; it or its nearest existing parent '
-                   'must be a writable folder)')
+                   help='folder for the PNGs, named after the images\' paths relative to '
+                   'the folder holding them all (created; it or its nearest existing '
+                   'parent must be a writable folder)')
     p.add_argument('--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
     p.add_argument('--topk', type=int, default=None,
                    help='draw only the first K boxes (>= 1; default: all)')
     p.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
                    help='refuse images of more pixels, checked before decoding (>= 1)')
     args = p.parse_args(argv)
+    resolve_model_arguments(p, args, images=True)
     for name in ('topk', 'max_pixels'):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -69,32 +77,20 @@ def out_dir_problem(out_dir: str):
     return None
 
 
-def output_names(paths, out_dir):
-    """One PNG per input: ``<stem>.png``, or ``<stem>.<ext>.png`` where two inputs
-    share a stem (``x.png`` and ``x.tif``), or a numbered name where they still clash."""
-    stems = [osp.splitext(osp.basename(p))[0] for p in paths]
-    names, taken = [], set()
-    for path, stem in zip(paths, stems):
-        name = stem if stems.count(stem) == 1 else osp.basename(path)
-        candidate, i = name, 1
-        while candidate in taken:
-            candidate, i = f'{name}_{i}', i + 1
-        taken.add(candidate)
-        names.append(osp.join(out_dir, candidate + '.png'))
-    return names
-
-
 def main(argv=None):
     args = parse_args(argv)
     try:
         paths = expand_image_paths(args.images)
     except FileNotFoundError as err:
         raise SystemExit(f'error: {err}') from None
-    outputs = output_names(paths, args.out_dir)
+    try:
+        outputs = output_paths(paths, args.out_dir, '.png')  # a/x.png, b/x.png: a/, b/
+    except ValueError as err:
+        raise SystemExit(f'error: {err}') from None
     refuse_overwriting_inputs(outputs, paths, '--out-dir')
     refuse_foreign_outputs(outputs, '--out-dir')  # a user's x.png is never replaced
-    with checkpoint_errors_exit(args.checkpoint):
-        inferencer = GattnInferencer(args.config, pretrained=args.checkpoint,
+    with checkpoint_errors_exit(args.checkpoint or args.model_name):
+        inferencer = GattnInferencer(args.config, pretrained=args.checkpoint or True,
                                      device=args.device)
     try:
         os.makedirs(args.out_dir, exist_ok=True)
@@ -105,6 +101,7 @@ def main(argv=None):
 
     def save(out: str, drawing: np.ndarray) -> None:
         try:
+            os.makedirs(osp.dirname(out), exist_ok=True)
             write_png(out, drawing)
         except OSError as err:  # unwritable folder, full disk: every next one fails too
             raise SystemExit(f'error: cannot write {out}: {err.strerror or err} '
@@ -123,7 +120,8 @@ def main(argv=None):
                     continue
                 image = read_image(path, args.max_pixels)
             except ImageReadError as err:
-                print(f'error: {err}', file=sys.stderr)
+                why = canvas_slide_refusal(path, args.max_pixels, args.config) or err
+                print(f'error: {why}', file=sys.stderr)
                 failed.append(path)
                 progress.advance(task)
                 continue

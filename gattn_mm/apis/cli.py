@@ -9,7 +9,9 @@ import argparse
 import errno
 import os
 import os.path as osp
+import re
 import sys
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Sequence
 
@@ -129,6 +131,23 @@ def check_resumable(path: str) -> None:
                          f'load_from={path}')
 
 
+# Python warnings of upstream packages that tell a tool's user nothing to act on; the
+# tools filter them (tools/*.py: those raised at import, before gattn_mm is imported;
+# run_tool: the rest). Nothing is filtered on `import gattn_mm`.
+UPSTREAM_WARNINGS = (
+    # mmcv-lite (gattn-mm's `lite` extra) has no compiled ops; gattn-mm needs none
+    'Fail to import ``MultiScaleDeformableAttention``',
+    # mmengine looks a config's `mmpretrain::` base up with pkg_resources
+    'pkg_resources is deprecated as an API',
+)
+
+
+def quiet_upstream_warnings() -> None:
+    """Ignore the warnings of :data:`UPSTREAM_WARNINGS` in this process (a tool's)."""
+    for message in UPSTREAM_WARNINGS:
+        warnings.filterwarnings('ignore', message=re.escape(message))
+
+
 DEBUG_ENV = 'GATTN_DEBUG'
 # OS errors of the user's files and machine (not of gattn-mm's code)
 USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
@@ -190,6 +209,7 @@ def run_tool(main: Callable, argv: Optional[Sequence[str]] = None) -> int:
             sys.exit(run_tool(main))
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_upstream_warnings()
     debug = '--debug' in argv or os.environ.get(DEBUG_ENV, '') not in ('', '0')
     argv = [a for a in argv if a != '--debug']
     try:
@@ -202,3 +222,108 @@ def run_tool(main: Callable, argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return 1
     return code if isinstance(code, int) and not isinstance(code, bool) else 0
+
+
+# --- one command-line grammar for the tools that run a model on images --------------
+MODEL_USAGE = '(CONFIG CHECKPOINT | MODEL_NAME)'
+CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.ckpt', '.bin', '.safetensors')
+
+
+def published_models() -> list:
+    """The names of gattn-mm's published models (``list_models('gattn*')``)."""
+    from mmpretrain.apis import list_models
+    return list_models('gattn*')
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, images: bool) -> None:
+    """The positional arguments every tool that runs a model takes, one grammar:
+    ``CONFIG CHECKPOINT`` or ``MODEL_NAME`` (a published model: its config and
+    weights, offline), then ``IMAGES...`` when ``images``. Resolve them with
+    :func:`resolve_model_arguments` after parsing."""
+    parser.add_argument('config', metavar='CONFIG|MODEL_NAME',
+                        help='model config, or a published model\'s name (e.g. '
+                        'gattn_r18_digitbags: its config and weights, offline; then no '
+                        'CHECKPOINT)')
+    parser.add_argument('checkpoint', nargs='?', metavar='CHECKPOINT',
+                        help='checkpoint file or http(s) URL of CONFIG (not with a '
+                        'model name)')
+    if images:
+        parser.add_argument('images', nargs='*', metavar='IMAGES',
+                            help='image or slide files and/or folders of them')
+
+
+def resolve_model_arguments(parser: argparse.ArgumentParser, args, images: bool) -> None:
+    """Sort the parsed positionals of :func:`add_model_arguments` out, or
+    ``parser.error`` naming the argument: sets ``args.model_name`` (None for a
+    config); with a model name the word parsed as CHECKPOINT is the first image and
+    ``args.checkpoint`` is None. A config must exist and have its CHECKPOINT; a word
+    that is neither a file nor a published name is refused with the names."""
+    args.model_name = None
+    if not osp.isfile(args.config):
+        names = published_models()
+        if args.config not in names:
+            if args.config.endswith('.py') or os.sep in args.config:
+                parser.error(f'argument config: {args.config}: no such config file')
+            parser.error(f'argument config: {args.config!r} is neither a config '
+                         f'file nor a published model (one of: {", ".join(names)})')
+        args.model_name = args.config
+        extra = args.checkpoint
+        if images and extra is not None:
+            args.images = [extra] + args.images
+            first = args.images[0]
+            extra = first if first.lower().endswith(CHECKPOINT_SUFFIXES) or \
+                first.startswith(URL_PREFIXES) else None
+        if extra is not None:
+            parser.error(f'argument checkpoint: {args.model_name} is a published model and '
+                         f'brings its own weights, {extra} is not taken; for other '
+                         f'weights give CONFIG CHECKPOINT (its config: python '
+                         f'tools/download.py {args.model_name} --dest DIR)')
+        args.checkpoint = None
+    else:
+        if args.checkpoint is None:
+            parser.error(f'argument checkpoint: the config {args.config} needs its '
+                         f'checkpoint (gattn-mm tools do not run a model of random weights)')
+        try:
+            checkpoint_arg(args.checkpoint)
+        except argparse.ArgumentTypeError as err:
+            parser.error(f'argument checkpoint: {err}')
+    if images and not args.images:
+        parser.error('no IMAGES given')
+
+
+def model_config(args):
+    """``(Config, checkpoint)`` of resolved arguments (:func:`resolve_model_arguments`):
+    a published model's config and its weights (``gattn-safe:URL``: hash-checked, read
+    offline from the package when there), or the config file and CHECKPOINT."""
+    from mmengine.config import Config
+    if args.model_name is None:
+        return Config.fromfile(args.config), args.checkpoint
+    from mmpretrain.apis import ModelHub
+    meta = ModelHub.get(args.model_name)
+    return meta.config, meta.weights
+
+
+def canvas_slide_refusal(path: str, max_pixels: int, model: str) -> Optional[str]:
+    """Why a model that reads images whole (a canvas config) cannot read ``path``, when
+    ``path`` is a whole-slide image (an OpenSlide format, a pyramidal TIFF or one over
+    ``max_pixels``), else None: run a native-resolution config, which reads slides
+    lazily from their pyramid, rather than raise ``--max-pixels`` into a whole decode."""
+    from gattn_mm.datasets.transforms.loading import LoadMicroscopyImage
+    if not LoadMicroscopyImage(max_pixels=max_pixels).is_slide(path):
+        return None
+    size = ''
+    try:
+        import warnings
+
+        from gattn_mm.datasets.slides import open_slide
+        with warnings.catch_warnings():  # a slide read by strips: slow, said elsewhere
+            warnings.simplefilter('ignore')
+            slide = open_slide(path, 1 << 62)
+        (h, w), _ = slide.shape, slide.close()
+        size = f' of {w:,} x {h:,} px (a {h * w * 3 / 1e9:.1f} GB decode)'
+    except Exception:  # noqa: BLE001  (the size is only a detail of the advice)
+        pass
+    return (f'{path} is a whole-slide image{size} and {model} reads each image whole onto '
+            f'its canvas: run a native-resolution config, which reads slides lazily from '
+            f'their pyramid (e.g. configs/gattn_digitbags_native.py with the '
+            f'gattn_r18_digitbags weights; docs/slides.md), rather than raise --max-pixels')

@@ -42,3 +42,35 @@ def expand_image_paths(paths: Sequence[str]) -> List[str]:
         else:
             raise FileNotFoundError(f'no such image or folder: {path}')
     return out
+
+
+def output_paths(paths: Sequence[str], out_dir: str, suffix: str) -> List[str]:
+    """One output file per input image, under ``out_dir``, named after the input's path
+    relative to the folder that holds all the inputs (``a/img.png`` and ``b/img.png``
+    -> ``OUT/a/img<suffix>`` and ``OUT/b/img<suffix>``; a single image or images of
+    one folder -> ``OUT/<stem><suffix>``), so that two inputs never share an output
+    and the name says which input it is. Inputs of one folder that differ only in
+    their extension keep it (``x.png``, ``x.tif`` -> ``x.png<suffix>``,
+    ``x.tif<suffix>``); nothing is numbered.
+
+    Args:
+        paths (Sequence[str]): the input files (e.g. of :func:`expand_image_paths`).
+        out_dir (str): the output folder.
+        suffix (str): what ends every name, e.g. ``'.png'`` or ``'.geojson'``.
+
+    Raises:
+        ValueError: for a path given twice (its outputs would be one file).
+    """
+    absolute = [osp.abspath(p) for p in paths]
+    seen = set()
+    for path, full in zip(paths, absolute):
+        if full in seen:
+            raise ValueError(f'{path} is given twice: its outputs would be one file')
+        seen.add(full)
+    if not absolute:
+        return []
+    root = osp.commonpath([osp.dirname(p) for p in absolute])
+    stems = [osp.splitext(osp.relpath(p, root))[0] for p in absolute]
+    clashing = {s for s in stems if stems.count(s) > 1}
+    return [osp.join(out_dir, (osp.relpath(p, root) if s in clashing else s) + suffix)
+            for p, s in zip(absolute, stems)]

@@ -1,5 +1,8 @@
-from .runner_cfg import (ensure_plugin_import, ensure_safe_checkpoints,
-                         set_dataloader_defaults, set_default_work_dir)
+from .runner_cfg import (available_cores, build_runner, ensure_plugin_import,
+                         ensure_progress_bar, ensure_safe_checkpoints,
+                         set_dataloader_defaults,
+                         set_default_work_dir)
 
-__all__ = ['ensure_plugin_import', 'ensure_safe_checkpoints', 'set_dataloader_defaults',
+__all__ = ['available_cores', 'build_runner', 'ensure_plugin_import',
+           'ensure_progress_bar', 'ensure_safe_checkpoints', 'set_dataloader_defaults',
            'set_default_work_dir']

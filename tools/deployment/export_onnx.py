@@ -11,20 +11,26 @@ class says ``exportable = True``, e.g. ``TopKSelector``); the instance crop beco
 one ONNX ``RoiAlign`` node. With onnxruntime installed, the graph is run once on the
 traced input and its logits compared with PyTorch's before the file is written. The
 file is written atomically, never over the config or the checkpoint."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import io
 import os.path as osp
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 import gattn_mm  # noqa: F401
-from gattn_mm.apis.cli import (URL_PREFIXES, check_model_budget, checkpoint_arg,
-                               checkpoint_errors_exit, refuse_overwriting_inputs)
+from gattn_mm.apis.cli import (MODEL_USAGE, URL_PREFIXES, add_model_arguments,
+                               check_model_budget, checkpoint_errors_exit, model_config,
+                               refuse_overwriting_inputs, resolve_model_arguments)
 from gattn_mm.apis.outputs import writable_file_problem
 from gattn_mm.datasets.transforms.image_reading import DEFAULT_MAX_PIXELS
-from gattn_mm.runtime import AtomicLocalBackend
+from gattn_mm.runtime import GATTN_SCHEME, AtomicLocalBackend
 
 
 class ExportWrapper(nn.Module):
@@ -77,9 +83,9 @@ def check_with_onnxruntime(graph: bytes, dummy: torch.Tensor, expected: torch.Te
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('config', help='model config')
-    p.add_argument('checkpoint', type=checkpoint_arg, help='checkpoint file (or http(s) URL)')
+    p = argparse.ArgumentParser(
+        description=__doc__, usage=f'%(prog)s {MODEL_USAGE} --out model.onnx [opts]')
+    add_model_arguments(p, images=False)
     p.add_argument('--out', required=True,
                    help='output .onnx file (its folder must exist; never the config or '
                    'the checkpoint)')
@@ -91,7 +97,9 @@ def parse_args(argv=None):
     p.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 16 for RoiAlign)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override settings of the config, key=value')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    resolve_model_arguments(p, args, images=False)
+    return args
 
 
 def build_export_model(config, checkpoint: str) -> nn.Module:
@@ -122,14 +130,14 @@ def main(argv=None):
     problem = writable_file_problem(args.out)  # tried: root ignores permission bits
     if problem:
         raise SystemExit(f'error: --out {args.out}: not a writable file path ({problem})')
-    inputs = [args.config] + ([] if args.checkpoint.startswith(URL_PREFIXES)
-                              else [args.checkpoint])
+    cfg, checkpoint = model_config(args)  # a model name: its config and weights
+    inputs = [cfg.filename] + ([] if checkpoint.startswith(URL_PREFIXES + (GATTN_SCHEME,))
+                               else [checkpoint])
     refuse_overwriting_inputs([args.out], inputs, '--out')
-    cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    with checkpoint_errors_exit(args.checkpoint):
-        wrapper = build_export_model(cfg, args.checkpoint)
+    with checkpoint_errors_exit(args.model_name or checkpoint):
+        wrapper = build_export_model(cfg, checkpoint)
     if args.shape is None:
         canvas = cfg.get('canvas', 512)
         args.shape = (canvas, canvas) if isinstance(canvas, int) else tuple(canvas)
@@ -144,8 +152,13 @@ def main(argv=None):
     with torch.no_grad():
         expected = wrapper(dummy)
     buffer = io.BytesIO()  # written whole or not at all
-    torch.onnx.export(wrapper, (dummy,), buffer, input_names=['images'],
-                      output_names=['logits'], opset_version=args.opset, dynamo=False)
+    with warnings.catch_warnings():  # the tracer's notes on values it fixes in the graph
+        # (the batch, the shape: both declared) and torch.onnx's on its own folding:
+        # nothing to act on; the graph is run and compared below instead
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        warnings.filterwarnings('ignore', category=UserWarning, module=r'torch\.onnx')
+        torch.onnx.export(wrapper, (dummy,), buffer, input_names=['images'],
+                          output_names=['logits'], opset_version=args.opset, dynamo=False)
     checked = check_with_onnxruntime(buffer.getvalue(), dummy, expected)
     AtomicLocalBackend().put(buffer.getvalue(), args.out)
     print(f'exported {args.out} (input {args.batch_size}x3x{args.shape[0]}x{args.shape[1]}, '
