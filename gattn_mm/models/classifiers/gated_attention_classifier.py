@@ -128,7 +128,7 @@ class GatedAttentionClassifier(BaseClassifier):
                            boxes=boxes, scores=selection.scores, weights=selection.weights,
                            crops=crops, instance_feats=instance_feats)
         if self.instance_head is not None:
-            state.instance_logits = self.instance_head(state)  # (B, N, K)
+            state.instance_logits = self.instance_head.instance_logits(state)  # (B, N, K)
             state.evidence = self.instance_head.evidence(state.instance_logits)
         return state
 
@@ -137,8 +137,6 @@ class GatedAttentionClassifier(BaseClassifier):
 
     def head_logits(self, name: str, state: GattnState) -> torch.Tensor:
         """The image logits (B, K) of the head ``name``."""
-        if name == 'instance_head':
-            return self.instance_head.pooled(state.instance_logits, state.weights)
         return getattr(self, name)(self._head_input(name, state))
 
     def predict_logits(self, state: GattnState) -> torch.Tensor:

@@ -78,9 +78,17 @@ class InstanceHead(ClsHead):
         self.negative_class = negative_class
         self.fc = nn.Linear(in_channels, num_classes)
 
-    def forward(self, state: GattnState) -> torch.Tensor:
-        """Per-instance logits (B, N, K)."""
+    def instance_logits(self, state: GattnState) -> torch.Tensor:
+        """Per-instance logits (B, N, K): ``state.instance_logits`` when the classifier
+        has set them, else computed from the instance features."""
+        if state.instance_logits is not None:
+            return state.instance_logits
         return self.fc(state.instance_feats)
+
+    def forward(self, state: GattnState) -> torch.Tensor:
+        """The image's logits (B, K), as mmpretrain's heads: the per-instance logits
+        pooled (:meth:`pooled`)."""
+        return self.pooled(self.instance_logits(state), state.weights)
 
     def evidence(self, logits: torch.Tensor) -> torch.Tensor:
         """Evidence (B, N) of per-instance logits (B, N, K): log-odds of the other
@@ -118,7 +126,7 @@ class InstanceHead(ClsHead):
 
     def loss(self, state: GattnState, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
-        logits = state.instance_logits if state.instance_logits is not None else self(state)
+        logits = self.instance_logits(state)
         losses = {}
         if self.loss_module is not None:
             pooled = self.pooled(logits, state.weights)
@@ -131,8 +139,7 @@ class InstanceHead(ClsHead):
     def predict(self, state: GattnState,
                 data_samples: Optional[List[Optional[DataSample]]] = None
                 ) -> List[DataSample]:
-        logits = state.instance_logits if state.instance_logits is not None else self(state)
-        return self._get_predictions(self.pooled(logits, state.weights), data_samples)
+        return self._get_predictions(self(state), data_samples)
 
 
 def mil_targets(data_samples: List[DataSample], num_classes: int) -> torch.Tensor:
