@@ -10,7 +10,13 @@ Whole-slide images (pyramidal TIFF, OpenSlide formats) are read lazily by a
 native-resolution config (e.g. configs/gattn_digitbags_native.py), boxes in level-0
 pixels. Unreadable or too large images are named and skipped (the exit code is then
 non-zero); the JSON is rewritten atomically after every batch, so the results so far
-survive an interruption."""
+survive an interruption. The JSON also holds each image's size, the box format (xyxy,
+level-0 pixels), the classes, the config and the checkpoint with its sha256.
+On request: --geojson DIR (one FeatureCollection per image, one Polygon per instance
+in level-0 pixels; QuPath imports it), --heatmap DIR (the attention as a float32 TIFF
+at a pyramid level), --csv FILE (one row per image: path, size, prediction, scores).
+No file that gattn-mm did not write is overwritten; output paths are checked before
+the model runs."""
 import warnings
 
 # mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
@@ -34,6 +40,11 @@ from gattn_mm.datasets.transforms.loading import DEFAULT_MAX_PIXELS
 from gattn_mm.apis.cli import (MODEL_USAGE, add_model_arguments, canvas_slide_refusal,
                                checkpoint_errors_exit, refuse_overwriting_inputs,
                                resolve_model_arguments)
+from gattn_mm.apis import output_paths
+from gattn_mm.apis.exports import (BOX_FORMAT, GEOJSON_SUFFIX, HEATMAP_SUFFIX,
+                                   check_export_dir, check_export_paths, csv_row,
+                                   instances_geojson, provenance, write_csv, write_geojson,
+                                   write_heatmap)
 from gattn_mm.apis.outputs import writable_file_problem
 
 
@@ -42,6 +53,14 @@ def parse_args(argv=None):
         description=__doc__, usage=f'%(prog)s {MODEL_USAGE} IMAGES... [opts]')
     add_model_arguments(p, images=True)
     p.add_argument('--out', default='results.json', help='JSON file (default results.json)')
+    p.add_argument('--geojson', metavar='DIR', default=None,
+                   help='write DIR/<image>.geojson: the instances as polygons in level-0 '
+                   'pixels (QuPath: File > Import objects)')
+    p.add_argument('--heatmap', metavar='DIR', default=None,
+                   help='write DIR/<image>.attention.tif: the attention, float32, at a '
+                   'pyramid level (longest side <= 2048 px)')
+    p.add_argument('--csv', metavar='FILE', default=None,
+                   help='CSV, one row per image: path, width, height, prediction, scores')
     p.add_argument('--batch-size', type=int, default=4, help='images per forward (>= 1)')
     p.add_argument('--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
     p.add_argument('--topk', type=int, default=3, help='classes listed per image (>= 1)')
@@ -54,15 +73,54 @@ def parse_args(argv=None):
     for name in ('batch_size', 'topk', 'max_pixels'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
-    problem = writable_file_problem(args.out)  # tried: root ignores permission bits
-    if problem:
-        p.error(f'--out {args.out}: not a writable file path ({problem})')
+    for option, path in (('--out', args.out), ('--csv', args.csv)):
+        problem = path and writable_file_problem(path)  # tried: root ignores permission bits
+        if problem:
+            p.error(f'{option} {path}: not a writable file path ({problem})')
     return args
 
 
-def save(path: str, results: list, failures: list) -> None:
-    text = json.dumps(dict(results=results, failures=failures), indent=1)
+def save(path: str, results: list, failures: list, model: dict) -> None:
+    text = json.dumps(dict(model=model, **BOX_FORMAT, results=results, failures=failures),
+                      indent=1)
     AtomicLocalBackend().put_text(text, path)
+
+
+def model_files(args) -> tuple:
+    """(config, checkpoint) files of the run: a published model's packaged ones (its
+    checkpoint hash-checked, offline), or those given."""
+    if args.model_name is None:
+        return args.config, args.checkpoint
+    from mmpretrain.apis import ModelHub
+
+    from gattn_mm.apis import release_url
+    from gattn_mm.runtime import download_checked
+    config = ModelHub.get(args.model_name).config
+    return (getattr(config, 'filename', None) or str(config),
+            download_checked(release_url(args.model_name)))
+
+
+def check_outputs(args, paths: list) -> dict:
+    """{'geojson' / 'heatmap': {image: its file}} of the exports asked for; every
+    output checked before the work: none is an input, the folders take files, no file
+    that gattn-mm did not write is replaced."""
+    refuse_overwriting_inputs([args.out], paths, '--out')
+    if args.csv:
+        refuse_overwriting_inputs([args.csv], paths, '--csv')
+        check_export_paths([args.csv], '--csv')
+    exports = {}
+    for key, folder, suffix in (('geojson', args.geojson, GEOJSON_SUFFIX),
+                                ('heatmap', args.heatmap, HEATMAP_SUFFIX)):
+        if folder is not None:
+            try:  # a/x.png, b/x.png -> DIR/a/x<suffix>, DIR/b/x<suffix>
+                files = output_paths(paths, folder, suffix)
+            except ValueError as err:
+                raise SystemExit(f'error: --{key}: {err}') from None
+            refuse_overwriting_inputs(files, paths, f'--{key}')
+            check_export_paths(files, f'--{key}')
+            check_export_dir(folder, f'--{key}')
+            exports[key] = dict(zip(paths, files))
+    return exports
 
 
 def to_json(path: str, result: dict) -> dict:
@@ -79,6 +137,8 @@ def to_json(path: str, result: dict) -> dict:
                    pred_score=float(result['pred_score']), topk=result['topk'])
         if 'pred_class' in result:
             out['pred_class'] = result['pred_class']
+    if 'image_size' in result:
+        out['height'], out['width'] = result['image_size']
     if 'boxes' in result:
         out['boxes'] = np.round(result['boxes'], 2).tolist()
         out['instance_scores'] = [float(s) for s in result['instance_scores']]
@@ -129,7 +189,7 @@ def main(argv=None) -> int:
         paths = expand_image_paths(args.images)
     except FileNotFoundError as err:
         raise SystemExit(f'error: {err}') from None
-    refuse_overwriting_inputs([args.out], paths, '--out')
+    exports = check_outputs(args, paths)
     if not paths:
         console.print(f'[red]error[/red]: no images in {escape(" ".join(args.images))}',
                       soft_wrap=True)
@@ -138,7 +198,9 @@ def main(argv=None) -> int:
         inferencer = GattnInferencer(args.config, pretrained=args.checkpoint or True,
                                      device=args.device, topk=args.topk,
                                      max_pixels=args.max_pixels)
-    results, failures = [], []
+    model = dict(**provenance(*model_files(args)), classes=inferencer.classes and
+                 list(inferencer.classes))
+    results, failures, rows = [], [], []
     with Progress(console=console) as progress:
         task = progress.add_task('inference', total=len(paths))
 
@@ -166,9 +228,21 @@ def main(argv=None) -> int:
                             f'{path}: the model\'s scores are not finite (NaN/inf); check '
                             f'the config\'s data_preprocessor (mean, std) and the checkpoint'))
                         continue
-                    results.append(to_json(path, res))
+                    entry = to_json(path, res)
+                    if 'geojson' in exports:
+                        entry['geojson'] = exports['geojson'][path]
+                        write_geojson(entry['geojson'],
+                                      instances_geojson(path, res, inferencer.classes))
+                    if 'heatmap' in exports:
+                        entry['heatmap'] = exports['heatmap'][path]
+                        write_heatmap(entry['heatmap'], res)
+                    results.append(entry)
+                    rows.append(csv_row(path, res, inferencer.classes))
                     progress.advance(task)
-            save(args.out, results, failures)
+            save(args.out, results, failures, model)
+            if args.csv:
+                write_csv(args.csv, rows, {k: model[k] for k in
+                                           ('config', 'checkpoint', 'checkpoint_sha256')})
     console.print(f'{len(results)} predictions written to {escape(args.out)}',
                   soft_wrap=True)
     if failures:

@@ -13,6 +13,8 @@ from gattn_mm.datasets.base_microscopy import AnnotationError, check_classes
 from gattn_mm.datasets.transforms.loading import (DEFAULT_MAX_PIXELS, LoadMicroscopyImage,
                                                   read_image, to_rgb_uint8)
 from gattn_mm.models.classifiers.part_checks import MULTI_LABEL
+from gattn_mm.apis.exports import (GEOJSON_SUFFIX, HEATMAP_SUFFIX, export_files,
+                                   instances_geojson, write_geojson, write_heatmap)
 from gattn_mm.apis.image_files import expand_image_paths
 from gattn_mm.apis.outputs import foreign_files, mark_drawing
 from gattn_mm.models import CheckpointMismatchError
@@ -29,7 +31,10 @@ class GattnInferencer(ImageClassificationInferencer):
     Images are read with gattn-mm's microscopy reader (8/16-bit PNG/TIFF, gray,
     RGBA) and each result also carries ``attention`` (h, w) over the image,
     ``boxes`` (N, 4, xyxy in original image pixels), ``instance_scores`` (N,) and
-    the top-k classes. ``visualize`` draws the attention overlay. The model is built
+    the top-k classes, ``image_size`` (H, W) and, for a slide with one,
+    ``pixel_size_um`` (y, x). ``visualize`` draws the attention overlay; with
+    ``geojson_dir`` / ``heatmap_dir`` the instances are written as GeoJSON and the
+    attention as a TIFF heat map per input (:meth:`export`). The model is built
     and its checkpoint loaded inside gattn-mm's runtime
     (:func:`gattn_mm.runtime.safe_checkpoints`): read without unpickling code, and
     refused unless it holds exactly this model's weights, whatever the model's class.
@@ -40,7 +45,8 @@ class GattnInferencer(ImageClassificationInferencer):
         >>> result = inferencer('bag.png')[0]
         >>> result['pred_class'], result['boxes']
     """
-    visualize_kwargs = {'show', 'wait_time', 'show_dir', 'max_boxes'}
+    visualize_kwargs = {'show', 'wait_time', 'show_dir', 'max_boxes', 'geojson_dir',
+                        'heatmap_dir'}
 
     def __init__(self, *args, topk: int = 3, max_pixels: Optional[int] = None, **kwargs):
         with safe_checkpoints():  # read safely; a checkpoint of another model is refused
@@ -126,10 +132,14 @@ class GattnInferencer(ImageClassificationInferencer):
 
     def visualize(self, ori_inputs: List, preds: List[DataSample], show: bool = False,
                   wait_time: int = 0, show_dir: Optional[str] = None,
-                  max_boxes: Optional[int] = None) -> Optional[List[np.ndarray]]:
+                  max_boxes: Optional[int] = None, geojson_dir: Optional[str] = None,
+                  heatmap_dir: Optional[str] = None) -> Optional[List[np.ndarray]]:
         """Draw the overlays (see :meth:`draw`) into ``show_dir``: ``<stem>.png`` per
         input, ``<name>.png`` (the whole file name) where two inputs share a stem;
-        each written atomically, a failed write an ``OSError`` naming the file."""
+        each written atomically, a failed write an ``OSError`` naming the file.
+        ``geojson_dir`` / ``heatmap_dir``: :meth:`export` into them."""
+        if geojson_dir is not None or heatmap_dir is not None:
+            self.export(ori_inputs, self.postprocess(preds, None), geojson_dir, heatmap_dir)
         if not show and show_dir is None:
             return None
         stems = [Path(i).stem if isinstance(i, str) else str(n)
@@ -146,6 +156,36 @@ class GattnInferencer(ImageClassificationInferencer):
                 write_png(str(Path(show_dir) / f'{name}.png'), drawn)
             drawings.append(drawn)
         return drawings
+
+    def export(self, inputs: List, results: List[dict], geojson_dir: Optional[str] = None,
+               heatmap_dir: Optional[str] = None) -> List[dict]:
+        """Write each input's instances as GeoJSON (``<geojson_dir>/<name>.geojson``,
+        :func:`~gattn_mm.apis.exports.instances_geojson`: one FeatureCollection, one
+        Polygon per instance in level-0 pixels) and its attention as a TIFF heat map
+        (``<heatmap_dir>/<name>.attention.tif``,
+        :func:`~gattn_mm.apis.exports.write_heatmap`); ``<name>`` as
+        :func:`~gattn_mm.apis.exports.export_files` names it. A file of that name that
+        gattn-mm did not write is refused (``FileExistsError``).
+
+        Returns:
+            list[dict]: per input, the files written (``geojson``, ``heatmap``).
+        """
+        geojson = export_files(inputs, geojson_dir, GEOJSON_SUFFIX) if geojson_dir \
+            else [None] * len(inputs)
+        heatmap = export_files(inputs, heatmap_dir, HEATMAP_SUFFIX) if heatmap_dir \
+            else [None] * len(inputs)
+        written = []
+        for n, (input_, result) in enumerate(zip(inputs, results)):
+            files = {}
+            if geojson[n]:
+                files['geojson'] = geojson[n]
+                write_geojson(geojson[n], instances_geojson(
+                    input_ if isinstance(input_, str) else str(n), result, self.classes))
+            if heatmap[n]:
+                files['heatmap'] = heatmap[n]
+                write_heatmap(heatmap[n], result)
+            written.append(files)
+        return written
 
     def draw(self, image_rgb: np.ndarray, sample: DataSample,
              max_boxes: Optional[int] = None) -> np.ndarray:
@@ -199,6 +239,11 @@ class GattnInferencer(ImageClassificationInferencer):
                 result['boxes'] = boxes.detach().cpu().numpy()
                 result['instance_scores'] = sample.instance_scores.detach().cpu().numpy()
             result.update(instance_results(sample))
+            if sample.get('ori_shape') is not None:  # level-0 (H, W) of a slide
+                result['image_size'] = tuple(int(v) for v in sample.ori_shape[:2])
+            mpp = getattr(sample.get('slide'), 'mpp', None)
+            if mpp is not None:
+                result['pixel_size_um'] = tuple(float(v) for v in mpp)
             if self.multi_label:  # every class predicted (the head's threshold / top-k)
                 labels = sorted(int(v) for v in sample.pred_label.reshape(-1))
                 result['multi_label'] = True
