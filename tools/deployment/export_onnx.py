@@ -157,6 +157,9 @@ def main(argv=None):
         # nothing to act on; the graph is run and compared below instead
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         warnings.filterwarnings('ignore', category=UserWarning, module=r'torch\.onnx')
+        warnings.filterwarnings('ignore', category=DeprecationWarning, module=r'torch\.onnx')
+        # dynamo=False is this tool's exporter (the one its tests check); torch calls it legacy
+        warnings.filterwarnings('ignore', message='You are using the legacy TorchScript')
         torch.onnx.export(wrapper, (dummy,), buffer, input_names=['images'],
                           output_names=['logits'], opset_version=args.opset, dynamo=False)
     checked = check_with_onnxruntime(buffer.getvalue(), dummy, expected)
