@@ -7,12 +7,31 @@ from torch.profiler import record_function
 from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ..utils import (GattnState, NativeBatch, downsample, image_extents, int_pair,
-                     pool_feature, set_instance_fields, set_original_boxes)
+from ..heads.gattn_head import GattnHead
+from ..utils import (GattnState, ImageBatch, as_batch, int_pair, pool_feature,
+                     set_instance_fields)
 from .checkpoint_keys import check_checkpoint_keys
 from .part_checks import check_parts, preprocessor_cfg
 
-HEADS = ('head', 'instance_head', 'global_head')
+HEADS = ('head', 'instance_head', 'global_head')  # the config's head slots
+Inputs = Union[torch.Tensor, ImageBatch]
+
+
+def head_input(head: nn.Module, state: GattnState):
+    """What a head reads: a ``GattnHead`` the state, any other mmpretrain head the
+    global feature ``(global_feat,)``."""
+    return state if isinstance(head, GattnHead) else (state.global_feat,)
+
+
+def class_predictions(logits: torch.Tensor,
+                      data_samples: Optional[List[DataSample]]) -> List[DataSample]:
+    """Single-label predictions of logits (B, K), as mmpretrain's ``ClsHead``
+    makes them: the softmax scores and their argmax."""
+    scores = logits.softmax(dim=1)
+    labels = scores.argmax(dim=1, keepdim=True).detach()
+    samples = data_samples or [None] * len(scores)
+    return [(s if s is not None else DataSample()).set_pred_score(score).set_pred_label(
+        label) for s, score, label in zip(samples, scores, labels)]
 
 
 @MODELS.register_module()
@@ -89,55 +108,56 @@ class GatedAttentionClassifier(BaseClassifier):
         """The network that reads the crops."""
         return self.reader if self.reader is not None else self.backbone
 
-    def glance(self, inputs: Union[torch.Tensor, NativeBatch]) -> torch.Tensor:
+    @property
+    def heads(self) -> List[nn.Module]:
+        """The heads present, in the order of :data:`HEADS`."""
+        return [h for h in (getattr(self, name) for name in HEADS) if h is not None]
+
+    def glance(self, inputs: Inputs) -> torch.Tensor:
         """The downsampled global view (B, 3, h0, w0) of the input (B, 3, H, W), or of
         images at their own sizes (each fitted into (h0, w0), padded)."""
-        if isinstance(inputs, NativeBatch):
-            return inputs.glance(self.global_size)
-        return downsample(inputs, self.global_size)
+        return as_batch(inputs).glance(self.global_size)
 
-    def attend(self, inputs: torch.Tensor):
+    def attend(self, inputs: Inputs):
         """Attention (B, h, w) over the cells and global feature (B, C) of the
-        input (B, 3, H, W), from the glance."""
+        input, from the glance."""
         return self.neck(self.backbone(self.glance(inputs)))
 
-    def forward_state(self, inputs: Union[torch.Tensor, NativeBatch],
-                      extents: Optional[torch.Tensor] = None) -> GattnState:
+    def forward_state(self, inputs: Inputs,
+                      data_samples: Optional[List[DataSample]] = None) -> GattnState:
         """Run the glance, the sampler, the reader and the instance head's per-instance
         logits; every intermediate is kept in the returned :class:`GattnState`.
-        ``inputs``: a (B, 3, H, W) batch, or a :class:`NativeBatch` of images at their
-        own sizes (boxes in native pixels). ``extents`` (B, 2): the (h, w) each padded
-        image covers (see the sampler)."""
-        B = inputs.size(0)
-        if isinstance(inputs, NativeBatch):
-            image_size, extents = inputs.canvas(self.global_size), inputs.shapes()
-        else:
-            image_size = tuple(inputs.shape[-2:])
+        ``inputs``: an :class:`ImageBatch` (a ``NativeBatch`` of images at their own
+        sizes: boxes in native pixels) or a (B, 3, H, W) tensor, whose padding the
+        metainfo of ``data_samples`` gives (:func:`as_batch`): padding cells are
+        never chosen, in training as at test time."""
+        batch = as_batch(inputs, data_samples)
+        B = batch.size(0)
         with record_function('gattn.glance'):
-            attention, global_feat = self.attend(inputs)
+            attention, global_feat = self.attend(batch)
         with record_function('gattn.sampler'):
-            selection, boxes = self.sampler(attention, image_size, extents, inputs)
-            crops = self.sampler.crop(inputs, boxes, extents)  # (B*N*V, 3, s_h, s_w)
+            selection, boxes = self.sampler(attention, batch.canvas(self.global_size),
+                                            batch.extents, batch)
+            crops = self.sampler.crop(batch, boxes)  # (B*N*V, 3, s_h, s_w)
         N, V = boxes.size(1), self.sampler.num_views
         with record_function('gattn.local'):
             feats = pool_feature(self.reader_module(crops))  # (B*N*V, C')
             instance_feats = feats.view(B, N, V, -1).mean(dim=2)  # (B, N, C')
         if V > 1:  # keep the crops of the boxes themselves (view 0)
             crops = crops.view(B, N, V, *crops.shape[1:])[:, :, 0].flatten(0, 1)
-        state = GattnState(inputs=inputs, attention=attention, global_feat=global_feat,
+        state = GattnState(inputs=batch, attention=attention, global_feat=global_feat,
                            boxes=boxes, scores=selection.scores, weights=selection.weights,
-                           crops=crops, instance_feats=instance_feats)
+                           crops=crops, instance_feats=instance_feats,
+                           data_samples=data_samples)
         if self.instance_head is not None:
             state.instance_logits = self.instance_head.instance_logits(state)  # (B, N, K)
             state.evidence = self.instance_head.evidence(state.instance_logits)
         return state
 
-    def _head_input(self, name: str, state: GattnState):
-        return (state.global_feat,) if name == 'global_head' else state
-
     def head_logits(self, name: str, state: GattnState) -> torch.Tensor:
         """The image logits (B, K) of the head ``name``."""
-        return getattr(self, name)(self._head_input(name, state))
+        head = getattr(self, name)
+        return head(head_input(head, state))
 
     def predict_logits(self, state: GattnState) -> torch.Tensor:
         """The image logits (B, K) of the ``predict_from`` head; of several heads, the
@@ -148,7 +168,7 @@ class GatedAttentionClassifier(BaseClassifier):
                  for n in self.predict_from]
         return torch.stack(probs).mean(dim=0).log()
 
-    def extract_feat(self, inputs: torch.Tensor, stage: str = 'pre_logits'):
+    def extract_feat(self, inputs: Inputs, stage: str = 'pre_logits'):
         """Features of a stage, like ``ImageClassifier.extract_feat``: ``backbone``
         (the backbone's outputs on the glance), ``neck`` (attention (B, h, w), global
         feature (B, C)), ``state`` (the :class:`GattnState`) or ``pre_logits``
@@ -165,48 +185,46 @@ class GatedAttentionClassifier(BaseClassifier):
             return state
         return self.head.pre_logits(state) if self.head is not None else state.instance_feats
 
-    def forward(self, inputs: torch.Tensor,
+    def forward(self, inputs: Inputs,
                 data_samples: Optional[List[DataSample]] = None, mode: str = 'tensor'):
         """``tensor``: the logits (B, K) of the predicting head; ``loss``: dict of
         losses; ``predict``: DataSamples."""
         if mode == 'tensor':
-            return self.predict_logits(self.forward_state(inputs))
+            return self.predict_logits(self.forward_state(inputs, data_samples))
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         raise RuntimeError(f'Invalid mode "{mode}".')
 
-    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> dict:
-        """The losses of every head (``loss`` of ``head``, ``loss_global`` of
-        ``global_head``, the instance head's own) and of the attention losses."""
-        state = self.forward_state(inputs)
+    def loss(self, inputs: Inputs, data_samples: List[DataSample]) -> dict:
+        """The losses of every head (a head on the global feature logs them as
+        ``loss_global``) and of the attention losses."""
+        state = self.forward_state(inputs, data_samples)
         losses = {}
-        for name in HEADS:
-            head = getattr(self, name)
-            if head is not None:
-                out = head.loss(self._head_input(name, state), data_samples)
-                if name == 'global_head':
-                    out = {k.replace('loss', 'loss_global', 1): v for k, v in out.items()}
-                losses.update(out)
+        for head in self.heads:
+            out = head.loss(head_input(head, state), data_samples)
+            if not isinstance(head, GattnHead):
+                out = {k.replace('loss', 'loss_global', 1): v for k, v in out.items()}
+            losses.update(out)
         for attention_loss in self.attention_losses:
             losses[attention_loss.loss_name] = attention_loss(state)
         return losses
 
-    def predict(self, inputs: torch.Tensor,
+    def predict(self, inputs: Inputs,
                 data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
         """Predictions of the ``predict_from`` head(s), with the attention, the boxes
         and what each instance says (:func:`set_instance_fields`) and ``ori_boxes`` in
         the original image's (or a slide's level-0) pixels
-        (:func:`set_original_boxes`)."""
-        native = isinstance(inputs, NativeBatch)
-        state = self.forward_state(inputs, None if native else image_extents(
-            data_samples, inputs.shape[-2:], inputs.device))
-        first = self.predict_from if isinstance(self.predict_from, str) else \
-            self.predict_from[0]  # several: softmax of the logits = the mean probabilities
-        samples = getattr(self, first)._get_predictions(self.predict_logits(state),
-                                                        data_samples)
-        set_instance_fields(samples, state, self.instance_head, self.head)
-        set_original_boxes(samples, state.boxes, inputs.fits(self.global_size)
-                           if native else None, self.global_size)
+        (``ImageBatch.set_original_boxes``)."""
+        state = self.forward_state(inputs, data_samples)
+        if isinstance(self.predict_from, str):
+            head = getattr(self, self.predict_from)
+            samples = head.predict(head_input(head, state), data_samples)
+        else:  # several single-label heads: the mean of their probabilities
+            samples = class_predictions(self.predict_logits(state), data_samples)
+        fusion_weights = self.head.instance_weights(state) \
+            if isinstance(self.head, GattnHead) else None
+        set_instance_fields(samples, state, self.instance_head, fusion_weights)
+        state.inputs.set_original_boxes(samples, state.boxes, self.global_size)
         return samples

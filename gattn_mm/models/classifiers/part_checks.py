@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from mmpretrain.models.heads import MultiLabelClsHead
 
-from ..heads import MultiLabelFusionHead
+from ..heads import FusionHead, MultiLabelFusionHead
 from ..losses import BaseAttentionLoss
 from ..utils import pool_feature
 
@@ -149,8 +149,8 @@ def check_channels(model) -> None:
 
 def check_instances(model) -> None:
     """A fusion built for a fixed N gets that N in training and at test time."""
-    fusion = getattr(model.head, 'fusion', None)
-    fixed = getattr(fusion, 'num_instances', None)
+    fusion = model.head.fusion if isinstance(model.head, FusionHead) else None
+    fixed = fusion.num_instances if fusion is not None else None
     if fixed is None:
         return
     for key, n in (('model.sampler.num_instances', model.sampler.train_num_instances),
@@ -168,7 +168,7 @@ def check_losses(model, train_cfg: Optional[dict]) -> None:
         if not isinstance(loss, BaseAttentionLoss):
             raise TypeError(f'{key} is not an attention loss: subclass BaseAttentionLoss '
                             f'(gattn_mm/models/losses)')
-        if getattr(loss, 'needs_evidence', False) and model.instance_head is None:
+        if loss.needs_evidence and model.instance_head is None:
             raise ValueError(f'{key} learns from the instance evidence: it needs '
                              f'model.instance_head')
         if loss.loss_name in names:

@@ -1,20 +1,15 @@
 import torch
-import torch.nn as nn
 
 from mmpretrain.registry import MODELS
+from .base_fusion import BaseFusion, weighted_fusion
 
 
 @MODELS.register_module()
-class AttentionFusion(nn.Module):
+class AttentionFusion(BaseFusion):
     """``[g, sum_n w_n i_n]``, (B, C + C'): the instances weighted by the sampler's
     fusion weights, so the loss also reaches the attention through them."""
-    num_instances = None  # any N
-
-    def out_channels(self, global_channels: int, instance_channels: int) -> int:
-        return global_channels + instance_channels
 
     def forward(self, global_feat: torch.Tensor, instance_feats: torch.Tensor,
                 weights: torch.Tensor) -> torch.Tensor:
         """(B, C), (B, N, C'), (B, N) -> (B, C + C')."""
-        return torch.cat([global_feat, torch.einsum('bn,bnc->bc', weights, instance_feats)],
-                         dim=1)
+        return weighted_fusion(global_feat, instance_feats, weights)

@@ -1,13 +1,13 @@
 from typing import Optional
 
 import torch
-import torch.nn as nn
 
 from mmpretrain.registry import MODELS
+from .base_fusion import BaseFusion
 
 
 @MODELS.register_module()
-class ConcatFusion(nn.Module):
+class ConcatFusion(BaseFusion):
     """The paper's fusion: ``[g, i_1, ..., i_N]``, instances in the selector's rank
     order; (B, C + N*C'). Needs the same N in training and test.
 

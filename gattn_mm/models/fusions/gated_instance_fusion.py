@@ -1,14 +1,15 @@
 import torch
-import torch.nn as nn
 
 from mmpretrain.registry import MODELS
+from ..utils import GatedAttention
+from .base_fusion import BaseFusion, weighted_fusion
 
 
 @MODELS.register_module()
-class GatedInstanceFusion(nn.Module):
+class GatedInstanceFusion(GatedAttention, BaseFusion):
     """``[g, sum_n a_n i_n]``, (B, C + C'), with a learned gated attention over the
-    instances (Ilse et al., 2018) added to the sampler's:
-    ``a = softmax_n(w^T (tanh(V i_n) * sigmoid(U i_n)) + log w_n)``.
+    instances (Ilse et al., 2018; the layer of ``GatedAttentionNeck``) added to the
+    sampler's: ``a = softmax_n(w^T (tanh(V i_n) * sigmoid(U i_n)) + log w_n)``.
 
     The fused classifier chooses which instances decide from what the reader found
     in them: one instance for a presence task, the instances of one kind for a
@@ -19,30 +20,20 @@ class GatedInstanceFusion(nn.Module):
         instance_channels (int): C', channels of an instance feature.
         hidden_channels (int): size of the hidden attention layer. Defaults to 128.
     """
-    num_instances = None  # any N
     needs_channels = True  # FusionHead passes instance_channels
 
     def __init__(self, instance_channels: int, hidden_channels: int = 128):
-        super().__init__()
-        self.attention_V = nn.Linear(instance_channels, hidden_channels)  # tanh branch
-        self.attention_U = nn.Linear(instance_channels, hidden_channels)  # sigmoid gate
-        self.attention_w = nn.Linear(hidden_channels, 1)
-
-    def out_channels(self, global_channels: int, instance_channels: int) -> int:
-        return global_channels + instance_channels
+        super().__init__(instance_channels, hidden_channels)
 
     def instance_weights(self, instance_feats: torch.Tensor,
                          weights: torch.Tensor) -> torch.Tensor:
         """Fused weights (B, N) of instance features (B, N, C') and sampler weights
         (B, N); they sum to 1 over N."""
-        gated = torch.tanh(self.attention_V(instance_feats)) * \
-            torch.sigmoid(self.attention_U(instance_feats))
-        logits = self.attention_w(gated)[..., 0].float()  # (B, N)
+        logits = self.gated_logits(instance_feats).float()  # (B, N)
         return (logits + weights.float().clamp_min(1e-12).log()).softmax(dim=1)
 
     def forward(self, global_feat: torch.Tensor, instance_feats: torch.Tensor,
                 weights: torch.Tensor) -> torch.Tensor:
         """(B, C), (B, N, C'), (B, N) -> (B, C + C')."""
         a = self.instance_weights(instance_feats, weights).to(instance_feats.dtype)
-        return torch.cat([global_feat, torch.einsum('bn,bnc->bc', a, instance_feats)],
-                         dim=1)
+        return weighted_fusion(global_feat, instance_feats, a)

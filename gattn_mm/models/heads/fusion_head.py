@@ -1,20 +1,21 @@
-from typing import Dict, List, Optional
+from typing import Optional, Union
 
 import torch
 import torch.nn as nn
 
-from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
+from ..fusions import BaseFusion
 from ..utils import GattnState
+from .gattn_head import GattnHead
 
 
 @MODELS.register_module()
-class FusionHead(ClsHead):
+class FusionHead(GattnHead):
     """Classify an image from its global feature fused with its instance features.
 
-    The ``fusion`` part (``ConcatFusion``, ``AttentionFusion``, ``MeanFusion`` or
-    your own, see ``gattn_mm/models/fusions``) turns the global feature (B, C), the
+    The ``fusion`` part (a ``BaseFusion``: ``ConcatFusion``, ``AttentionFusion``,
+    ``MeanFusion``, ``GatedInstanceFusion`` or your own, see
+    ``gattn_mm/models/fusions``) turns the global feature (B, C), the
     instance features (B, N, C') and the fusion weights (B, N) of a
     :class:`GattnState` into one vector; a linear layer gives the logits (B, K).
 
@@ -48,8 +49,7 @@ class FusionHead(ClsHead):
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.instance_channels = instance_channels or in_channels
-        self.fusion = fusion if isinstance(fusion, nn.Module) else build_fusion(
-            fusion, self.instance_channels)
+        self.fusion = build_fusion(fusion, self.instance_channels)
         self.detach_instances = detach_instances
         self.fc = nn.Linear(self.fusion.out_channels(in_channels, self.instance_channels),
                             num_classes)
@@ -65,20 +65,26 @@ class FusionHead(ClsHead):
         """Fused logits (B, K)."""
         return self.fc(self.pre_logits(state))
 
-    def loss(self, state: GattnState, data_samples: List[DataSample],
-             **kwargs) -> Dict[str, torch.Tensor]:
-        return self._get_loss(self(state), data_samples, **kwargs)
-
-    def predict(self, state: GattnState,
-                data_samples: Optional[List[Optional[DataSample]]] = None
-                ) -> List[DataSample]:
-        return self._get_predictions(self(state), data_samples)
+    def instance_weights(self, state: GattnState) -> Optional[torch.Tensor]:
+        """The weights (B, N) the fusion gives the instances, or None for a fusion
+        without its own (``BaseFusion.instance_weights``)."""
+        return self.fusion.instance_weights(state.instance_feats, state.weights)
 
 
-def build_fusion(cfg: dict, instance_channels: int) -> nn.Module:
-    """Build a fusion part; one with learned layers (``needs_channels``) is given
-    the instance channels C'."""
-    cls = MODELS.get(cfg['type']) if isinstance(cfg.get('type'), str) else cfg.get('type')
-    if getattr(cls, 'needs_channels', False):
+def build_fusion(cfg: Union[dict, nn.Module], instance_channels: int) -> BaseFusion:
+    """Build a fusion part (a built one is taken as it is); one with learned layers
+    (``needs_channels``) is given the instance channels C'."""
+    if isinstance(cfg, nn.Module):
+        cls = type(cfg)
+    else:
+        cls = MODELS.get(cfg['type']) if isinstance(cfg.get('type'), str) else cfg.get('type')
+    if not (isinstance(cls, type) and issubclass(cls, BaseFusion)):
+        name = getattr(cls, '__name__', None) or cfg.get('type')
+        raise TypeError(f'model.head.fusion ({name}) must be a BaseFusion '
+                        f'(gattn_mm/models/fusions): subclass it and register it in '
+                        f"mmpretrain's MODELS")
+    if isinstance(cfg, nn.Module):
+        return cfg
+    if cls.needs_channels:
         return MODELS.build(cfg, default_args=dict(instance_channels=instance_channels))
     return MODELS.build(cfg)

@@ -4,14 +4,14 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn as nn
 
-from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample, label_to_onehot
 from ..utils import GattnState
+from .gattn_head import GattnHead
 
 
 @MODELS.register_module()
-class InstanceHead(ClsHead):
+class InstanceHead(GattnHead):
     """Classify every instance, and the image from its instances.
 
     A linear layer gives per-instance logits (B, N, K) from the instance features

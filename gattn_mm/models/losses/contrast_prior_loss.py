@@ -1,7 +1,7 @@
 import torch
 
 from mmpretrain.registry import MODELS
-from ..utils import GattnState, NativeBatch, gray_std, zscore
+from ..utils import GattnState, as_batch, zscore
 from .base_attention_loss import BaseAttentionLoss, kl_to_attention
 
 
@@ -30,11 +30,10 @@ class ContrastPriorLoss(BaseAttentionLoss):
 
     @staticmethod
     def prior(inputs, grid) -> torch.Tensor:
-        """Z-scored contrast (B, h*w) of the input (B, 3, H, W), or of a
-        ``NativeBatch`` (its virtual canvases), in a (h, w) grid."""
-        if isinstance(inputs, NativeBatch):
-            return zscore(inputs.gray_std(tuple(grid)))
-        return zscore(gray_std(inputs, tuple(grid)))
+        """Z-scored contrast (B, h*w) of the input (B, 3, H, W), or of any
+        ``ImageBatch`` (images at their own sizes: their virtual canvases), in a
+        (h, w) grid."""
+        return zscore(as_batch(inputs).gray_std(tuple(grid)))
 
     def loss(self, state: GattnState) -> torch.Tensor:
         attention = state.attention  # (B, h, w)

@@ -1,15 +1,15 @@
 from typing import Sequence, Tuple, Union
 
 import torch
-import torch.nn as nn
-from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
+from ..utils import GatedAttention
 
 
 @MODELS.register_module()
-class GatedAttentionNeck(BaseModule):
-    """Gated attention pooling over the cells of a feature map (Ilse et al., 2018).
+class GatedAttentionNeck(GatedAttention):
+    """Gated attention pooling over the cells of a feature map (Ilse et al., 2018;
+    the layer :class:`~gattn_mm.models.utils.GatedAttention`).
 
     Every cell ``f_k`` of the last feature map (B, C, h, w) is an instance; its
     attention is ``a_k = softmax_k(w^T (tanh(V f_k) * sigmoid(U f_k)))``. The
@@ -27,11 +27,8 @@ class GatedAttentionNeck(BaseModule):
     """
 
     def __init__(self, in_channels: int, hidden_channels: int = 128, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(in_channels, hidden_channels, init_cfg=init_cfg)
         self.in_channels = in_channels
-        self.attention_V = nn.Linear(in_channels, hidden_channels)  # tanh branch
-        self.attention_U = nn.Linear(in_channels, hidden_channels)  # sigmoid gate
-        self.attention_w = nn.Linear(hidden_channels, 1)
 
     def check_input(self, feat: torch.Tensor) -> None:
         """Raise a clear error when ``feat`` is not a (B, in_channels, h, w) map."""
@@ -48,9 +45,7 @@ class GatedAttentionNeck(BaseModule):
 
     def attention_logits(self, feat: torch.Tensor) -> torch.Tensor:
         """Attention logits (B, h*w) of a feature map (B, C, h, w)."""
-        cells = feat.flatten(2).transpose(1, 2)  # (B, h*w, C)
-        gated = torch.tanh(self.attention_V(cells)) * torch.sigmoid(self.attention_U(cells))
-        return self.attention_w(gated)[..., 0]  # (B, h*w)
+        return self.gated_logits(feat.flatten(2).transpose(1, 2))  # cells (B, h*w, C)
 
     def forward(self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]]
                 ) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -5,11 +5,10 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
-from torchvision.ops import roi_align
 
 from mmpretrain.registry import MODELS
 from ..selectors import BaseSelector
-from ..utils import NativeBatch, Selection, int_pair
+from ..utils import ImageBatch, Selection, as_batch, int_pair
 
 IntPair = Union[int, Sequence[int]]
 FloatPair = Union[float, Sequence[float]]
@@ -167,30 +166,30 @@ class InstanceSampler(BaseModule):
 
     def forward(self, attention: torch.Tensor, image_size: ImageSize,
                 extents: Optional[torch.Tensor] = None,
-                images: Union[torch.Tensor, NativeBatch, None] = None
+                images: Optional[ImageBatch] = None
                 ) -> Tuple[Selection, torch.Tensor]:
         """Choose N instances of each image and place their boxes.
 
         Args:
             attention (Tensor): (B, h, w), sums to 1 over the cells of each image.
             image_size (tuple): (H, W) of the full-resolution input, or two (B, 1)
-                tensors: each image's virtual canvas (native path, ``NativeBatch``).
+                tensors: each image's virtual canvas (``ImageBatch.canvas``).
             extents (Tensor, optional): (B, 2) the (h, w) in input pixels each image
                 covers when it was padded to (H, W): cells that are only padding are
                 never chosen and the boxes stay inside the image.
-            images (NativeBatch, optional): the images, where ``box_size_um`` or
-                ``tissue_mask`` asks them for their pixel size or tissue.
+            images (ImageBatch, optional): the images, where ``box_size_um`` or
+                ``tissue_mask`` asks them for their pixel size or tissue (only images
+                at their own size, ``NativeBatch``, know them).
 
         Returns:
             tuple: the selector's :class:`Selection` and the boxes (B, N, 4) xyxy in
             input pixels (no gradient).
         """
         needs = [k for k in ('box_size_um', 'tissue_mask') if getattr(self, k)]
-        if needs and not isinstance(images, NativeBatch):
+        if needs and images is None:
             raise ValueError(f'sampler.{needs[0]} needs the images at their own size (the '
                              f'native path: NativeDataPreprocessor, e.g. '
-                             f'configs/gattn_slides.py), got '
-                             f'{type(images).__name__ if images is not None else "none"}')
+                             f'configs/gattn_slides.py), got none')
         if extents is not None:
             attention = self.mask_padding(attention, image_size, extents)
         tissue = None
@@ -294,29 +293,22 @@ class InstanceSampler(BaseModule):
             image_size = (extents[:, None, :1], extents[:, None, 1:])  # (B, 1, 1) each
         return clamp_boxes(cy, cx, bh.expand_as(cy), bw.expand_as(cx), image_size)
 
-    def crop(self, images: Union[torch.Tensor, NativeBatch], boxes: torch.Tensor,
+    def crop(self, images: Union[torch.Tensor, ImageBatch], boxes: torch.Tensor,
              extents: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Cut all boxes and their views from the images in one ``roi_align`` call.
+        """Cut all boxes and their views from the images.
 
         Args:
-            images (Tensor | NativeBatch): (B, 3, H, W), or images at their own
-                sizes, each read at the coarsest level that holds a crop's pixels.
+            images (Tensor | ImageBatch): (B, 3, H, W) (one ``roi_align`` call), or
+                images at their own sizes, each read at the coarsest level that holds
+                a crop's pixels.
             boxes (Tensor): (B, N, 4) xyxy in input pixels.
-            extents (Tensor, optional): (B, 2) each padded image's extent: the views
-                stay inside it.
+            extents (Tensor, optional): (B, 2) each padded image's extent, for a
+                tensor (a batch knows its own): the views stay inside it.
 
         Returns:
             Tensor: crops (B*N*V, 3, *crop_size), V = ``num_views``, ordered
             image-major, then instance, then view (view 0 is the box itself).
         """
-        if isinstance(images, NativeBatch):
-            boxes = self.view_boxes(boxes, None, images.shapes())  # (B, N, V, 4)
-            return images.crop(boxes.flatten(1, 2), self.crop_size)
-        boxes = self.view_boxes(boxes, tuple(images.shape[-2:]), extents)  # (B, N, V, 4)
-        B, N, V, _ = boxes.shape
-        batch_idx = torch.arange(B, device=boxes.device, dtype=images.dtype)
-        rois = torch.cat([batch_idx.repeat_interleave(N * V)[:, None],
-                          boxes.reshape(B * N * V, 4).to(images.dtype)], dim=1)
-        # sampling_ratio=0: adaptive, every input pixel of a large box is averaged
-        return roi_align(images, rois, output_size=self.crop_size, spatial_scale=1.0,
-                         sampling_ratio=0, aligned=True)
+        images = as_batch(images, extents=extents)
+        boxes = self.view_boxes(boxes, images.input_size, images.extents)  # (B, N, V, 4)
+        return images.crop(boxes.flatten(1, 2), self.crop_size)

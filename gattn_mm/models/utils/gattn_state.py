@@ -37,7 +37,9 @@ class GattnState:
     """Everything one forward pass of ``GatedAttentionClassifier`` computes.
 
     Attributes:
-        inputs (Tensor): (B, 3, H, W) the full-resolution batch.
+        inputs (ImageBatch): the full-resolution batch: a ``CanvasBatch`` (its
+            ``images`` (B, 3, H, W)) or a ``NativeBatch``; both give the contrast of
+            the cells (``gray_std``), the crops and the images' ``extents``.
         attention (Tensor): (B, h, w) attention over the cells, sums to 1.
         global_feat (Tensor): (B, C) attention-pooled glance feature.
         boxes (Tensor): (B, N, 4) xyxy instance boxes in input pixels (no gradient).
@@ -50,6 +52,10 @@ class GattnState:
         instance_logits (Tensor, optional): (B, N, K) from the instance head.
         evidence (Tensor, optional): (B, N) the instance head's evidence of each
             instance (see ``InstanceHead.evidence``).
+        data_samples (list[DataSample], optional): the batch's samples, with their
+            labels in training (``gt_label``, or ``gt_score``): what an attention loss
+            that learns from the labels reads. None when none are given (``mode=
+            'tensor'``).
     """
 
     @property
@@ -57,7 +63,7 @@ class GattnState:
         """N, the one source of the number of instances of this pass."""
         return self.boxes.size(1)
 
-    inputs: torch.Tensor
+    inputs: 'ImageBatch'  # noqa: F821 (models.utils.batch)
     attention: torch.Tensor
     global_feat: torch.Tensor
     boxes: torch.Tensor
@@ -68,3 +74,4 @@ class GattnState:
     # filled by the classifier when the model has an instance head
     instance_logits: Optional[torch.Tensor] = None
     evidence: Optional[torch.Tensor] = None
+    data_samples: Optional[list] = None

@@ -26,7 +26,9 @@ from torchvision.ops import roi_align
 from ...datasets.transforms.image_reading import ImageReadError
 from ...utils.pyramid import level_covering, level_within
 from ...utils.tissue import tissue_mask
+from .batch import ImageBatch
 from .ops import downsample, gray_std
+from .prediction_fields import set_original_boxes
 
 
 class CropSource:
@@ -196,8 +198,10 @@ class SlideSource(CropSource):
             self.device, torch.float32)
 
 
-class NativeBatch:
-    """A batch of images at their own sizes (see the module's docstring).
+class NativeBatch(ImageBatch):
+    """A batch of images at their own sizes (see the module's docstring), an
+    :class:`~gattn_mm.models.utils.batch.ImageBatch`: its extents are the images'
+    native sizes, its canvas each image's virtual canvas.
 
     Args:
         sources (list[CropSource]): one per image.
@@ -211,14 +215,20 @@ class NativeBatch:
     def __len__(self) -> int:
         return len(self.sources)
 
-    def size(self, dim: int = 0) -> int:
-        if dim != 0:
-            raise ValueError('a NativeBatch has only a batch size (images differ in size)')
-        return len(self)
-
     @property
     def device(self):
         return self.sources[0].mean.device
+
+    @property
+    def extents(self) -> torch.Tensor:
+        """(B, 2): every image covers its own native size (:meth:`shapes`)."""
+        return self.shapes()
+
+    def set_original_boxes(self, samples, boxes: torch.Tensor,
+                           global_size: Tuple[int, int]) -> None:
+        """The boxes are in native (level-0) pixels already; each sample also gets the
+        share of the attention map its image covers (``attention_extent``)."""
+        set_original_boxes(samples, boxes, self.fits(global_size), global_size)
 
     def shapes(self) -> torch.Tensor:
         """(B, 2) float: the native (H, W) of every image."""

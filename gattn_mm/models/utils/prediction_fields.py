@@ -11,15 +11,15 @@ from .gattn_state import GattnState
 
 def set_instance_fields(samples: List[DataSample], state: GattnState,
                         instance_head: Optional[nn.Module] = None,
-                        head: Optional[nn.Module] = None) -> None:
+                        fusion_weights: Optional[torch.Tensor] = None) -> None:
     """Set on each sample: ``attention`` (h, w), ``boxes`` (N, 4, xyxy in input
     pixels), ``instance_scores`` (N,) attention masses; with an instance head
     ``instance_evidence`` (N,), ``instance_probs`` (N, K) each instance's class
     probabilities, ``deciding_instances`` (M,) the indices of the instances that
     decided the predicted label (``InstanceHead.deciding``) and, for a head without an
-    "absent" class, ``instance_labels`` (N,) the class each instance votes for; with a
-    fused head that weighs the instances, ``fusion_weights`` (N,)."""
-    fusion_weights = instance_weights_of(head, state)
+    "absent" class, ``instance_labels`` (N,) the class each instance votes for; with
+    ``fusion_weights`` (B, N), the weights a fused head gives the instances, those
+    (N,)."""
     for i, sample in enumerate(samples):
         for name, value in (('attention', state.attention), ('boxes', state.boxes),
                             ('instance_scores', state.scores),
@@ -35,16 +35,6 @@ def set_instance_fields(samples: List[DataSample], state: GattnState,
                          'deciding_instances', field_type='data')
         if instance_head.negative_class is None:
             sample.set_field(logits.argmax(dim=-1), 'instance_labels', field_type='data')
-
-
-def instance_weights_of(head: Optional[nn.Module], state: GattnState
-                        ) -> Optional[torch.Tensor]:
-    """The weights (B, N) a fused head's fusion gives the instances (e.g.
-    ``GatedInstanceFusion``), or None for a fusion without its own weights."""
-    fusion = getattr(head, 'fusion', None)
-    if fusion is None or not hasattr(fusion, 'instance_weights'):
-        return None
-    return fusion.instance_weights(state.instance_feats, state.weights)
 
 
 def set_original_boxes(samples: List[DataSample], boxes: torch.Tensor,

@@ -1,0 +1,37 @@
+from typing import Dict, List, Optional
+
+import torch
+
+from mmpretrain.models.heads import ClsHead
+from mmpretrain.structures import DataSample
+from ..utils import GattnState
+
+
+class GattnHead(ClsHead):
+    """A head that classifies an image from its :class:`GattnState` (the glance's
+    global feature, the instances, their weights), with mmpretrain's head contract:
+    ``forward(state)`` gives the image's logits (B, K), ``loss(state, data_samples)``
+    a dict of losses, ``predict(state, data_samples)`` the DataSamples.
+
+    ``GatedAttentionClassifier`` passes the state to a ``GattnHead`` and the global
+    feature ``(global_feat,)`` to any other mmpretrain head (e.g. ``LinearClsHead``),
+    whose losses it logs as ``loss_global``.
+    """
+
+    def forward(self, state: GattnState) -> torch.Tensor:
+        """The image's logits (B, K)."""
+        raise NotImplementedError
+
+    def loss(self, state: GattnState, data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        return self._get_loss(self(state), data_samples, **kwargs)
+
+    def predict(self, state: GattnState,
+                data_samples: Optional[List[Optional[DataSample]]] = None
+                ) -> List[DataSample]:
+        return self._get_predictions(self(state), data_samples)
+
+    def instance_weights(self, state: GattnState) -> Optional[torch.Tensor]:
+        """The weights (B, N) this head gives the instances when it weighs them
+        itself (a fusion with its own instance attention), else None."""
+        return None
