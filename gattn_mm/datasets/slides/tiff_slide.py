@@ -1,11 +1,12 @@
 import os
-from typing import List, Tuple
+from typing import List
 
 import numpy as np
 
 from ..transforms.loading import DEFAULT_MAX_PIXELS, to_rgb_uint8
 from ..transforms.tiff_colour import (ColourModel, TiffColourError, check_colour_model,
                                       tiff_to_rgb)
+from ..transforms.tiff_decoding import chunk_shape, guard_series
 from .base import Slide, SlideError
 from .pixel_size import tiff_mpp
 
@@ -46,6 +47,7 @@ class TiffSlide(Slide):
             if not tif.series:
                 raise SlideError(f'{self.path}: a TIFF without any image (no pages)')
             series = tif.series[0]
+            guard_series(series)  # no strip or tile decodes beyond its declared size
             size = os.path.getsize(self.path)
             shapes, arrays, pages, chunks = [], [], [], []
             for level, sub in enumerate(series.levels):
@@ -95,11 +97,3 @@ class TiffSlide(Slide):
             self._handle[0].close()
             self._handle = None
 
-
-def chunk_shape(page, height: int, width: int) -> Tuple[int, int]:
-    """(h, w) of the tiles a TIFF page is stored in, or of its strips (rows of the
-    whole width): the unit a read decodes, whatever region it asks for."""
-    if page.is_tiled:
-        return int(page.tilelength), int(page.tilewidth)
-    rows = int(getattr(page, 'rowsperstrip', 0) or height)
-    return max(1, min(rows, height)), width

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from .tiff_colour import ColourModel, TiffColourError, check_colour_model, tiff_to_rgb
+from .tiff_decoding import TiffDecodeError, decoded_bytes, guard_series
 
 
 # What read_image reads (told by content, the name only picks files in a folder walk):
@@ -54,7 +55,9 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         path (str): the file.
         max_pixels (int): refuse images of more pixels (H x W), or of more than
             ``BYTES_PER_PIXEL * max_pixels`` bytes decoded (H x W x samples x bytes per
-            sample), both checked from the header before anything is decoded.
+            sample), both checked from the header before anything is decoded; a TIFF's
+            whole tiles (or strips) count, and none decodes beyond its declared size
+            (:mod:`.tiff_decoding`: bombs, a tile's JPEG larger than the tile).
 
     Raises:
         ImageReadError: naming ``path`` when it cannot be read completely, is over
@@ -70,6 +73,8 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         return to_rgb_uint8(img, path, channels_last=True)
     except ImageReadError:
         raise
+    except TiffDecodeError as err:
+        raise ImageReadError(f'{path}: {err}') from None
     except Exception as err:  # noqa: BLE001  (PIL/tifffile/numpy raise many types)
         raise ImageReadError(f'cannot read image {path}: {type(err).__name__}: {err}') from err
 
@@ -124,20 +129,26 @@ def _check_tiff_header(path: str, series, kept: str, max_pixels: int) -> tuple:
 
 
 def _check_tiles(path: str, page, max_pixels: int) -> None:
-    """A tiled TIFF is decoded in whole tiles: their pixels, not only the image's,
-    count against the budget (a 512 px image stored as one 16384 px tile decodes
-    16384^2 pixels)."""
-    if not page.is_tiled:
-        return
-    th, tw = int(page.tilelength), int(page.tilewidth)
-    h, w = int(page.imagelength), int(page.imagewidth)
-    decoded = -(-h // th) * th * -(-w // tw) * tw
-    if decoded > max_pixels:
+    """A TIFF is decoded in whole tiles (or strips): their pixels and bytes, not only
+    the image's, count against the budget (a 512 px image stored as one 16384 px tile
+    decodes 16384^2 pixels)."""
+    if page.is_tiled:
+        th, tw = int(page.tilelength), int(page.tilewidth)
+        h, w = int(page.imagelength), int(page.imagewidth)
+        decoded = -(-h // th) * th * -(-w // tw) * tw * max(1, int(page.tiledepth or 1))
+        if decoded > max_pixels:
+            raise ImageReadError(
+                f'{path}: its {w} x {h} pixels are stored in {decoded // (th * tw)} tile(s) '
+                f'of {tw} x {th}: decoding it decodes {decoded:,} pixels, over the limit of '
+                f'{max_pixels:,} (the tiles decoded count, checked before decoding); re-tile '
+                f'it (e.g. tile 256 x 256) or raise --max-pixels if the file is trusted')
+    size = decoded_bytes(page)
+    if size > BYTES_PER_PIXEL * max_pixels:
         raise ImageReadError(
-            f'{path}: its {w} x {h} pixels are stored in {decoded // (th * tw)} tile(s) of '
-            f'{tw} x {th}: decoding it decodes {decoded:,} pixels, over the limit of '
-            f'{max_pixels:,} (the tiles decoded count, checked before decoding); re-tile '
-            f'it (e.g. tile 256 x 256) or raise --max-pixels if the file is trusted')
+            f'{path}: its {tuple(page.chunked)} segments (tiles or strips) of '
+            f'{tuple(page.chunks)} samples decode to {size:,} bytes, over the limit of '
+            f'{BYTES_PER_PIXEL * max_pixels:,} (checked before decoding); re-tile it or '
+            f'raise --max-pixels if the file is trusted')
 
 
 def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
@@ -159,6 +170,7 @@ def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
             raise ImageReadError(f'{path}: a TIFF of {len(tif.series)} images '
                                  f'({len(tif.pages)} pages); {ONE_IMAGE}: {SAVE_ONE}')
         shape = _check_tiff_header(path, series, kept, max_pixels)  # before decoding
+        guard_series(series)  # no strip or tile decodes beyond its declared size
         img = np.asarray(series.asarray()).reshape(shape)
         if kept == 'SYX':
             img = img.transpose(1, 2, 0)
