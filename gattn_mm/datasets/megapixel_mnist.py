@@ -43,8 +43,8 @@ from typing import Dict, Iterator, List, NamedTuple, Optional
 
 import numpy as np
 
-from .digitbags_generator import SPLITS, check_num
-from .megapixel_generator import TASKS, MegapixelSample, write_megapixel
+from .digitbags_generator import SPLITS
+from .megapixel_generator import MegapixelSample, checked_num, write_megapixel
 from .mnist_idx import MNIST
 
 DIGIT = 28  # side of an MNIST digit and of a scribble
@@ -71,11 +71,7 @@ class MegapixelMNISTSpec:
     canvas: int = 1500
 
     def __post_init__(self):
-        if self.num is None:
-            self.num = {'train': 5000, 'val': 1000, 'test': 1000}
-        if self.task not in TASKS:
-            raise ValueError(f'task must be one of {TASKS}, got {self.task!r}')
-        check_num(self.num)
+        self.num = checked_num(self.task, self.num)
         if not 0 <= self.seed <= 2**32 - 2:
             raise ValueError(f'seed must be in [0, 2**32 - 2] (seed + 1 seeds numpy\'s '
                              f'RandomState), got {self.seed}')
