@@ -11,7 +11,7 @@ from ..heads.gattn_head import GattnHead
 from ..utils import (GattnState, ImageBatch, as_batch, int_pair, pool_feature,
                      set_instance_fields)
 from .checkpoint_keys import check_checkpoint_keys
-from .part_checks import check_parts, preprocessor_cfg
+from .part_checks import check_parts, complete_widths, preprocessor_cfg
 
 HEADS = ('head', 'instance_head', 'global_head')  # the config's head slots
 Inputs = Union[torch.Tensor, ImageBatch]
@@ -51,6 +51,10 @@ class GatedAttentionClassifier(BaseClassifier):
     several whose class probabilities are averaged (e.g. the instances and the fused
     head: both take part in the decision).
     ``attention_losses`` (e.g. ``ContrastPriorLoss``) are added to the loss.
+
+    Channels a config leaves out (``neck.in_channels``, the heads' ``in_channels`` and
+    ``instance_channels``) are measured on the built backbone and reader
+    (``complete_widths``); channels given are checked against them.
 
     Args:
         backbone (dict): any mmpretrain backbone that returns a feature map.
@@ -92,10 +96,12 @@ class GatedAttentionClassifier(BaseClassifier):
         self.global_size = int_pair(global_size, 'model.global_size')
         # build order = random-init order: kept as in 0.1 so trainings reproduce
         self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck)
+        cfgs = complete_widths(self.backbone, self.global_size, reader, sampler, dict(
+            neck=neck, head=head, instance_head=instance_head, global_head=global_head))
+        self.neck = MODELS.build(cfgs['neck'])
         self.sampler = MODELS.build(sampler)
-        for name, cfg in zip(HEADS, (head, instance_head, global_head)):
-            setattr(self, name, MODELS.build(cfg) if cfg else None)
+        for name in HEADS:
+            setattr(self, name, MODELS.build(cfgs[name]) if cfgs[name] else None)
         self.reader = MODELS.build(reader) if reader else None
         self.attention_losses = nn.ModuleList(MODELS.build(c) for c in attention_losses)
         self.predict_from = predict_from if isinstance(predict_from, str) \

@@ -1,14 +1,17 @@
 """Build-time checks of the rules between the parts of a gattn model: every
 combination that would fail (or silently do the wrong thing) later fails when the
 model is built, with the config keys named."""
-from typing import Optional
+import inspect
+from typing import Optional, Tuple
 
 import torch
+import torch.nn as nn
+from mmpretrain.registry import MODELS
 from mmpretrain.models.heads import MultiLabelClsHead
 
 from ..heads import FusionHead, MultiLabelFusionHead
 from ..losses import BaseAttentionLoss
-from ..utils import pool_feature
+from ..utils import int_pair, pool_feature
 
 TRAIN_CFG_KEYS = ('augments', 'probs')  # mmpretrain's RandomBatchAugment
 MULTI_LABEL = (MultiLabelClsHead, MultiLabelFusionHead)
@@ -63,6 +66,56 @@ def check_normalisation(mean, std) -> None:
     if len(mean) not in (1, 3) or len(std) != len(mean) or min(std) <= 0:
         raise ValueError(f'model.data_preprocessor: expected mean and std of 1 or 3 values '
                          f'each (one per channel), every std > 0; got mean={mean}, std={std}')
+
+
+@torch.no_grad()
+def probe_width(module: nn.Module, size: Tuple[int, int]) -> int:
+    """Channels of a network's pooled output (:func:`pool_feature`) on zeros of
+    ``size`` (h, w), run in eval mode (no statistics change) and no random draw."""
+    mode = module.training
+    module.eval()  # note: mmpretrain's ResNet.train() returns None, do not chain
+    try:
+        return pool_feature(module(torch.zeros(1, 3, *size))).size(1)
+    finally:
+        module.train(mode)
+
+
+def _accepts(cfg: Optional[dict], key: str) -> bool:
+    """``cfg`` builds a class whose constructor takes ``key`` and does not give it."""
+    if not cfg or cfg.get(key) is not None:
+        return False
+    cls = MODELS.get(cfg['type']) if isinstance(cfg.get('type'), str) else cfg.get('type')
+    return cls is not None and key in inspect.signature(cls.__init__).parameters
+
+
+def complete_widths(backbone: nn.Module, global_size: Tuple[int, int], reader: Optional[dict],
+                    sampler: dict, cfgs: dict) -> dict:
+    """The configs of the neck and heads (``cfgs``: ``neck``, ``head``,
+    ``instance_head``, ``global_head``) with the channels they leave out taken from
+    the built modules: C from the backbone on the glance (``neck.in_channels``,
+    ``head.in_channels``, ``global_head.in_channels``), C' from the reader on a crop
+    (``instance_head.in_channels``, ``head.instance_channels``). A config that gives
+    every width probes nothing; a given width is checked later (:func:`check_channels`).
+    A separate reader is built once to be measured, its random draws undone, so the
+    model's initialisation is the same as with the widths written out."""
+    wanted = {(name, key): width for name, key, width in (
+        ('neck', 'in_channels', 'C'), ('head', 'in_channels', 'C'),
+        ('global_head', 'in_channels', 'C'), ('head', 'instance_channels', "C'"),
+        ('instance_head', 'in_channels', "C'")) if _accepts(cfgs.get(name), key)}
+    if not wanted:
+        return cfgs
+    widths = {'C': probe_width(backbone, global_size)}
+    if "C'" in wanted.values():
+        crop = int_pair(sampler.get('crop_size', 64), 'sampler.crop_size')
+        if reader:
+            with torch.random.fork_rng(devices=[]):
+                widths["C'"] = probe_width(MODELS.build(reader), crop)
+        else:
+            widths["C'"] = probe_width(backbone, crop)
+    cfgs = {name: dict(cfg) if cfg else cfg for name, cfg in cfgs.items()}
+    for (name, key), width in wanted.items():
+        cfgs[name][key] = widths[width]
+    return cfgs
 
 
 def check_parts(model, train_cfg: Optional[dict]) -> None:
