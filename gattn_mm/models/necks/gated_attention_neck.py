@@ -62,4 +62,4 @@ class GatedAttentionNeck(GatedAttention):
         B, C, h, w = feat.shape
         attn = self.attention_logits(feat).softmax(dim=-1)  # (B, h*w)
         pooled = torch.einsum('bn,bcn->bc', attn, feat.flatten(2))  # (B, C)
-        return attn.view(B, h, w), pooled
+        return attn.unflatten(1, (h, w)), pooled  # (B, h, w): no traced batch fixed

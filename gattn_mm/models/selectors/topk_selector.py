@@ -36,14 +36,13 @@ def spaced_topk(probs: torch.Tensor, num: int, grid: Tuple[int, int],
     # attention. Few ops per pick, all out of place: cheap and ONNX-exportable.
     span = 1 + (probs.max(dim=1, keepdim=True).values
                 - probs.min(dim=1, keepdim=True).values)  # (B, 1)
-    level = torch.zeros_like(probs)
-    taken = torch.full_like(probs[:, :1], 2.)
+    level = probs * 0.  # zeros (B, h*w); zeros_like would fold to the traced batch
     picks = []
     for _ in range(num):
         idx = (probs - level * span).argmax(dim=1)  # (B,)
         picks.append(idx)
         level = torch.maximum(level, near[idx])
-        level = level.scatter(1, idx[:, None], taken)
+        level = level.scatter(1, idx[:, None], 2.)  # taken (a value: no traced batch)
     return torch.stack(picks, dim=1)
 
 
