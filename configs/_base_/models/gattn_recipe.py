@@ -1,7 +1,7 @@
 # The gattn recipe: every shipped gattn config inherits it, and may set only the
 # backbone and reader (and their pretraining), the sizes (glance, crops, boxes,
 # instances, channels) and the label set (classes, the "absent" class of a presence
-# task); tests/test_recipe.py checks it. What each part does and why: model_zoo.md.
+# task); tests/test_recipe.py checks it. What each part does and why: docs/recipe.md.
 model = dict(
     type='GatedAttentionClassifier',
     # the glance: gated attention over the cells of the backbone's last map

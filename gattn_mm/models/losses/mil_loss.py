@@ -24,7 +24,7 @@ class MILLoss(nn.Module):
       does not need its first guess of "the" instance to be right;
     - ``max``: the one instance with the most evidence for k (``-max_n log
       p_n(k)``); early on that instance is a random digit, and with many
-      distractors per image the reader may never take off (model_zoo.md);
+      distractors per image the reader may never take off (docs/recipe.md);
     - ``mean``: the soft rule below.
 
     Without a negative class every instance is of some class (a majority, a
