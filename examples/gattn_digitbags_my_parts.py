@@ -1,5 +1,6 @@
 # gattn on DigitBags with parts from a downstream plugin (examples/my_parts/): a
-# backbone for the reader, a selector, a fusion and an attention loss, one line each.
+# backbone for the reader, a selector, a fusion and two attention losses (one reads
+# the labels), one line each; a head: examples/gattn_digitbags_my_head.py.
 #   PYTHONPATH=examples python tools/train.py examples/gattn_digitbags_my_parts.py
 _base_ = ['../configs/gattn_digitbags.py']
 custom_imports = dict(imports=['gattn_mm', 'my_parts'], allow_failed_imports=False)
@@ -12,4 +13,5 @@ model = dict(
     attention_losses=[
         dict(type='ContrastPriorLoss', loss_weight=1.0, temperature=0.5),
         dict(type='EvidenceDistillLoss', loss_weight=1.0, temperature=0.5, with_contrast=True),
-        dict(type='CentrePriorLoss', sigma=0.3, loss_weight=0.1)])
+        dict(type='CentrePriorLoss', sigma=0.3, loss_weight=0.1),
+        dict(type='PositiveFocusLoss', negative_class=0, loss_weight=0.05)])
