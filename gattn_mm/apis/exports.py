@@ -216,12 +216,9 @@ def write_csv(path: str, rows: Sequence[dict], model: Dict[str, Optional[str]]) 
 def check_export_paths(paths: Sequence[str], option: str) -> None:
     """Raise ``SystemExit`` naming ``option`` when one of ``paths`` exists and was not
     written by gattn-mm (checked before the work)."""
-    foreign = foreign_exports(paths)
-    if foreign:
-        more = f' (and {len(foreign) - 1} more)' if len(foreign) > 1 else ''
-        raise SystemExit(f'error: {option}: {foreign[0]}{more} exists and was not written '
-                         f'by gattn-mm; it would be overwritten: move it, or write to '
-                         f'another folder')
+    from .outputs import refuse_overwriting
+    refuse_overwriting(foreign_exports(paths), option, 'was not written by gattn-mm',
+                       'to another folder')
 
 
 def check_export_dir(folder: str, option: str) -> None:

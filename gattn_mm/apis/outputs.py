@@ -148,9 +148,16 @@ def refuse_foreign_outputs(paths: Sequence[str], option: str) -> None:
     """Raise ``SystemExit`` naming ``option`` when writing ``paths`` would replace a
     file that is not a drawing of gattn-mm (a user's image, a link, ...): checked
     before the work."""
-    foreign = foreign_files(paths)
+    refuse_overwriting(foreign_files(paths), option, 'is not a drawing of gattn-mm',
+                       'the drawings to another folder')
+
+
+def refuse_overwriting(foreign: Sequence[str], option: str, what: str,
+                       instead: str) -> None:
+    """Raise ``SystemExit`` naming ``option`` and the first of ``foreign`` (files
+    gattn-mm did not write: ``what`` they are) unless there is none; ``instead``:
+    where to write."""
     if foreign:
         more = f' (and {len(foreign) - 1} more)' if len(foreign) > 1 else ''
-        raise SystemExit(f'error: {option}: {foreign[0]}{more} exists and is not a drawing '
-                         f'of gattn-mm; it would be overwritten: move it, or write the '
-                         f'drawings to another folder')
+        raise SystemExit(f'error: {option}: {foreign[0]}{more} exists and {what}; it would '
+                         f'be overwritten: move it, or write {instead}')
