@@ -1,6 +1,6 @@
 """Small odd inputs get a clear answer: an empty image, a pathlib.Path, a TIFF with no
-page, paths with spaces through the shell launchers, an ONNX graph run at the batch it
-declares (and only that), a legacy (non-zip) checkpoint given to --resume."""
+page, paths with spaces through the shell launchers, an ONNX graph run at every batch
+it declares (a dynamic batch), a legacy (non-zip) checkpoint given to --resume."""
 import os
 import os.path as osp
 import stat
@@ -107,23 +107,56 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.mark.parametrize('batch', [1, 3])
-def test_onnx_runs_at_the_batch_it_declares(tmp_path, tiny_model, batch, capsys):
+def test_onnx_runs_at_every_batch_it_declares(tmp_path, tiny_model, batch, capsys):
+    """Traced at one batch, the graph declares a dynamic one and runs at others, with
+    PyTorch's logits (the batch is read from the input, not fixed at the trace's)."""
     ort = pytest.importorskip('onnxruntime')
     from tools.deployment import export_onnx
     config, ckpt = tiny_model
     out = tmp_path / 'm.onnx'
     export_onnx.main([config, ckpt, '--out', str(out), '--batch-size', str(batch)])
-    assert 'ONNX Runtime matches PyTorch' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    other = 1 if batch > 1 else 2
+    assert f'ONNX Runtime matches PyTorch at batch {batch} and {other}' in printed
+    assert f'batch B dynamic, traced at {batch}' in printed
     session = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
-    assert session.get_inputs()[0].shape == [batch, 3, 128, 128]  # no batch it cannot run
-    x = torch.rand(batch, 3, 128, 128) * 255
+    assert session.get_inputs()[0].shape == ['batch', 3, 128, 128]
+    assert session.get_outputs()[0].shape == ['batch', 2]
     wrapper = export_onnx.build_export_model(config, ckpt)
-    with torch.no_grad():
-        expected = wrapper(x).numpy()
-    got = session.run(None, {'images': x.numpy()})[0]
-    assert got.shape == (batch, 2) and np.abs(got - expected).max() < 1e-4
-    with pytest.raises(Exception, match='invalid dimensions for input: images'):
-        session.run(None, {'images': np.zeros((batch + 1, 3, 128, 128), np.float32)})
+    for size in (1, 2, 4, 7):
+        x = torch.rand(size, 3, 128, 128) * 255
+        with torch.no_grad():
+            expected = wrapper(x).numpy()
+        got = session.run(None, {'images': x.numpy()})[0]
+        assert got.shape == (size, 2) and np.abs(got - expected).max() < 1e-4, size
+
+
+def test_onnx_export_refuses_a_graph_fixed_to_its_traced_batch(tmp_path, tiny_model,
+                                                               monkeypatch):
+    """A graph that declares a dynamic batch but runs only at the traced one (a
+    reshape fixed to it) is refused by the batch it fails at, and not written."""
+    pytest.importorskip('onnxruntime')
+    from tools.deployment import export_onnx
+    config, ckpt = tiny_model
+    real = torch.onnx.export
+
+    class FixedBatch(torch.nn.Module):  # the model, its logits reshaped to a constant
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            logits = self.model(x)
+            return logits.reshape(int(x.shape[0]), logits.shape[1])
+
+    def fixed(model, args, f, **kw):
+        return real(FixedBatch(model).eval(), args, f, **kw)
+    monkeypatch.setattr(torch.onnx, 'export', fixed)
+    out = tmp_path / 'm.onnx'
+    with pytest.raises(SystemExit, match='the exported graph does not run at batch 1, '
+                                         'which it declares: .*; nothing written'):
+        export_onnx.main([config, ckpt, '--out', str(out)])
+    assert not out.exists()
 
 
 def test_onnx_export_refuses_a_graph_that_differs(tmp_path, tiny_model, monkeypatch):

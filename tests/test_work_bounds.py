@@ -128,14 +128,20 @@ def test_tools_refuse_too_many_instances_before_the_run(tmp_path, capsys):
 def test_export_refuses_a_traced_input_over_the_budget(tmp_path, monkeypatch):
     from tools.deployment import export_onnx
     monkeypatch.setattr(export_onnx, 'build_export_model', lambda *a: pytest.fail('built'))
-    with pytest.raises(SystemExit, match=r'--shape 100000 100000: 1 x 100000 x 100000 = '
-                                         r'10,000,000,000 pixels is over the limit'):
+    with pytest.raises(SystemExit, match=r'--shape 100000 100000: 2 x 100000 x 100000 = '
+                                         r'20,000,000,000 pixels is over the limit'):
         export_onnx.main([TINY, CHECKPOINT, '--out', str(tmp_path / 'm.onnx'),
                           '--shape', '100000', '100000'])
+    # the graph is run at two batches (the traced one and 1, or 2 for a trace at 1):
+    # the larger counts, and a smaller --batch-size is suggested only where it helps
     with pytest.raises(SystemExit, match=r'--shape 10000 10000: 2 x 10000 x 10000 = '
-                                         r'200,000,000 pixels .* or a smaller --batch-size'):
+                                         r'200,000,000 pixels .*its canvas\)$'):
         export_onnx.main([TINY, CHECKPOINT, '--out', str(tmp_path / 'm.onnx'),
-                          '--shape', '10000', '10000', '--batch-size', '2'])
+                          '--shape', '10000', '10000', '--batch-size', '1'])
+    with pytest.raises(SystemExit, match=r'--shape 8000 8000: 3 x 8000 x 8000 = '
+                                         r'192,000,000 pixels .* or a smaller --batch-size'):
+        export_onnx.main([TINY, CHECKPOINT, '--out', str(tmp_path / 'm.onnx'),
+                          '--shape', '8000', '8000', '--batch-size', '3'])
     assert not (tmp_path / 'm.onnx').exists()
 
 

@@ -2,15 +2,16 @@
 
 The graph takes the raw image batch (B, 3, H, W), float, 0-255, in the channel
 order of the config's pipeline (BGR for gattn-mm's loader), applies the config's
-normalisation, and returns the class logits (B, num_classes). B is fixed, the
---batch-size the graph is traced at (default 1): the model's forward fixes the batch
-in its reshapes (the attention map's view, the selector's scatter, the crops' tiling),
-so the graph declares no dynamic batch it would not run at; ONNX Runtime refuses
-another batch by name. The sampler's test selector must trace to a static graph (its
-class says ``exportable = True``, e.g. ``TopKSelector``); the instance crop becomes
-one ONNX ``RoiAlign`` node. With onnxruntime installed, the graph is run once on the
-traced input and its logits compared with PyTorch's before the file is written. The
-file is written atomically, never over the config or the checkpoint."""
+normalisation, and returns the class logits (B, num_classes). The batch B is
+dynamic (the axis named ``batch`` of ``images`` and ``logits``): the graph is traced
+on an example of --batch-size images (default 2: a batch of 1 could be taken for a
+broadcast) and runs at any B; H and W are fixed (--shape). The sampler's test
+selector must trace to a static graph (its class says ``exportable = True``, e.g.
+``TopKSelector``); the instance crop becomes one ONNX ``RoiAlign`` node. With
+onnxruntime installed, the graph is run at the traced batch and at another one (1, or
+2 for a trace at 1) and its logits compared with PyTorch's before the file is written:
+a graph that does not run at a batch it declares is not written. The file is written
+atomically, never over the config or the checkpoint."""
 import warnings
 
 # mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
@@ -33,6 +34,10 @@ from gattn_mm.datasets.transforms.image_reading import DEFAULT_MAX_PIXELS
 from gattn_mm.runtime import GATTN_SCHEME, AtomicLocalBackend
 
 
+DYNAMIC_AXES = {'images': {0: 'batch'}, 'logits': {0: 'batch'}}
+"""The graph's dynamic axes: the batch of its input and of its logits."""
+
+
 class ExportWrapper(nn.Module):
     """Data preprocessor (to RGB, normalise) + the model's tensor mode."""
 
@@ -52,34 +57,58 @@ class ExportWrapper(nn.Module):
         return self.model((images - self.mean) / self.std, mode='tensor')
 
 
-def check_shape(shape, what: str, batch: int = 1) -> None:
-    """Raise ``SystemExit`` naming ``what`` when the traced input (B, 3, H, W) float32
-    would hold more pixels than the reader's budget of one image (an export of
-    --shape 100000 100000 would allocate 120 GB before tracing)."""
+def check_batches(batch: int) -> tuple:
+    """The batches the graph is run at before it is written: the traced ``batch`` and
+    another (1, or 2 for a trace at 1), so that the dynamic batch it declares is
+    checked, not assumed."""
+    return (batch, 1 if batch > 1 else 2)
+
+
+def check_shape(shape, what: str, batch: int = 2) -> None:
+    """Raise ``SystemExit`` naming ``what`` when the largest input (B, 3, H, W) float32
+    the export runs, at the traced --batch-size ``batch`` or the other checked batch
+    (:func:`check_batches`), would hold more pixels than the reader's budget of one
+    image (an export of --shape 100000 100000 would allocate 120 GB before tracing)."""
+    largest = max(check_batches(batch))
     h, w = (int(v) for v in shape)
-    if batch * h * w > DEFAULT_MAX_PIXELS:
-        raise SystemExit(f'error: {what} {h} {w}: {batch} x {h} x {w} = {batch * h * w:,} '
-                         f'pixels is over the limit of {DEFAULT_MAX_PIXELS:,} (the '
-                         f'reader\'s budget of one image): export at the size the model '
-                         f'reads (its canvas){" or a smaller --batch-size" * (batch > 1)}')
+    if largest * h * w > DEFAULT_MAX_PIXELS:
+        smaller = ' or a smaller --batch-size' * (batch > 2)  # 1 and 2 both run 2
+        raise SystemExit(f'error: {what} {h} {w}: {largest} x {h} x {w} = '
+                         f'{largest * h * w:,} pixels is over the limit of '
+                         f'{DEFAULT_MAX_PIXELS:,} (the reader\'s budget of one image): '
+                         f'export at the size the model reads (its canvas){smaller}')
 
 
-def check_with_onnxruntime(graph: bytes, dummy: torch.Tensor, expected: torch.Tensor) -> str:
-    """Run the exported graph on the traced input with ONNX Runtime (when installed)
-    and compare its logits with PyTorch's: ``SystemExit`` when they differ, so that no
-    graph is written that does not compute the model. Returns what was checked."""
+def check_with_onnxruntime(graph: bytes, checks) -> str:
+    """Run the exported graph with ONNX Runtime (when installed) on each input of
+    ``checks``, pairs (input (B, 3, H, W), PyTorch's logits), at every batch checked,
+    and compare its logits with PyTorch's: ``SystemExit`` when they differ or the graph
+    fails at a batch, so that no graph is written that does not compute the model at
+    the batches it declares. Returns what was checked."""
     try:
         import onnxruntime as ort
     except ImportError:
         return 'not run: onnxruntime is not installed'
     session = ort.InferenceSession(graph, providers=['CPUExecutionProvider'])
-    got = session.run(None, {'images': dummy.numpy()})[0]
-    diff = float(abs(got - expected.numpy()).max()) if got.shape == expected.shape else None
-    if diff is None or diff > 1e-3 * max(1.0, float(expected.abs().max())):
-        raise SystemExit(f'error: the exported graph does not compute the model: ONNX '
-                         f'Runtime gives logits {tuple(got.shape)} differing by {diff} from '
-                         f'PyTorch\'s {tuple(expected.shape)}; nothing written')
-    return f'ONNX Runtime matches PyTorch (max difference {diff:.2g})'
+    worst = 0.
+    for images, expected in checks:
+        batch = images.size(0)
+        try:
+            got = session.run(None, {'images': images.numpy()})[0]
+        except Exception as e:  # onnxruntime's own errors (a reshape fixed to a batch)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SystemExit(f'error: the exported graph does not run at batch {batch}, '
+                             f'which it declares: {first}; nothing written') from None
+        diff = float(abs(got - expected.numpy()).max()) \
+            if got.shape == expected.shape else None
+        if diff is None or diff > 1e-3 * max(1.0, float(expected.abs().max())):
+            raise SystemExit(f'error: the exported graph does not compute the model: ONNX '
+                             f'Runtime gives logits {tuple(got.shape)} differing by {diff} '
+                             f'from PyTorch\'s {tuple(expected.shape)} at batch {batch}; '
+                             f'nothing written')
+        worst = max(worst, diff)
+    batches = ' and '.join(str(images.size(0)) for images, _ in checks)
+    return f'ONNX Runtime matches PyTorch at batch {batches} (max difference {worst:.2g})'
 
 
 def parse_args(argv=None):
@@ -92,8 +121,10 @@ def parse_args(argv=None):
     p.add_argument('--shape', type=int, nargs=2, default=None, metavar=('H', 'W'),
                    help='input size, at least the model\'s global_size (default: the '
                    'config\'s canvas, else 512 512)')
-    p.add_argument('--batch-size', type=int, default=1,
-                   help='the batch B of the graph, fixed (default 1)')
+    p.add_argument('--batch-size', type=int, default=2,
+                   help='the batch of the example the graph is traced at (default 2); '
+                   'the graph\'s batch is dynamic: it runs at any batch, and is checked '
+                   'at this one and at 1 (at 2 for --batch-size 1)')
     p.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 16 for RoiAlign)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override settings of the config, key=value')
@@ -148,12 +179,16 @@ def main(argv=None):
         raise SystemExit(f'error: --shape {args.shape[0]} {args.shape[1]} is smaller than '
                          f'the model\'s glance, model.global_size={tuple(global_size)}: '
                          f'give a --shape of at least {global_size[0]} {global_size[1]}')
-    dummy = torch.rand(args.batch_size, 3, *args.shape) * 255
-    with torch.no_grad():
-        expected = wrapper(dummy)
+    checks = []  # (input, PyTorch's logits) at the traced batch, then another
+    for batch in check_batches(args.batch_size):
+        images = torch.rand(batch, 3, *args.shape) * 255
+        with torch.no_grad():
+            checks.append((images, wrapper(images)))
+    dummy = checks[0][0]
     buffer = io.BytesIO()  # written whole or not at all
     with warnings.catch_warnings():  # the tracer's notes on values it fixes in the graph
-        # (the batch, the shape: both declared) and torch.onnx's on its own folding:
+        # (the shape, declared; the batch is not: checked at two batches below) and
+        # torch.onnx's on its own folding:
         # nothing to act on; the graph is run and compared below instead
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         warnings.filterwarnings('ignore', category=UserWarning, module=r'torch\.onnx')
@@ -161,11 +196,12 @@ def main(argv=None):
         # dynamo=False is this tool's exporter (the one its tests check); torch calls it legacy
         warnings.filterwarnings('ignore', message='You are using the legacy TorchScript')
         torch.onnx.export(wrapper, (dummy,), buffer, input_names=['images'],
-                          output_names=['logits'], opset_version=args.opset, dynamo=False)
-    checked = check_with_onnxruntime(buffer.getvalue(), dummy, expected)
+                          output_names=['logits'], opset_version=args.opset, dynamo=False,
+                          dynamic_axes=DYNAMIC_AXES)
+    checked = check_with_onnxruntime(buffer.getvalue(), checks)
     AtomicLocalBackend().put(buffer.getvalue(), args.out)
-    print(f'exported {args.out} (input {args.batch_size}x3x{args.shape[0]}x{args.shape[1]}, '
-          f'batch fixed; {checked})')
+    print(f'exported {args.out} (input Bx3x{args.shape[0]}x{args.shape[1]}, batch B '
+          f'dynamic, traced at {args.batch_size}; {checked})')
 
 
 if __name__ == '__main__':

@@ -125,7 +125,7 @@ COVERED = {  # failure example: the test of its class (they need a model or a se
     '13 test.py --out read-only': 'tests/test_output_safety.py',
     '14 --resume legacy checkpoint': 'tests/test_small_inputs.py',
     '16 pathlib.Path to the inferencer': 'tests/test_small_inputs.py',
-    '20 ONNX at batch 4': 'tests/test_small_inputs.py::test_onnx_runs_at_the_batch_it_declares',
+    '20 ONNX at batch 4': 'tests/test_small_inputs.py::test_onnx_runs_at_every_batch_it_declares',
 }
 for name, test in COVERED.items():
     print(f'TEST  {name}: {test}')

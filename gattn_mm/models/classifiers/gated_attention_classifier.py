@@ -138,7 +138,6 @@ class GatedAttentionClassifier(BaseClassifier):
         metainfo of ``data_samples`` gives (:func:`as_batch`): padding cells are
         never chosen, in training as at test time."""
         batch = as_batch(inputs, data_samples)
-        B = batch.size(0)
         with record_function('gattn.glance'):
             attention, global_feat = self.attend(batch)
         with record_function('gattn.sampler'):
@@ -148,9 +147,10 @@ class GatedAttentionClassifier(BaseClassifier):
         N, V = boxes.size(1), self.sampler.num_views
         with record_function('gattn.local'):
             feats = pool_feature(self.reader_module(crops))  # (B*N*V, C')
-            instance_feats = feats.view(B, N, V, -1).mean(dim=2)  # (B, N, C')
+            # (B, N, C'); the batch B left to the shape (-1): an ONNX export keeps it
+            instance_feats = feats.unflatten(0, (-1, N, V)).mean(dim=2)
         if V > 1:  # keep the crops of the boxes themselves (view 0)
-            crops = crops.view(B, N, V, *crops.shape[1:])[:, :, 0].flatten(0, 1)
+            crops = crops.unflatten(0, (-1, N, V))[:, :, 0].flatten(0, 1)
         state = GattnState(inputs=batch, attention=attention, global_feat=global_feat,
                            boxes=boxes, scores=selection.scores, weights=selection.weights,
                            crops=crops, instance_feats=instance_feats,

@@ -122,7 +122,8 @@ class InstanceHead(GattnHead):
         if self.negative_class is None:
             return logits.max(dim=1).values
         best = self.evidence(logits).argmax(dim=1)  # (B,)
-        return logits[torch.arange(logits.size(0), device=logits.device), best]
+        index = best[:, None, None].expand(-1, 1, logits.size(2))  # (B, 1, K)
+        return logits.gather(1, index)[:, 0]  # each image's best row (no batch fixed)
 
     def loss(self, state: GattnState, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:

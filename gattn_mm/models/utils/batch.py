@@ -124,11 +124,12 @@ class CanvasBatch(ImageBatch):
     def crop(self, boxes: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
         """All the boxes in one ``roi_align`` call (adaptive sampling: every input
         pixel of a large box is averaged)."""
-        B, M, _ = boxes.shape
         images = self.images
-        batch_idx = torch.arange(B, device=boxes.device, dtype=images.dtype)
-        rois = torch.cat([batch_idx.repeat_interleave(M)[:, None],
-                          boxes.reshape(B * M, 4).to(images.dtype)], dim=1)
+        # the image of each box, (B, M): counted over the boxes themselves (ones down
+        # dim 0), not from a size, which an ONNX export would fix at its traced batch
+        batch_idx = (boxes[..., 0].long() * 0 + 1).cumsum(0) - 1  # 0..B-1, any box value
+        rois = torch.cat([batch_idx.reshape(-1, 1).to(images.dtype),
+                          boxes.reshape(-1, 4).to(images.dtype)], dim=1)  # (B*M, 5)
         return roi_align(images, rois, output_size=size, spatial_scale=1.0,
                          sampling_ratio=0, aligned=True)
 
