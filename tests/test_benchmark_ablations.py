@@ -4,6 +4,7 @@ it beside the other benchmarks; Megapixel digits: test_benchmark_ablations_megap
 import json
 import math
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -43,8 +44,17 @@ def test_accuracy_quick_digitbags(tmp_path):
     # the ablation reads gattn's checkpoint; the baseline had gattn's time as budget
     assert rows['random_attention']['checkpoint'] == rows['gattn']['checkpoint']
     assert rows['random_attention']['train_s'] is None
-    log = open(osp.join(tmp_path, 'work', 'full_res', 'train.log')).read()
     assert 'custom_hooks.1.seconds=' in open(
         osp.join(tmp_path, 'work', 'full_res', 'train_done.json')).read()
-    assert 'TimeBudgetHook' in log
+    # the hook ran: the training's console (train.log) leaves mmengine's startup dumps
+    # out and names the folder of its log file under the work dir, which keeps them
+    console = open(osp.join(tmp_path, 'work', 'full_res', 'train.log')).read()
+    log_dir = re.search(r'the log in (\S+)\)', console)
+    assert log_dir, console[-2000:]
+    log_dir = log_dir.group(1)
+    assert osp.samefile(osp.dirname(log_dir), tmp_path / 'work' / 'full_res'), log_dir
+    log = open(osp.join(log_dir, osp.basename(log_dir) + '.log')).read()
+    assert f"dict(seconds={rows['gattn']['train_s']:.0f}, type='TimeBudgetHook')" in log
+    hooks = log[log.index('Hooks will be executed in the following order'):]
+    assert 'TimeBudgetHook' in hooks
     assert '| gattn |' in table and '| random_attention |' in table

@@ -20,7 +20,8 @@ def test_config_builds_offline_and_runs(path):
     cfg = Config.fromfile(path)
     # the documented switch: --cfg-options model.backbone.init_cfg=None
     cfg.merge_from_dict({'model.backbone.init_cfg': None})
-    if cfg.model.sampler.get('box_size_um'):  # an array has no pixel size: boxes in px
+    # (the plain ImageClassifier baselines have no sampler)
+    if cfg.model.get('sampler', {}).get('box_size_um'):  # an array has no pixel size: boxes in px
         # (the µm path on slides: tests/test_physical_scale.py)
         cfg.merge_from_dict({'model.sampler.box_size_um': None, 'model.sampler.box_size': 448})
     assert cfg.default_scope == 'mmpretrain' and 'gattn_mm' in cfg.custom_imports.imports

@@ -126,7 +126,9 @@ def test_infer_keeps_the_good_results_past_a_bomb_and_checks_arguments(
     assert proc.returncode == 1, proc.stderr[-3000:]
     results = json.load(open(out))
     assert [osp.basename(r['image']) for r in results['results']] == ['a.png', 'c.png']
+    # a TIFF without a pyramid: no native config reads it either (no advice to use one)
     assert 'over the limit' in results['failures'][0]['error']
+    assert 'native-resolution' not in results['failures'][0]['error']
     for bad, msg in ((['--batch-size', '0'], '--batch-size must be >= 1'),
                      (['--topk', '-1'], '--topk must be >= 1'),
                      (['--out', str(tmp_path / 'no' / 'r.json')], 'not a writable file path')):

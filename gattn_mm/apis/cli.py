@@ -306,8 +306,11 @@ def model_config(args):
 def canvas_slide_refusal(path: str, max_pixels: int, model: str) -> Optional[str]:
     """Why a model that reads images whole (a canvas config) cannot read ``path``, when
     ``path`` is a whole-slide image (an OpenSlide format, a pyramidal TIFF or one over
-    ``max_pixels``), else None: run a native-resolution config, which reads slides
-    lazily from their pyramid, rather than raise ``--max-pixels`` into a whole decode."""
+    ``max_pixels``) that a native-resolution config reads, else None: run such a
+    config, which reads slides lazily from their pyramid, rather than raise
+    ``--max-pixels`` into a whole decode. A file whose smallest level is over
+    ``max_pixels`` (a TIFF without a pyramid, e.g. a decompression bomb's header) has no
+    level for a native config to glance at either: None, the reader's refusal stands."""
     from gattn_mm.datasets.transforms.loading import LoadMicroscopyImage
     if not LoadMicroscopyImage(max_pixels=max_pixels).is_slide(path):
         return None
@@ -319,10 +322,12 @@ def canvas_slide_refusal(path: str, max_pixels: int, model: str) -> Optional[str
         with warnings.catch_warnings():  # a slide read by strips: slow, said elsewhere
             warnings.simplefilter('ignore')
             slide = open_slide(path, 1 << 62)
-        (h, w), _ = slide.shape, slide.close()
+        (h, w), (lh, lw), _ = slide.shape, slide.level_shapes[-1], slide.close()
         size = f' of {w:,} x {h:,} px (a {h * w * 3 / 1e9:.1f} GB decode)'
     except Exception:  # noqa: BLE001  (the size is only a detail of the advice)
-        pass
+        lh = lw = 0
+    if lh * lw > max_pixels:  # open_slide(path, max_pixels) refuses it: no level to glance at
+        return None
     return (f'{path} is a whole-slide image{size} and {model} reads each image whole onto '
             f'its canvas: run a native-resolution config, which reads slides lazily from '
             f'their pyramid (e.g. configs/gattn_digitbags_native.py with the '
