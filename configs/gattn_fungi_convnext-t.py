@@ -6,7 +6,4 @@ model = dict(
         gap_before_final_norm=False,  # the neck needs the feature map
         init_cfg=dict(type='Pretrained', prefix='backbone',
                       checkpoint='gattn-safe:https://download.openmmlab.com/mmclassification/v0/'
-                      'convnext/convnext-tiny_32xb128_in1k_20221207-998cf3e9.pth')),
-    neck=dict(in_channels=768),
-    head=dict(in_channels=768),
-    instance_head=dict(in_channels=768))
+                      'convnext/convnext-tiny_32xb128_in1k_20221207-998cf3e9.pth')))

@@ -7,8 +7,7 @@ custom_imports = dict(imports=['gattn_mm', 'my_parts'], allow_failed_imports=Fal
 model = dict(
     reader=dict(_delete_=True, type='TinyNet', channels=32),
     sampler=dict(selector=dict(_delete_=True, type='BorderFreeTopKSelector', border=1)),
-    head=dict(instance_channels=32, fusion=dict(_delete_=True, type='GeMFusion', p=3.0)),
-    instance_head=dict(in_channels=32),
+    head=dict(fusion=dict(_delete_=True, type='GeMFusion', p=3.0)),
     # a list replaces the base config's: the recipe's two losses, plus the new one
     attention_losses=[
         dict(type='ContrastPriorLoss', loss_weight=1.0, temperature=0.5),

@@ -13,9 +13,8 @@ model = dict(
     # PyTorch's default initialisation (mmpretrain's stalls the MIL reader)
     reader=dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,),
                 zero_init_residual=False, init_cfg=[]),
-    neck=dict(in_channels=64),
     sampler=dict(num_instances=32, crop_size=48, box_size=72,
                  test_cfg=dict(num_instances=24)),
-    head=dict(num_classes=2, in_channels=64, instance_channels=128),
-    instance_head=dict(num_classes=2, in_channels=128),
+    head=dict(num_classes=2),
+    instance_head=dict(num_classes=2),
 )

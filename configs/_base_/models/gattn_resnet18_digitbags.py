@@ -10,9 +10,8 @@ model = dict(
     # PyTorch's default initialisation (mmpretrain's stalls the MIL reader)
     reader=dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,),
                 zero_init_residual=False, init_cfg=[]),
-    neck=dict(in_channels=64),
     sampler=dict(num_instances=12, crop_size=32, box_size=56,
                  test_cfg=dict(num_instances=24)),
-    head=dict(num_classes=2, in_channels=64, instance_channels=128),
-    instance_head=dict(num_classes=2, in_channels=128, negative_class=0),
+    head=dict(num_classes=2),
+    instance_head=dict(num_classes=2, negative_class=0),
 )

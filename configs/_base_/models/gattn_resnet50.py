@@ -12,9 +12,8 @@ model = dict(
     backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(3,), style='pytorch',
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained,
                                 prefix='backbone')),
-    neck=dict(in_channels=2048),
     sampler=dict(num_instances=4, crop_size=224, box_scale=1.5,
                  test_cfg=dict(num_instances=4)),
-    head=dict(num_classes=2, in_channels=2048),
-    instance_head=dict(num_classes=2, in_channels=2048),
+    head=dict(num_classes=2),
+    instance_head=dict(num_classes=2),
 )

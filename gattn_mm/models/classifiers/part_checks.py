@@ -81,11 +81,19 @@ def probe_width(module: nn.Module, size: Tuple[int, int]) -> int:
 
 
 def _accepts(cfg: Optional[dict], key: str) -> bool:
-    """``cfg`` builds a class whose constructor takes ``key`` and does not give it."""
+    """``cfg`` builds a class whose constructor takes ``key`` and does not give it:
+    in its own arguments, or in a base class's that it passes ``**kwargs`` on to
+    (e.g. ``MultiLabelFusionHead`` -> ``FusionHead.instance_channels``)."""
     if not cfg or cfg.get(key) is not None:
         return False
     cls = MODELS.get(cfg['type']) if isinstance(cfg.get('type'), str) else cfg.get('type')
-    return cls is not None and key in inspect.signature(cls.__init__).parameters
+    for klass in (cls.__mro__ if isinstance(cls, type) else ()):
+        params = inspect.signature(klass.__init__).parameters
+        if key in params:
+            return True
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 def complete_widths(backbone: nn.Module, global_size: Tuple[int, int], reader: Optional[dict],
