@@ -1,5 +1,6 @@
 # gattn on microscopy images in species folders, from scratch on a CPU (no GPU, no
-# ImageNet weights): the config to run first.
+# ImageNet weights). Not yet validated: on SynthCells it stays at chance
+# (model_zoo.md, "SynthCells"); a starting point for your data, not a recipe that learns.
 #   python tools/dataset_converters/make_synthcells.py --out data/fungi   # or your data
 #   python tools/train.py configs/gattn_fungi_cpu.py
 # Data: data/fungi/{train,val,test}/<species>/*.{png,jpg,tif} (any sizes), or set
