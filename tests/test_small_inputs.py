@@ -63,6 +63,22 @@ def test_a_tiff_without_pages_is_refused_by_name(tmp_path):
         open_slide(str(path), 10 ** 8)
 
 
+@pytest.mark.parametrize('tags', [[], [(256, 0), (257, 0)]],
+                         ids=['no tags', 'width and height 0'])
+def test_a_tiff_page_that_declares_no_image_is_refused_by_name(tmp_path, tags):
+    # one IFD whose entries (tag, value as SHORT) give no image size: not "a stack"
+    import struct
+    path = tmp_path / 'noimage.tif'
+    entries = b''.join(struct.pack('<HHII', tag, 3, 1, value) for tag, value in tags)
+    path.write_bytes(b'II*\0' + struct.pack('<I', 8) + struct.pack('<H', len(tags))
+                     + entries + struct.pack('<I', 0))
+    expected = 'noimage.tif: a TIFF whose first page declares no image'
+    with pytest.raises(ImageReadError, match=expected):
+        read_image(str(path))
+    with pytest.raises(SlideError, match=expected):
+        open_slide(str(path), 10 ** 8)
+
+
 def stub(folder, name):
     """An executable ``name`` that prints each argument on its own line."""
     path = folder / name

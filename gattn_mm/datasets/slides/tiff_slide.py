@@ -47,6 +47,10 @@ class TiffSlide(Slide):
             if not tif.series:
                 raise SlideError(f'{self.path}: a TIFF without any image (no pages)')
             series = tif.series[0]
+            if 0 in series.shape or not {'Y', 'X'} <= set(series.axes):  # a page without tags
+                raise SlideError(f'{self.path}: a TIFF whose first page declares no image '
+                                 f'(axes {series.axes!r}, shape {series.shape}: its width, '
+                                 f'height or samples tags are missing or 0)')
             guard_series(series)  # no strip or tile decodes beyond its declared size
             size = os.path.getsize(self.path)
             shapes, arrays, pages, chunks = [], [], [], []

@@ -162,6 +162,10 @@ def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
             raise ImageReadError(f'{path}: a TIFF without any image (no pages); {ONE_IMAGE}')
         series = tif.series[0]
         axes, shape = series.axes, series.shape
+        if 0 in shape or 'Y' not in axes or 'X' not in axes:  # e.g. a page without tags
+            raise ImageReadError(f'{path}: a TIFF whose first page declares no image '
+                                 f'(axes {axes!r}, shape {shape}: its width, height or '
+                                 f'samples tags are missing or 0); {ONE_IMAGE}')
         kept = ''.join(a for a, n in zip(axes, shape) if n > 1 or a in 'YX')
         if kept not in ('YX', 'YXS', 'SYX'):
             raise ImageReadError(f'{path}: a TIFF stack (axes {axes}, shape {shape}, '
