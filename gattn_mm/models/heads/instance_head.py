@@ -56,8 +56,7 @@ class InstanceHead(GattnHead):
                  mil_loss: Optional[dict] = None,
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),
                  **kwargs):
-        super().__init__(loss=nn.Identity() if loss is None else loss, init_cfg=init_cfg,
-                         **kwargs)
+        super().__init__(loss=loss, init_cfg=init_cfg, **kwargs)
         if pool not in self.POOLS:
             raise ValueError(f'instance_head.pool must be one of {self.POOLS}, got {pool!r}')
         if num_classes <= 0:
@@ -68,9 +67,6 @@ class InstanceHead(GattnHead):
         if loss is None and mil_loss is None:
             raise ValueError('instance_head needs loss (on the pooled logits) or mil_loss '
                              '(on the instances), else it never learns')
-        if loss is None:  # no pooled loss: drop ClsHead's module, keep the attribute
-            del self.loss_module
-            self.loss_module = None
         self.mil_loss = None if mil_loss is None else MODELS.build(mil_loss)
         self.num_classes = num_classes
         self.in_channels = in_channels

@@ -5,6 +5,7 @@ from mmpretrain.models.backbones import ResNet
 root = '/work/main/data/synthcells'
 inst = json.load(open(f'{root}/train_instances.json'))
 box, crop, N, rule = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+SNAP = len(sys.argv) > 6 and sys.argv[6] == 'snap'  # move each box centre to its glance cell's centre
 classes = ['binucleate', 'cleaved', 'lobed', 'ring']
 items = list(inst.items()); random.shuffle(items)
 bags, labels, kinds_all = [], [], []
@@ -13,6 +14,10 @@ for rel, rec in items[:400]:
     cs = []; ks = []
     for b, k in zip(rec['boxes'], rec['kinds']):
         cx, cy = (b[0]+b[2])/2, (b[1]+b[3])/2
+        if SNAP:  # the recipe's glance grid: the image fitted into 160 px, cells of 4 px
+            gh, gw = int(round(H * 160 / max(H, W) / 4)), int(round(W * 160 / max(H, W) / 4))
+            ch, cw = H / gh, W / gw
+            cx, cy = (int(cx // cw) + .5) * cw, (int(cy // ch) + .5) * ch
         cs.append((cx, cy)); ks.append(k)
     while len(cs) < N:
         cs.append((np.random.uniform(box, W-box), np.random.uniform(box, H-box))); ks.append('none')
