@@ -4,6 +4,7 @@ it declares (a dynamic batch), a legacy (non-zip) checkpoint given to --resume."
 import os
 import os.path as osp
 import stat
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,6 @@ def test_a_tiff_without_pages_is_refused_by_name(tmp_path):
                          ids=['no tags', 'width and height 0'])
 def test_a_tiff_page_that_declares_no_image_is_refused_by_name(tmp_path, tags):
     # one IFD whose entries (tag, value as SHORT) give no image size: not "a stack"
-    import struct
     path = tmp_path / 'noimage.tif'
     entries = b''.join(struct.pack('<HHII', tag, 3, 1, value) for tag, value in tags)
     path.write_bytes(b'II*\0' + struct.pack('<I', 8) + struct.pack('<H', len(tags))

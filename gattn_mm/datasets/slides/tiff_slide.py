@@ -6,7 +6,7 @@ import numpy as np
 from ..transforms.loading import DEFAULT_MAX_PIXELS, to_rgb_uint8
 from ..transforms.tiff_colour import (ColourModel, TiffColourError, check_colour_model,
                                       tiff_to_rgb)
-from ..transforms.tiff_decoding import chunk_shape, guard_series
+from ..transforms.tiff_decoding import chunk_shape, guard_series, undeclared_image
 from .base import Slide, SlideError
 from .pixel_size import tiff_mpp
 
@@ -47,10 +47,8 @@ class TiffSlide(Slide):
             if not tif.series:
                 raise SlideError(f'{self.path}: a TIFF without any image (no pages)')
             series = tif.series[0]
-            if 0 in series.shape or not {'Y', 'X'} <= set(series.axes):  # a page without tags
-                raise SlideError(f'{self.path}: a TIFF whose first page declares no image '
-                                 f'(axes {series.axes!r}, shape {series.shape}: its width, '
-                                 f'height or samples tags are missing or 0)')
+            if (problem := undeclared_image(series)) is not None:
+                raise SlideError(f'{self.path}: {problem}')
             guard_series(series)  # no strip or tile decodes beyond its declared size
             size = os.path.getsize(self.path)
             shapes, arrays, pages, chunks = [], [], [], []

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from .tiff_colour import ColourModel, TiffColourError, check_colour_model, tiff_to_rgb
-from .tiff_decoding import TiffDecodeError, decoded_bytes, guard_series
+from .tiff_decoding import TiffDecodeError, decoded_bytes, guard_series, undeclared_image
 
 
 # What read_image reads (told by content, the name only picks files in a folder walk):
@@ -162,10 +162,8 @@ def _read_tiff(path: str, max_pixels: int) -> np.ndarray:
             raise ImageReadError(f'{path}: a TIFF without any image (no pages); {ONE_IMAGE}')
         series = tif.series[0]
         axes, shape = series.axes, series.shape
-        if 0 in shape or 'Y' not in axes or 'X' not in axes:  # e.g. a page without tags
-            raise ImageReadError(f'{path}: a TIFF whose first page declares no image '
-                                 f'(axes {axes!r}, shape {shape}: its width, height or '
-                                 f'samples tags are missing or 0); {ONE_IMAGE}')
+        if (problem := undeclared_image(series)) is not None:
+            raise ImageReadError(f'{path}: {problem}; {ONE_IMAGE}')
         kept = ''.join(a for a, n in zip(axes, shape) if n > 1 or a in 'YX')
         if kept not in ('YX', 'YXS', 'SYX'):
             raise ImageReadError(f'{path}: a TIFF stack (axes {axes}, shape {shape}, '

@@ -209,6 +209,15 @@ def guard_decoding(page) -> None:
     page.__dict__['decode'] = guarded
 
 
+def undeclared_image(series) -> Optional[str]:
+    """Why the first series of a TIFF holds no image, or None: its page gives no
+    height and width (no tags, or 0), e.g. an IFD without entries."""
+    if 0 in series.shape or not {'Y', 'X'} <= set(series.axes):
+        return (f'a TIFF whose first page declares no image (axes {series.axes!r}, shape '
+                f'{series.shape}: its width, height or samples tags are missing or 0)')
+    return None
+
+
 def guard_series(series) -> None:
     """:func:`guard_decoding` for every page of a series' levels (their keyframes)."""
     for level in series.levels:

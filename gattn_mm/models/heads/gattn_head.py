@@ -1,11 +1,9 @@
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from mmpretrain.models.heads import ClsHead
-from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ..utils import GattnState
 
@@ -24,19 +22,16 @@ class GattnHead(ClsHead):
         loss (dict | nn.Module, optional): the loss of the image logits, as
             ``ClsHead``'s; None for a head that has none (e.g. an instance head that
             learns from its instances alone): ``loss_module`` is then None.
-        topk, cal_acc, init_cfg: as ``ClsHead``'s.
+        **kwargs: ``ClsHead``'s other arguments (topk, cal_acc, init_cfg).
     """
 
     def __init__(self,
                  loss: Union[dict, nn.Module, None] = dict(type='CrossEntropyLoss',
                                                            loss_weight=1.0),
-                 topk: Union[int, Sequence[int]] = (1, ),
-                 cal_acc: bool = False,
-                 init_cfg: Optional[dict] = None):
-        BaseModule.__init__(self, init_cfg=init_cfg)  # ClsHead's attributes, its loss optional
-        self.topk, self.cal_acc = topk, cal_acc
-        self.loss_module = loss if loss is None or isinstance(loss, nn.Module) \
-            else MODELS.build(loss)
+                 **kwargs):
+        super().__init__(loss=nn.Identity() if loss is None else loss, **kwargs)
+        if loss is None:  # no loss on the image logits: no loss module either
+            self.loss_module = None
 
     def forward(self, state: GattnState) -> torch.Tensor:
         """The image's logits (B, K)."""
