@@ -30,7 +30,9 @@ class GattnHead(ClsHead):
                                                            loss_weight=1.0),
                  **kwargs):
         super().__init__(loss=nn.Identity() if loss is None else loss, **kwargs)
-        if loss is None:  # no loss on the image logits: no loss module either
+        if loss is None:  # no loss on the image logits: no loss module either, and
+            # no None child left among the modules (mmengine's get_flops walks them)
+            del self.loss_module
             self.loss_module = None
 
     def forward(self, state: GattnState) -> torch.Tensor:
