@@ -13,7 +13,11 @@ model = dict(
     # PyTorch's default initialisation (mmpretrain's stalls the MIL reader)
     reader=dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,),
                 zero_init_residual=False, init_cfg=[]),
+    # each box moved onto the strongest structure within half a box of its cell's
+    # centre, found at full resolution (the cells are ~37 native px apart, as large
+    # as a specimen's cell; a reader learns from boxes centred on what they hold)
     sampler=dict(num_instances=32, crop_size=48, box_size=72,
+                 refiner=dict(type='ContrastPeakRefiner'),
                  test_cfg=dict(num_instances=24)),
     head=dict(num_classes=2),
     instance_head=dict(num_classes=2),

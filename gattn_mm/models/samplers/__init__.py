@@ -1,3 +1,4 @@
+from .contrast_peak_refiner import ContrastPeakRefiner
 from .instance_sampler import InstanceSampler
 
-__all__ = ['InstanceSampler']
+__all__ = ['ContrastPeakRefiner', 'InstanceSampler']

@@ -86,6 +86,9 @@ class InstanceSampler(BaseModule):
         box_scale (float, optional): box side in cells (1.5 when none is given).
         tissue_mask (bool): choose only cells on tissue (brightfield slides: glass
             is bright). Native path only. Defaults to False.
+        refiner (dict, optional): moves every box onto the structure within its
+            reach at full resolution, e.g. ``dict(type='ContrastPeakRefiner')``, in
+            training and at test time. Defaults to None (boxes stay on the grid).
         test_cfg (dict, optional): outside training: ``num_instances`` (N; defaults
             to the training N), ``selector`` (defaults to the training selector),
             ``views``: (dx, dy) offsets in fractions of a box; every box is also
@@ -102,6 +105,7 @@ class InstanceSampler(BaseModule):
                  box_scale: Optional[float] = None,
                  box_size_um: Optional[FloatPair] = None,
                  tissue_mask: bool = False,
+                 refiner: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -132,6 +136,7 @@ class InstanceSampler(BaseModule):
         self.test_selector = (self._build(test_cfg['selector'], 'sampler.test_cfg.selector')
                               if 'selector' in test_cfg else self.selector)
         self.test_views = _views(test_cfg.get('views'))
+        self.refiner = None if refiner is None else MODELS.build(refiner)
         # (V, 2) on the model's device: no host-to-device copy in a forward
         self.register_buffer('view_offsets', torch.tensor(self.test_views), persistent=False)
 
@@ -179,13 +184,15 @@ class InstanceSampler(BaseModule):
                 never chosen and the boxes stay inside the image.
             images (ImageBatch, optional): the images, where ``box_size_um`` or
                 ``tissue_mask`` asks them for their pixel size or tissue (only images
-                at their own size, ``NativeBatch``, know them).
+                at their own size, ``NativeBatch``, know them) or the ``refiner``
+                reads them.
 
         Returns:
             tuple: the selector's :class:`Selection` and the boxes (B, N, 4) xyxy in
             input pixels (no gradient).
         """
-        needs = [k for k in ('box_size_um', 'tissue_mask') if getattr(self, k)]
+        needs = [k for k in ('box_size_um', 'tissue_mask', 'refiner')
+                 if getattr(self, k) is not None and getattr(self, k) is not False]
         if needs and images is None:
             raise ValueError(f'sampler.{needs[0]} needs the images at their own size (the '
                              f'native path: NativeDataPreprocessor, e.g. '
@@ -205,8 +212,13 @@ class InstanceSampler(BaseModule):
         if self.box_size_um is not None:
             box_px = selection.centres.new_tensor(self.box_size_um) / \
                 images.pixel_sizes().to(selection.centres)  # (B, 2)
-        return selection, self.boxes(selection, tuple(attention.shape[-2:]), image_size,
-                                     extents, box_px)
+        boxes = self.boxes(selection, tuple(attention.shape[-2:]), image_size, extents,
+                           box_px)
+        if self.refiner is not None:
+            bounds = image_size if extents is None else \
+                (extents[:, :1].to(boxes), extents[:, 1:].to(boxes))
+            boxes = self.refiner(as_batch(images), boxes, bounds)
+        return selection, boxes
 
     @staticmethod
     def onto_tissue(selection: Selection, tissue: torch.Tensor) -> Selection:
