@@ -11,9 +11,8 @@ from ..heads.gattn_head import GattnHead
 from ..utils import (GattnState, ImageBatch, as_batch, int_pair, pool_feature,
                      set_instance_fields)
 from .checkpoint_keys import check_checkpoint_keys
-from .part_checks import check_parts, complete_widths, preprocessor_cfg
+from .part_checks import HEADS, check_parts, complete_widths, preprocessor_cfg
 
-HEADS = ('head', 'instance_head', 'global_head')  # the config's head slots
 Inputs = Union[torch.Tensor, ImageBatch]
 
 

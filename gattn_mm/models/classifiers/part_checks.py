@@ -9,12 +9,13 @@ import torch.nn as nn
 from mmpretrain.registry import MODELS
 from mmpretrain.models.heads import MultiLabelClsHead
 
-from ..heads import FusionHead, MultiLabelFusionHead
+from ..heads import FusionHead, GattnHead, MultiLabelFusionHead
 from ..losses import BaseAttentionLoss
 from ..utils import int_pair, pool_feature
 
 TRAIN_CFG_KEYS = ('augments', 'probs')  # mmpretrain's RandomBatchAugment
 MULTI_LABEL = (MultiLabelClsHead, MultiLabelFusionHead)
+HEADS = ('head', 'instance_head', 'global_head')  # the config's head slots
 
 
 def batch_augments_cfg(train_cfg: Optional[dict]) -> Optional[dict]:
@@ -135,7 +136,7 @@ def check_parts(model, train_cfg: Optional[dict]) -> None:
 
 
 def check_heads(model) -> None:
-    names = ('head', 'instance_head', 'global_head')
+    names = HEADS
     chosen = (model.predict_from,) if isinstance(model.predict_from, str) \
         else model.predict_from
     if not chosen or any(n not in names for n in chosen) or len(set(chosen)) < len(chosen):
@@ -237,19 +238,22 @@ def check_losses(model, train_cfg: Optional[dict]) -> None:
                              f'it another loss_name')
         names.append(loss.loss_name)
     check_reader_learns(model)
-    head = model.instance_head
-    if train_cfg and getattr(head, 'mil_loss', None) is not None:
-        raise ValueError('model.train_cfg batch augments (Mixup/CutMix) mix the labels '
-                         'of two images, which model.instance_head.mil_loss cannot '
-                         'assign to instances: remove one of them')
+    for name in HEADS:
+        head = getattr(model, name)
+        if train_cfg and isinstance(head, GattnHead) and head.labels_instances:
+            raise ValueError(f'model.train_cfg batch augments (Mixup/CutMix) mix the '
+                             f'labels of two images, which model.{name} (its mil_loss) '
+                             f'cannot assign to instances: remove one of them')
 
 
 def check_reader_learns(model) -> None:
-    """A separate reader learns only from a head that passes it a gradient: an
-    instance head, or a fused head without ``detach_instances``."""
-    if model.reader is None or model.instance_head is not None:
+    """A separate reader learns only from a head whose loss reaches it
+    (``GattnHead.trains_reader``): an instance head, or a fused head without
+    ``detach_instances``."""
+    if model.reader is None:
         return
-    if model.head is None or getattr(model.head, 'detach_instances', False):
+    if not any(isinstance(getattr(model, n), GattnHead) and getattr(model, n).trains_reader
+               for n in HEADS):
         raise ValueError('model.reader would never learn: no model.instance_head, and '
                          'model.head is missing or cuts the reader\'s gradient '
                          '(detach_instances=True); add an instance head or set '

@@ -70,6 +70,11 @@ class FusionHead(GattnHead):
         without its own (``BaseFusion.instance_weights``)."""
         return self.fusion.instance_weights(state.instance_feats, state.weights)
 
+    @property
+    def trains_reader(self) -> bool:
+        """False when the instance features are read detached."""
+        return not self.detach_instances
+
 
 def build_fusion(cfg: Union[dict, nn.Module], instance_channels: int) -> BaseFusion:
     """Build a fusion part (a built one is taken as it is); one with learned layers

@@ -52,3 +52,14 @@ class GattnHead(ClsHead):
         """The weights (B, N) this head gives the instances when it weighs them
         itself (a fusion with its own instance attention), else None."""
         return None
+
+    @property
+    def trains_reader(self) -> bool:
+        """Whether this head's loss reaches the reader (the instance features)."""
+        return True
+
+    @property
+    def labels_instances(self) -> bool:
+        """Whether this head's loss gives each instance a class from its image's
+        label (then labels mixed by batch augments, Mixup/CutMix, cannot be used)."""
+        return False

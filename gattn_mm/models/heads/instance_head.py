@@ -74,6 +74,11 @@ class InstanceHead(GattnHead):
         self.negative_class = negative_class
         self.fc = nn.Linear(in_channels, num_classes)
 
+    @property
+    def labels_instances(self) -> bool:
+        """True with a ``mil_loss``: it gives the instances classes of the image."""
+        return self.mil_loss is not None
+
     def instance_logits(self, state: GattnState) -> torch.Tensor:
         """Per-instance logits (B, N, K): ``state.instance_logits`` when the classifier
         has set them, else computed from the instance features."""

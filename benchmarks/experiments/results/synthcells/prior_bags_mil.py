@@ -29,6 +29,15 @@ for rel, rec in items[:400]:
             ii, jj = np.meshgrid(np.arange(max(i-1,0), min(i+2,gh)), np.arange(max(j-1,0), min(j+2,gw)), indexing='ij')
             w = np.exp((std[ii, jj] - std[i, j]) / 5.0); w /= w.sum()
             cy, cx = ((ii+.5)*ch*w).sum(), ((jj+.5)*cw*w).sum()
+        elif centre == 'peak':  # move the box to the contrast peak within its own reach, at full resolution
+            cx, cy = (j+.5)*cw, (i+.5)*ch
+            x0, y0 = int(np.clip(cx - box, 0, W - 2*box)), int(np.clip(cy - box, 0, H - 2*box))
+            c = np.abs(g[y0:y0+2*box, x0:x0+2*box] - np.median(g[y0:y0+2*box, x0:x0+2*box]))
+            c = cv2.GaussianBlur(c, (0, 0), 0.1 * box)
+            yy, xx = np.mgrid[:c.shape[0], :c.shape[1]]
+            c[(np.abs(xx - (cx - x0)) > box/2) | (np.abs(yy - (cy - y0)) > box/2)] = -1
+            iy, ix = np.unravel_index(np.argmax(c), c.shape)
+            cx, cy = x0 + ix + .5, y0 + iy + .5
         else:
             cy, cx = (i+.5)*ch, (j+.5)*cw
         cs.append((cx, cy))
