@@ -14,7 +14,7 @@ import torch
 
 import gattn_mm  # noqa: F401
 from gattn_mm.datasets.slides import SlideError, open_slide
-from gattn_mm.datasets.slides.pixel_size import openslide_mpp, resolution_mpp
+from gattn_mm.datasets.slides.pixel_size import ome_mpp, openslide_mpp, resolution_mpp
 from gattn_mm.models.samplers.instance_sampler import InstanceSampler
 from gattn_mm.models.utils import Selection
 from gattn_mm.utils.tissue import tissue_mask
@@ -48,12 +48,15 @@ def draw_level(h: int, w: int) -> np.ndarray:
     return image.astype(np.uint8)
 
 
-def write_slide(path: str, resolution: bool = True) -> str:
+def write_slide(path: str, resolution: bool = True, ome: dict = None) -> str:
     """A tiled pyramidal TIFF (levels 1, 1/2, 1/4, 1/8 in SubIFDs), its pixel size in
-    the resolution tags (centimetre) when ``resolution``."""
+    the resolution tags (centimetre) when ``resolution``; an OME-TIFF with the OME
+    ``Pixels`` attributes ``ome`` (e.g. PhysicalSizeX) when given."""
     levels = [draw_level(SIDE_Y // d, SIDE_X // d) for d in (1, 2, 4, 8)]
     options = dict(resolution=(1e4 / MPP[1], 1e4 / MPP[0]), resolutionunit='CENTIMETER') \
         if resolution else {}
+    if ome is not None:
+        options.update(metadata=dict(axes='YXS', **ome))
     with tifffile.TiffWriter(path) as tif:
         tif.write(levels[0], tile=(256, 256), subifds=len(levels) - 1, photometric='rgb',
                   compression='zlib', **options)
@@ -103,6 +106,28 @@ def test_pixel_size_from_tiff_resolution_tags(slide_path, tmp_path):
         bare.pixel_size()
 
 
+@pytest.mark.parametrize('ome, expected', [
+    (dict(PhysicalSizeX=MPP[1], PhysicalSizeY=MPP[0]), MPP),  # µm by default
+    (dict(PhysicalSizeX=MPP[1] * 1e3, PhysicalSizeXUnit='nm', PhysicalSizeY=MPP[0] * 1e3,
+          PhysicalSizeYUnit='nm'), MPP)])
+def test_pixel_size_from_ome_xml(tmp_path, ome, expected):
+    slide = open_slide(write_slide(str(tmp_path / 'ome.ome.tif'), resolution=False,
+                                   ome=ome), 1 << 26)
+    assert slide.pixel_size() == pytest.approx(expected)
+
+
+def test_ome_xml_without_a_usable_physical_size_says_why():
+    assert ome_mpp('<OME><Image><Pixels PhysicalSizeX="0.3"/></Image></OME>') == \
+        (None, 'the OME-XML Pixels element has no PhysicalSizeY')
+    assert 'furlong' in ome_mpp('<OME><Pixels PhysicalSizeX="1" PhysicalSizeY="1" '
+                                'PhysicalSizeYUnit="furlong"/></OME>')[1]
+    assert 'not a number' in ome_mpp('<OME><Pixels PhysicalSizeX="x" '
+                                     'PhysicalSizeY="1"/></OME>')[1]
+    assert 'does not parse' in ome_mpp('<OME><Pixels')[1]
+    assert 'outside' in ome_mpp('<OME><Pixels PhysicalSizeX="0.3" PhysicalSizeY="0.3" '
+                                'PhysicalSizeXUnit="m" PhysicalSizeYUnit="m"/></OME>')[1]
+
+
 def test_pixel_size_rules_of_tags_and_openslide_properties():
     assert resolution_mpp((40000, 1), (20000, 1), 3)[0] == pytest.approx((0.5, 0.25))
     assert resolution_mpp(50800, 50800, 'inch')[0] == pytest.approx((0.5, 0.5))
@@ -138,8 +163,9 @@ def test_sampler_arguments_and_the_native_path_are_checked():
     for bad in (0, -1., float('nan'), 'ab', (1., 2., 3.), True):
         with pytest.raises(ValueError, match='sampler.box_size_um'):
             InstanceSampler(box_size_um=bad)
-    with pytest.raises(ValueError, match='sampler.tissue_mask'):
-        InstanceSampler(tissue_mask='yes')
+    for bad in ('yes', 1, [True], None):
+        with pytest.raises(ValueError, match='sampler.tissue_mask'):
+            InstanceSampler(tissue_mask=bad)
     # a canvas model (images resized onto one canvas) knows no pixel size or tissue
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
@@ -182,6 +208,37 @@ def test_tissue_mask_is_otsu_and_keeps_a_field_of_only_tissue():
     assert tissue_mask(pink).all()  # Otsu splits it, the glass floor keeps it tissue
     with pytest.raises(ValueError, match='uint8 RGB'):
         tissue_mask(np.zeros((4, 4), np.uint8))
+
+
+def test_fluorescence_tissue_mask_takes_the_dark_background():
+    # the same slide as a fluorescence image: dark background, bright tissue
+    image = 255 - draw_level(SIDE_Y // 8, SIDE_X // 8)
+    ys, xs = np.mgrid[0:image.shape[0], 0:image.shape[1]]
+    truth = in_tissue((ys + 0.5) * 8, (xs + 0.5) * 8)
+    assert (tissue_mask(image, 'dark') == truth).mean() > 0.99
+    assert (tissue_mask(image, 'bright') == truth).mean() < 0.5  # the wrong polarity
+    dim = np.full((40, 40, 3), 60, np.uint8)
+    dim[::3] = 150
+    assert tissue_mask(dim, 'dark').all()  # Otsu splits it, the floor keeps it tissue
+    with pytest.raises(ValueError, match="background must be one of"):
+        tissue_mask(image, 'grey')
+
+
+def test_fluorescence_sampler_puts_no_box_on_the_dark_background():
+    from gattn_mm.models.utils import ImageSource, NativeBatch
+    image = 255 - draw_level(SIDE_Y // 4, SIDE_X // 4)  # 768 x 512
+    batch = NativeBatch([ImageSource(torch.from_numpy(image.transpose(2, 0, 1).copy()),
+                                     [128.] * 3, [64.] * 3)])
+    h, w = 24, 16
+    attention = torch.rand(1, h, w, generator=torch.Generator().manual_seed(0))
+    attention[0, :8] += 5.  # most attention on the top third: background
+    attention = attention / attention.sum()
+    for mask, on_tissue in (('fluorescence', True), (False, False)):
+        sampler = InstanceSampler(num_instances=8, box_size=16, tissue_mask=mask).eval()
+        _, boxes = sampler(attention, batch.canvas((h * 8, w * 8)), batch.extents, batch)
+        cx = (boxes[0, :, 0] + boxes[0, :, 2]).numpy() / 2 * 4  # level-0 px of the slide
+        cy = (boxes[0, :, 1] + boxes[0, :, 3]).numpy() / 2 * 4
+        assert in_tissue(cy, cx).all() == on_tissue
 
 
 # ------------------------------------------------------------------- whole runs

@@ -2,12 +2,14 @@
 
 Read, in order: OpenSlide's ``openslide.mpp-x`` / ``openslide.mpp-y`` (what OpenSlide
 found for the vendor: Aperio, Hamamatsu, MIRAX, ...); an Aperio ``ImageDescription``'s
-``MPP = ...``; the TIFF ``XResolution`` / ``YResolution`` tags with a
+``MPP = ...``; an OME-TIFF's OME-XML ``Pixels`` ``PhysicalSizeX/Y`` (with their units,
+µm by default); the TIFF ``XResolution`` / ``YResolution`` tags with a
 ``ResolutionUnit`` of inch or centimetre (``NONE`` says nothing). Every value is
 untrusted: a missing, malformed or implausible one gives no pixel size, with the reason.
 """
 import math
 import re
+import xml.etree.ElementTree as ET
 from typing import Mapping, Optional, Tuple
 
 # µm per pixel a slide scanner or microscope gives (a 100x objective is ~0.05 µm/px);
@@ -15,6 +17,11 @@ from typing import Mapping, Optional, Tuple
 MPP_RANGE = (0.01, 100.0)
 UM_PER_UNIT = {2: 25400.0, 3: 10000.0}  # ResolutionUnit: inch, centimetre
 APERIO_MPP = re.compile(r'(?:^|\|)\s*MPP\s*=\s*([0-9.eE+-]+)\s*(?:\||$)')
+
+# OME's UnitsLength symbols -> µm
+OME_UM = {'µm': 1.0, 'um': 1.0, '\u03bcm': 1.0, 'nm': 1e-3, 'Å': 1e-4, 'pm': 1e-6,
+          'mm': 1e3, 'cm': 1e4, 'm': 1e6}
+OME_MAX_CHARS = 10_000_000  # a description beyond this is not parsed
 
 PixelSize = Tuple[Optional[Tuple[float, float]], str]  # ((y, x) µm/px or None, source)
 
@@ -75,18 +82,53 @@ def openslide_mpp(props: Mapping[str, str]) -> PixelSize:
     return None, 'no openslide.mpp-x/y or TIFF resolution properties'
 
 
+def ome_mpp(description: str) -> PixelSize:
+    """From an OME-XML description: the first ``Pixels`` element's ``PhysicalSizeX``
+    / ``PhysicalSizeY`` and their ``PhysicalSizeXUnit`` / ``PhysicalSizeYUnit``
+    (µm when absent)."""
+    if len(description) > OME_MAX_CHARS:
+        return None, f'the OME-XML description is over {OME_MAX_CHARS} characters'
+    try:
+        root = ET.fromstring(description)
+    except ET.ParseError as e:
+        return None, f'the OME-XML description does not parse ({e})'
+    pixels = next((el for el in root.iter() if el.tag.rsplit('}', 1)[-1] == 'Pixels'), None)
+    if pixels is None:
+        return None, 'the OME-XML description has no Pixels element'
+    sizes = []
+    for axis in ('Y', 'X'):
+        value = pixels.get(f'PhysicalSize{axis}')
+        unit = pixels.get(f'PhysicalSize{axis}Unit', 'µm')
+        if value is None:
+            return None, f'the OME-XML Pixels element has no PhysicalSize{axis}'
+        if unit not in OME_UM:
+            return None, (f'the OME-XML PhysicalSize{axis}Unit {unit!r} is not a length '
+                          f'unit of {sorted(OME_UM)}')
+        try:
+            sizes.append(float(value) * OME_UM[unit])
+        except ValueError:
+            return None, f'the OME-XML PhysicalSize{axis} {value!r} is not a number'
+    return checked_mpp(sizes[0], sizes[1], 'the OME-XML PhysicalSizeX/Y')
+
+
 def tiff_mpp(page) -> PixelSize:
-    """From a tifffile page (level 0): an Aperio description's ``MPP``, else the
-    resolution tags."""
+    """From a tifffile page (level 0): an Aperio description's ``MPP``, an OME-XML
+    description's physical size, else the resolution tags."""
     description = page.description if isinstance(page.description, str) else ''
     match = APERIO_MPP.search(description) if description.startswith('Aperio') else None
     if match:
         return checked_mpp(match.group(1), match.group(1), 'the Aperio description MPP')
+    ome = None
+    if description.lstrip().startswith('<') and '<OME' in description[:4096]:
+        ome = ome_mpp(description.strip())
+        if ome[0] is not None:
+            return ome
     tags = page.tags
 
     def value(name):
         tag = tags.get(name)
         return None if tag is None else tag.value
 
-    return resolution_mpp(value('XResolution'), value('YResolution'),
-                          value('ResolutionUnit'))
+    found = resolution_mpp(value('XResolution'), value('YResolution'),
+                           value('ResolutionUnit'))
+    return found if found[0] is not None or ome is None else (None, f'{ome[1]}; {found[1]}')

@@ -13,6 +13,9 @@ from ..utils import ImageBatch, Selection, as_batch, int_pair
 IntPair = Union[int, Sequence[int]]
 FloatPair = Union[float, Sequence[float]]
 MIN_TISSUE = 0.5  # a cell is tissue when at least half its pixels are
+# sampler.tissue_mask -> the background of tissue_mask (None: no mask)
+TISSUE_BACKGROUNDS = {False: None, True: 'bright', 'brightfield': 'bright',
+                      'fluorescence': 'dark'}
 ImageSize = Tuple[Union[float, torch.Tensor], Union[float, torch.Tensor]]
 
 
@@ -84,8 +87,9 @@ class InstanceSampler(BaseModule):
             with a pixel size). Give one of ``box_size``, ``box_size_um`` and
             ``box_scale``.
         box_scale (float, optional): box side in cells (1.5 when none is given).
-        tissue_mask (bool): choose only cells on tissue (brightfield slides: glass
-            is bright). Native path only. Defaults to False.
+        tissue_mask (bool | str): choose only cells on tissue: ``True`` or
+            ``'brightfield'`` (glass is bright: H&E, IHC), ``'fluorescence'`` (the
+            background is dark). Native path only. Defaults to False.
         refiner (dict, optional): moves every box onto the structure within its
             reach at full resolution, e.g. ``dict(type='ContrastPeakRefiner')``, in
             training and at test time. Defaults to None (boxes stay on the grid).
@@ -104,7 +108,7 @@ class InstanceSampler(BaseModule):
                  box_size: Optional[IntPair] = None,
                  box_scale: Optional[float] = None,
                  box_size_um: Optional[FloatPair] = None,
-                 tissue_mask: bool = False,
+                 tissue_mask: Union[bool, str] = False,
                  refiner: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg=None):
@@ -122,8 +126,10 @@ class InstanceSampler(BaseModule):
         if len(given) > 1:
             raise ValueError(f'sampler: give one of box_size (pixels), box_size_um (µm) or '
                              f'box_scale (cells), got {" and ".join(given)}')
-        if not isinstance(tissue_mask, bool):
-            raise ValueError(f'sampler.tissue_mask must be True or False, got {tissue_mask!r}')
+        if not (isinstance(tissue_mask, bool) or
+                isinstance(tissue_mask, str) and tissue_mask in TISSUE_BACKGROUNDS):
+            raise ValueError(f'sampler.tissue_mask must be one of '
+                             f'{list(TISSUE_BACKGROUNDS)}, got {tissue_mask!r}')
         if box_scale is not None and not box_scale > 0:
             raise ValueError(f'sampler.box_scale must be > 0, got {box_scale!r}')
         self.crop_size = int_pair(crop_size, 'sampler.crop_size')
@@ -132,6 +138,7 @@ class InstanceSampler(BaseModule):
             positive_pair(box_size_um, 'sampler.box_size_um')
         self.box_scale = 1.5 if box_scale is None else float(box_scale)
         self.tissue_mask = tissue_mask
+        self.tissue_background = TISSUE_BACKGROUNDS[tissue_mask]  # None: no mask
         self.selector = self._build(selector, 'sampler.selector')
         self.test_selector = (self._build(test_cfg['selector'], 'sampler.test_cfg.selector')
                               if 'selector' in test_cfg else self.selector)
@@ -200,8 +207,9 @@ class InstanceSampler(BaseModule):
         if extents is not None:
             attention = self.mask_padding(attention, image_size, extents)
         tissue = None
-        if self.tissue_mask:
-            tissue = images.tissue(tuple(attention.shape[-2:])) >= MIN_TISSUE  # (B, h, w)
+        if self.tissue_background is not None:
+            tissue = images.tissue(tuple(attention.shape[-2:]), background=self.tissue_background
+                                   ) >= MIN_TISSUE  # (B, h, w)
             tissue |= ~tissue.flatten(1).any(1)[:, None, None]  # no tissue: every cell
             masked = attention * tissue
             attention = masked / masked.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]

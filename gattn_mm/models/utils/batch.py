@@ -71,8 +71,10 @@ class ImageBatch:
                          f'(sampler.box_size_um) need the images at their own size (the '
                          f'native path: NativeDataPreprocessor, e.g. configs/gattn_slides.py)')
 
-    def tissue(self, grid: Tuple[int, int], samples: int = 8) -> torch.Tensor:
-        """(B, h, w) the share of tissue in each cell."""
+    def tissue(self, grid: Tuple[int, int], samples: int = 8,
+               background: str = 'bright') -> torch.Tensor:
+        """(B, h, w) the share of tissue (on a ``background`` 'bright' or 'dark') in
+        each cell."""
         raise ValueError(f'{type(self).__name__} has no tissue map: sampler.tissue_mask '
                          f'needs the images at their own size (the native path: '
                          f'NativeDataPreprocessor, e.g. configs/gattn_slides.py)')

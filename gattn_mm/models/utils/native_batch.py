@@ -81,15 +81,17 @@ class CropSource:
                              f'LoadMicroscopyImage(lazy_slides=True)); give the size in '
                              f'pixels (sampler.box_size) for other images')
 
-    def tissue(self, size: Tuple[int, int]) -> torch.Tensor:
-        """(h, w) float, 1 on tissue (:func:`~gattn_mm.utils.tissue.tissue_mask`) of
-        the whole image at ``size`` (at most native), read as :meth:`view` reads it."""
+    def tissue(self, size: Tuple[int, int], background: str = 'bright') -> torch.Tensor:
+        """(h, w) float, 1 on tissue (:func:`~gattn_mm.utils.tissue.tissue_mask`, on
+        a ``background`` 'bright' or 'dark') of the whole image at ``size`` (at most
+        native), read as :meth:`view` reads it."""
         level = self.level_covering(size)
         h, w = self.level_shapes[level]
         rgb = self.read_raw(level, 0, 0, h, w)[None]
         rgb = downsample(rgb, size)[0] if h >= size[0] and w >= size[1] else rgb[0]
         rgb = rgb.round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
-        return torch.from_numpy(tissue_mask(rgb).astype(np.float32)).to(self.mean.device)
+        return torch.from_numpy(tissue_mask(rgb, background).astype(np.float32)).to(
+            self.mean.device)
 
     def read(self, level: int, top: int, left: int, height: int,
              width: int) -> torch.Tensor:
@@ -279,16 +281,17 @@ class NativeBatch(ImageBatch):
         return torch.tensor([s.pixel_size() for s in self.sources], dtype=torch.float32,
                             device=self.device)
 
-    def tissue(self, grid: Tuple[int, int], samples: int = 8) -> torch.Tensor:
-        """(B, h, w) the share of tissue pixels in each cell of the virtual canvas,
-        from a view of about ``samples`` pixels per cell side (at most native);
-        padding cells have none."""
+    def tissue(self, grid: Tuple[int, int], samples: int = 8,
+               background: str = 'bright') -> torch.Tensor:
+        """(B, h, w) the share of tissue pixels (on a ``background`` 'bright' or
+        'dark') in each cell of the virtual canvas, from a view of about ``samples``
+        pixels per cell side (at most native); padding cells have none."""
         size = (grid[0] * samples, grid[1] * samples)
         shares = []
         for src, (h, w) in zip(self.sources, self.fits(size)):
             H, W = src.shape
             fit = min(size[0] / H, size[1] / W)  # the virtual canvas, as in gray_std
-            mask = src.tissue((min(h, H), min(w, W)))
+            mask = src.tissue((min(h, H), min(w, W)), background)
             r = mask.size(0) / H
             ph = max(mask.size(0), round(size[0] / fit * r))
             pw = max(mask.size(1), round(size[1] / fit * r))
