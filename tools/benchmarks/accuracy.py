@@ -154,13 +154,37 @@ def epoch_opts(args, config: str) -> list:
     return [f'train_cfg.max_iters={args.epochs * math.ceil(num_train / batch)}']
 
 
+def label_opts(args, config: str) -> list:
+    """The label set of a species-folder benchmark (SynthCells) from the data's
+    training folders, as a user sets it: ``num_classes`` of every head the config has,
+    the data preprocessor's, and for a presence task (a folder ``absent``) the
+    instance head's ``negative_class``; nothing when the config already fits."""
+    if args.benchmark not in GENERATORS:
+        return []
+    train_dir = osp.join(ROOT, args.data_root, 'train')
+    classes = sorted(d for d in os.listdir(train_dir)
+                     if not d.startswith('.') and osp.isdir(osp.join(train_dir, d)))
+    from mmengine.config import Config
+    model = Config.fromfile(osp.join(ROOT, config), import_custom_modules=False).model
+    opts = []
+    for key in ('head', 'instance_head', 'data_preprocessor'):
+        if model.get(key) is not None and model[key].get('num_classes', len(classes)) \
+                != len(classes):
+            opts.append(f'model.{key}.num_classes={len(classes)}')
+    if model.get('instance_head') is not None:
+        negative = classes.index('absent') if 'absent' in classes else None
+        if model.instance_head.get('negative_class') != negative:
+            opts.append(f'model.instance_head.negative_class={negative}')
+    return opts
+
+
 def train(args, name: str, config: str, opts, budget_s=None, reuse=None) -> dict:
     """Train ``config`` into <work>/<name>; return its train_done.json record (the
     finished training's when ``reuse``, default ``--reuse``, if the same command made
     it: other epochs, seed, data or a ``--quick`` run are refused, not reused)."""
     work = osp.join(args.work_dir, name)
     done = osp.join(ROOT, work, 'train_done.json')
-    opts = list(opts)
+    opts = list(opts) + label_opts(args, config)
     if budget_s is not None and name == 'full_res':
         opts.append(f'custom_hooks.1.seconds={budget_s:.0f}')
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work,
@@ -189,7 +213,8 @@ def test(args, name: str, config: str, ckpt: str, data_opts) -> dict:
     metrics_file = osp.join(work, 'test_metrics.json')
     test_s, test_mb = run_measured(
         [sys.executable, 'tools/test.py', config, ckpt, '--work-dir', work, '--out',
-         metrics_file, '--out-item', 'metrics', '--cfg-options', *data_opts],
+         metrics_file, '--out-item', 'metrics', '--cfg-options', *data_opts,
+         *label_opts(args, config)],
         osp.join(ROOT, work, 'test.log'))
     metrics = json.load(open(osp.join(ROOT, metrics_file)))
     row = {k: metrics[key] for k, key in SCORES.items() if key in metrics}
