@@ -16,7 +16,7 @@ import gattn_mm  # noqa: F401
 from gattn_mm.apis.cli import (check_class_count, check_model_budget, checkpoint_arg,
                                checkpoint_errors_exit)
 from gattn_mm.apis.outputs import check_output_file, exclusive_work_dir
-from gattn_mm.utils.cpu_distributed import setup_cpu_distributed
+from gattn_mm.utils.cpu_distributed import cpu_distributed
 from gattn_mm.utils import (build_runner, ensure_plugin_import, ensure_progress_bar,
                             set_dataloader_defaults, set_default_work_dir)
 
@@ -102,8 +102,8 @@ def merge_args(cfg, args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    setup_cpu_distributed(cfg, args.launcher)
-    with exclusive_work_dir(cfg.work_dir):  # one run per work dir
+    # gloo without a GPU, ended with the run; one run per work dir
+    with cpu_distributed(cfg, args.launcher), exclusive_work_dir(cfg.work_dir):
         runner = build_runner(cfg, args.show_config)  # the console without the dumps
         if args.out and args.out_item in ('pred', None):
             runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))

@@ -12,7 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.device import get_device
 
 import gattn_mm  # noqa: F401  (registers modules)
-from gattn_mm.utils.cpu_distributed import setup_cpu_distributed
+from gattn_mm.utils.cpu_distributed import cpu_distributed
 from gattn_mm.apis.cli import (check_class_count, check_model_budget, check_resumable,
                                checkpoint_errors_exit)
 from gattn_mm.apis.outputs import exclusive_work_dir
@@ -92,8 +92,8 @@ def main(argv=None):
         raise SystemExit(f'--amp needs a GPU (CUDA, NPU, MLU or MUSA); this machine '
                          f'has {get_device()} only: train without --amp')
     cfg = merge_args(Config.fromfile(args.config), args)
-    setup_cpu_distributed(cfg, args.launcher)
-    with exclusive_work_dir(cfg.work_dir):  # one run per work dir
+    # gloo without a GPU, ended with the run; one run per work dir
+    with cpu_distributed(cfg, args.launcher), exclusive_work_dir(cfg.work_dir):
         runner = build_runner(cfg, args.show_config)  # the console without the dumps
         check_model_budget(runner.model)  # before any data is read
         check_class_count(runner.model, runner.train_loop.dataloader.dataset, args.config)

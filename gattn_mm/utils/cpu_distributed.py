@@ -5,10 +5,14 @@ Runner wraps the model in DDP with ``device_ids=[LOCAL_RANK]``, both of which fa
 CPU-only machine. :func:`setup_cpu_distributed`, which ``tools/train.py`` and
 ``tools/test.py`` call before building the Runner, starts a gloo process group (so the
 Runner skips ``init_dist``) and asks for ``device_ids=None``. With CUDA nothing
-changes: mmengine initialises nccl itself.
+changes: mmengine initialises nccl itself. :func:`cpu_distributed` also ends the group
+it started: a gloo rank that exits while its peers still hold their connections makes
+them abort ("terminate called without an active exception", SIGABRT) at exit.
 """
 import os
 import subprocess
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -62,3 +66,20 @@ def setup_cpu_distributed(cfg, launcher: str) -> bool:
     wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
     cfg.model_wrapper_cfg = wrapper
     return True
+
+
+@contextmanager
+def cpu_distributed(cfg, launcher: str) -> Iterator[bool]:
+    """:func:`setup_cpu_distributed` for the body of a tool; a group started here
+    is ended when the body ends: after a barrier when it succeeded (every rank
+    done before any closes its connections), at once when it failed."""
+    started = setup_cpu_distributed(cfg, launcher)
+    try:
+        yield started
+    except BaseException:
+        if started and dist.is_initialized():
+            dist.destroy_process_group()
+        raise
+    if started and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
