@@ -298,6 +298,38 @@ def test_predict_from_instance_head_with_max_pooling():
                           per_instance.max(dim=1).values)
 
 
+def test_gated_pooling_is_attention_mil_over_the_instances():
+    """pool='gated': the image logits are the instance logits weighted by a learned
+    gated attention over the instance features (plus the log sampler weights); its
+    loss trains the gate, the reader and the glance's attention; the evidence is the
+    log of the pooling weights."""
+    cfg = small(3, fusion='attention', predict_from='instance_head',
+                instance_head=dict(pool='gated', negative_class=None,
+                                   loss=dict(type='CrossEntropyLoss'), mil_loss=None))
+    model = MODELS.build(cfg)
+    x = torch.rand(2, 3, 96, 96)
+    losses = model(x, samples(0, 2), mode='loss')
+    assert set(losses) == {'loss', 'loss_local'}
+    losses['loss_local'].backward()
+    head = model.instance_head
+    for p in (head.gate.attention_V.weight, head.fc.weight,
+              model.backbone.conv1.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        state = model.forward_state(x)
+        logits = model(x)
+    gate = head.gate
+    a = torch.tanh(gate.attention_V(state.instance_feats)) * \
+        torch.sigmoid(gate.attention_U(state.instance_feats))
+    w = (gate.attention_w(a)[..., 0] + state.weights.log()).softmax(dim=1)  # (B, N)
+    torch.testing.assert_close(logits, (w[..., None] * state.instance_logits).sum(1))
+    torch.testing.assert_close(state.evidence, w.log())
+    with pytest.raises(ValueError, match="pool='gated' learns its pooling from loss"):
+        MODELS.build(dict(type='InstanceHead', num_classes=3, in_channels=8, pool='gated',
+                          mil_loss=dict(type='MILLoss')))
+
+
 def test_predict_from_several_heads_averages_their_probabilities():
     """predict_from=(instance_head, head): the image's class probabilities are the
     mean of the two heads' (the fused head takes part in the decision)."""

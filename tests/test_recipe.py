@@ -1,6 +1,7 @@
 """Every shipped gattn config takes its model recipe from the one shared base,
 configs/_base_/models/gattn_recipe.py: a config may set only the backbone and
 reader (and their pretraining), the sizes and the label set."""
+import copy
 import fnmatch
 import glob
 import os.path as osp
@@ -25,6 +26,11 @@ ALLOWED = (
     'head.num_classes', 'instance_head.num_classes',  # the label set
     'instance_head.negative_class',
 )
+# the rule of a label set whose class a few instances among many carry (species told
+# by a few cells): the instances pooled by a learned gated attention, trained by cross
+# entropy on the pooled logits instead of the MIL loss; exactly this, nothing else
+GATED_RULE = {'instance_head.pool': 'gated', 'instance_head.loss.type': 'CrossEntropyLoss',
+              'instance_head.mil_loss': None}
 # multi-label data (evaluated by multi-label metrics) are decided by the multi-label
 # fused head (the instances' vote is single-label)
 MULTI_LABEL_METRICS = ('MultiLabelMetric', 'AveragePrecision')
@@ -55,6 +61,10 @@ def recipe_differences(model: dict, recipe: dict, multi_label: bool = False):
     """Dotted keys where ``model`` differs from ``recipe`` outside ALLOWED; on
     multi-label data the fused head is the multi-label one and decides alone."""
     ours, base = flatten(model), flatten(recipe)
+    if all(ours.get(k, '<absent>') == v for k, v in GATED_RULE.items()):
+        ours = {k: v for k, v in ours.items() if k not in GATED_RULE}
+        base = {k: v for k, v in base.items()
+                if k not in GATED_RULE and not k.startswith('instance_head.mil_loss')}
     keys = set(ours) | set(base)
     label_set = {'head.type': 'MultiLabelFusionHead', 'predict_from': 'head'}
     changed = [k for k in keys if ours.get(k, '<absent>') != base.get(k, '<absent>')
@@ -87,6 +97,13 @@ def test_a_recipe_change_is_caught():
         'sampler.selector.min_distance']
     del model['instance_head']['mil_loss']
     assert 'instance_head.mil_loss.positive' in recipe_differences(model, recipe)
+    gated = copy.deepcopy(model)  # the gated rule, whole: allowed; in part: caught
+    gated['instance_head'].update(pool='gated', loss=dict(type='CrossEntropyLoss'),
+                                  mil_loss=None)
+    assert not any(k.startswith('instance_head') for k in recipe_differences(gated, recipe))
+    gated['instance_head']['pool'] = 'mean'
+    assert {'instance_head.loss.type', 'instance_head.mil_loss',
+            'instance_head.pool'} <= set(recipe_differences(gated, recipe))
     model['predict_from'] = 'head'  # only multi-label data may
     assert 'predict_from' in recipe_differences(model, recipe)
     assert 'predict_from' not in recipe_differences(model, recipe, multi_label=True)

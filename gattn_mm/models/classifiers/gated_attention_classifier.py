@@ -156,7 +156,7 @@ class GatedAttentionClassifier(BaseClassifier):
                            data_samples=data_samples)
         if self.instance_head is not None:
             state.instance_logits = self.instance_head.instance_logits(state)  # (B, N, K)
-            state.evidence = self.instance_head.evidence(state.instance_logits)
+            state.evidence = self.instance_head.instance_evidence(state)
         return state
 
     def head_logits(self, name: str, state: GattnState) -> torch.Tensor:

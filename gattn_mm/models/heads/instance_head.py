@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample, label_to_onehot
-from ..utils import GattnState
+from ..utils import GatedAttention, GattnState
 from .gattn_head import GattnHead
 
 
@@ -18,6 +18,13 @@ class InstanceHead(GattnHead):
     (B, N, C'); ``pool`` turns them into the image's logits (B, K):
 
     - ``attention``: weighted by the sampler's fusion weights;
+    - ``gated``: weighted by a learned gated attention over the instance features
+      (Ilse et al., 2018: ``softmax_n(w^T (tanh(V i_n) * sigmoid(U i_n)) + log w_n)``
+      with the sampler's weights w_n), trained by ``loss`` on the pooled logits
+      (attention-MIL). For data where a few instances of many carry the image's
+      class (a species told by a few cells among normal ones and decoys): the
+      pooling learns which instances decide, where a vote of all would be
+      outvoted by the rest;
     - ``mean``;
     - ``max``: the image is as positive as its most positive instance. With a
       ``negative_class`` the image takes the whole logit vector of its instance with
@@ -28,7 +35,8 @@ class InstanceHead(GattnHead):
       ``negative_class``, as ``max`` (an image is positive iff one instance is);
       without one, as ``mean`` (the instances vote).
 
-    The evidence of an instance is what the reader found in it: with a
+    The evidence of an instance is what the reader found in it: with ``gated``
+    pooling, the log of its pooling weight (the instances that decide); else with a
     ``negative_class``, the log-odds of the other classes against it; without one,
     the log-probability of its most likely class (a confident reading of a
     structure of some class scores near 0, a reading of clutter far below).
@@ -44,8 +52,10 @@ class InstanceHead(GattnHead):
         mil_loss (dict, optional): multiple-instance loss on the per-instance
             logits (``loss_instance``), e.g. ``dict(type='MILLoss')``. At least one
             of ``loss`` and ``mil_loss`` is needed.
+        hidden_channels (int): hidden size of the ``gated`` pooling's attention.
+            Defaults to 128.
     """
-    POOLS = ('attention', 'mean', 'max', 'lse', 'mil')
+    POOLS = ('attention', 'gated', 'mean', 'max', 'lse', 'mil')
 
     def __init__(self,
                  num_classes: int,
@@ -54,6 +64,7 @@ class InstanceHead(GattnHead):
                  negative_class: Optional[int] = 0,
                  loss: Optional[dict] = None,
                  mil_loss: Optional[dict] = None,
+                 hidden_channels: int = 128,
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),
                  **kwargs):
         super().__init__(loss=loss, init_cfg=init_cfg, **kwargs)
@@ -67,12 +78,17 @@ class InstanceHead(GattnHead):
         if loss is None and mil_loss is None:
             raise ValueError('instance_head needs loss (on the pooled logits) or mil_loss '
                              '(on the instances), else it never learns')
+        if pool == 'gated' and loss is None:
+            raise ValueError("instance_head.pool='gated' learns its pooling from loss (on "
+                             "the pooled logits), e.g. dict(type='CrossEntropyLoss'); "
+                             'got loss=None')
         self.mil_loss = None if mil_loss is None else MODELS.build(mil_loss)
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.pool = pool
         self.negative_class = negative_class
         self.fc = nn.Linear(in_channels, num_classes)
+        self.gate = GatedAttention(in_channels, hidden_channels) if pool == 'gated' else None
 
     @property
     def labels_instances(self) -> bool:
@@ -86,10 +102,26 @@ class InstanceHead(GattnHead):
             return state.instance_logits
         return self.fc(state.instance_feats)
 
+    def pool_weights(self, state: GattnState) -> torch.Tensor:
+        """The weights (B, N) of the ``attention`` and ``gated`` pooling: the
+        sampler's, or with ``gated`` the learned gated attention over the instance
+        features (B, N, C') added to their logs; they sum to 1 over N."""
+        if self.gate is None:
+            return state.weights
+        logits = self.gate.gated_logits(state.instance_feats).float()  # (B, N)
+        return (logits + state.weights.float().clamp_min(1e-12).log()).softmax(dim=1)
+
     def forward(self, state: GattnState) -> torch.Tensor:
         """The image's logits (B, K), as mmpretrain's heads: the per-instance logits
         pooled (:meth:`pooled`)."""
-        return self.pooled(self.instance_logits(state), state.weights)
+        return self.pooled(self.instance_logits(state), self.pool_weights(state))
+
+    def instance_evidence(self, state: GattnState) -> torch.Tensor:
+        """Evidence (B, N) of the instances of ``state``: with ``gated`` pooling the
+        log of their pooling weights, else :meth:`evidence` of their logits."""
+        if self.gate is not None:
+            return self.pool_weights(state).clamp_min(1e-12).log()
+        return self.evidence(self.instance_logits(state))
 
     def evidence(self, logits: torch.Tensor) -> torch.Tensor:
         """Evidence (B, N) of per-instance logits (B, N, K): log-odds of the other
@@ -114,8 +146,8 @@ class InstanceHead(GattnHead):
 
     def pooled(self, logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The image's logits (B, K) from per-instance logits (B, N, K)."""
-        if self.pool == 'attention':
-            return torch.einsum('bn,bnk->bk', weights, logits)
+        if self.pool in ('attention', 'gated'):
+            return torch.einsum('bn,bnk->bk', weights.to(logits.dtype), logits)
         if self.pool == 'mean' or (self.pool == 'mil' and self.negative_class is None):
             return logits.mean(dim=1)
         if self.pool == 'lse':
@@ -131,7 +163,7 @@ class InstanceHead(GattnHead):
         logits = self.instance_logits(state)
         losses = {}
         if self.loss_module is not None:
-            pooled = self.pooled(logits, state.weights)
+            pooled = self.pooled(logits, self.pool_weights(state))
             losses['loss_local'] = self._get_loss(pooled, data_samples, **kwargs)['loss']
         if self.mil_loss is not None:
             losses['loss_instance'] = self.mil_loss(

@@ -1,0 +1,81 @@
+import json, cv2, numpy as np, torch, torch.nn as nn, time, sys, warnings, random
+warnings.filterwarnings('ignore')
+torch.set_num_threads(1); torch.manual_seed(0); random.seed(0); np.random.seed(0)
+from mmpretrain.models.backbones import ResNet
+root = '/work/main/data/synthcells'
+inst = json.load(open(f'{root}/train_instances.json'))
+box, crop, N, centre = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+STEPS = int(sys.argv[5]); RULE = sys.argv[6] if len(sys.argv) > 6 else 'attention'
+classes = ['binucleate', 'cleaved', 'lobed', 'ring']
+items = sorted(inst.items()); random.shuffle(items)
+bags, labels, covs = [], [], []
+t = time.time()
+for rel, rec in items[:400]:
+    img = cv2.imread(f'{root}/{rel}')[..., ::-1]; H, W = img.shape[:2]
+    g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    s = 160 / max(H, W); gh, gw = int(round(H*s/4)), int(round(W*s/4)); ch, cw = H/gh, W/gw
+    std = np.zeros((gh, gw))
+    for i in range(gh):
+        for j in range(gw):
+            std[i, j] = g[int(i*ch):int((i+1)*ch), int(j*cw):int((j+1)*cw)].std()
+    order = np.argsort(-std.ravel()); chosen = []
+    for o in order:
+        i, j = divmod(o, gw)
+        if all(max(abs(i-a), abs(j-b)) >= 2 for a, b in chosen): chosen.append((i, j))
+        if len(chosen) == N: break
+    cs = []
+    for i, j in chosen:
+        if centre == 'centroid':  # softmax-weighted centroid of std over 3x3 neighbourhood
+            ii, jj = np.meshgrid(np.arange(max(i-1,0), min(i+2,gh)), np.arange(max(j-1,0), min(j+2,gw)), indexing='ij')
+            w = np.exp((std[ii, jj] - std[i, j]) / 5.0); w /= w.sum()
+            cy, cx = ((ii+.5)*ch*w).sum(), ((jj+.5)*cw*w).sum()
+        elif centre == 'peak':  # move the box to the contrast peak within its own reach, at full resolution
+            cx, cy = (j+.5)*cw, (i+.5)*ch
+            x0, y0 = int(np.clip(cx - box, 0, W - 2*box)), int(np.clip(cy - box, 0, H - 2*box))
+            c = np.abs(g[y0:y0+2*box, x0:x0+2*box] - np.median(g[y0:y0+2*box, x0:x0+2*box]))
+            c = cv2.GaussianBlur(c, (0, 0), 0.1 * box)
+            yy, xx = np.mgrid[:c.shape[0], :c.shape[1]]
+            c[(np.abs(xx - (cx - x0)) > box/2) | (np.abs(yy - (cy - y0)) > box/2)] = -1
+            iy, ix = np.unravel_index(np.argmax(c), c.shape)
+            cx, cy = x0 + ix + .5, y0 + iy + .5
+        else:
+            cy, cx = (i+.5)*ch, (j+.5)*cw
+        cs.append((cx, cy))
+    boxes = np.array(rec['boxes']); m = np.array([k != 'round' for k in rec['kinds']])
+    cen = np.stack([(boxes[:,0]+boxes[:,2])/2, (boxes[:,1]+boxes[:,3])/2], 1)
+    cov = np.zeros(len(boxes), bool)
+    crops = []
+    for cx, cy in cs:
+        x0, y0 = int(np.clip(cx-box/2, 0, W-box)), int(np.clip(cy-box/2, 0, H-box))
+        cov |= (np.abs(cen[:,0]-(x0+box/2)) < box/2-12) & (np.abs(cen[:,1]-(y0+box/2)) < box/2-12)
+        crops.append(cv2.resize(img[y0:y0+box, x0:x0+box], (crop, crop), interpolation=cv2.INTER_AREA))
+    covs.append(cov[m].mean())
+    bags.append(np.stack(crops)); labels.append(classes.index(rel.split('/')[1]))
+print('marker coverage (centre >=12px inside box)', round(float(np.mean(covs)), 3), 'prep', round(time.time()-t), flush=True)
+X = (torch.tensor(np.stack(bags)).permute(0,1,4,2,3).float() - 128) / 60; Y = torch.tensor(labels)
+n = 320
+class M(nn.Module):
+    def __init__(s):
+        super().__init__(); s.b = ResNet(depth=18, base_channels=16, out_indices=(3,), zero_init_residual=False); s.fc = nn.Linear(128, 4)
+        s.att = nn.Sequential(nn.Linear(128, 64), nn.Tanh(), nn.Linear(64, 1))
+    def forward(s, x):
+        B, Nn = x.shape[:2]; f = s.b(x.flatten(0,1))[0].mean((2,3)).view(B, Nn, -1)
+        return f
+m = M(); opt = torch.optim.AdamW(m.parameters(), 1e-3, weight_decay=1e-4)
+t = time.time()
+for step in range(STEPS):
+    idx = torch.randint(0, n, (8,))
+    f = m(X[idx])
+    if RULE == 'attention':  # attention-MIL: CE on the attention-pooled feature
+        a = m.att(f).squeeze(-1).softmax(1)
+        loss = nn.functional.cross_entropy(m.fc((a[..., None] * f).sum(1)), Y[idx])
+    else:  # the recipe's MILLoss without an absent class: -log mean_n p_n(k)
+        from gattn_mm.models.losses import MILLoss
+        loss = MILLoss()(m.fc(f), Y[idx])
+    opt.zero_grad(); loss.backward(); opt.step()
+    if step % 100 == 0 or step == STEPS-1:
+        m.eval()
+        with torch.no_grad():
+            f = m(X[n:]); a = m.att(f).squeeze(-1).softmax(1)
+            pred = (m.fc((a[...,None]*f).sum(1)) if RULE == 'attention' else m.fc(f).softmax(-1).mean(1)).argmax(1)
+        m.train(); print(step, round(loss.item(), 3), 'bag val acc', round((pred == Y[n:]).float().mean().item(), 3), round(time.time()-t), flush=True)
