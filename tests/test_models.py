@@ -325,6 +325,15 @@ def test_gated_pooling_is_attention_mil_over_the_instances():
     w = (gate.attention_w(a)[..., 0] + state.weights.log()).softmax(dim=1)  # (B, N)
     torch.testing.assert_close(logits, (w[..., None] * state.instance_logits).sum(1))
     torch.testing.assert_close(state.evidence, w.log())
+    # deciding: the fewest instances carrying half the pooled probability of the class
+    with torch.no_grad():
+        preds = model(x, samples(0, 2), mode='predict')
+    for b, pred in enumerate(preds):
+        share = w[b] * state.instance_logits[b].softmax(-1)[:, pred.pred_label].sum(-1)
+        top = share.sort(descending=True).values.cumsum(0)
+        m = int((top < share.sum() / 2).sum()) + 1
+        assert len(pred.deciding_instances) == m
+        assert share[pred.deciding_instances].min() >= share.sort(descending=True).values[m - 1]
     with pytest.raises(ValueError, match="pool='gated' learns its pooling from loss"):
         MODELS.build(dict(type='InstanceHead', num_classes=3, in_channels=8, pool='gated',
                           mil_loss=dict(type='MILLoss')))

@@ -132,13 +132,23 @@ class InstanceHead(GattnHead):
         others = torch.cat([logits[..., :k], logits[..., k + 1:]], dim=-1)
         return others.logsumexp(dim=-1) - logits[..., k]
 
-    def deciding(self, logits: torch.Tensor, pred_label: torch.Tensor) -> torch.Tensor:
+    def deciding(self, logits: torch.Tensor, pred_label: torch.Tensor,
+                 evidence: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The indices (M,) of the instances of one image, per-instance logits (N, K),
-        that decided its predicted ``pred_label`` (class indices): with a
-        ``negative_class``, the one instance of most evidence (an image is positive iff
-        one instance is: that one, or the lack of it, decides); without one, the
-        instances whose own class is predicted (the votes for it; none when no
-        instance reads a predicted class)."""
+        that decided its predicted ``pred_label`` (class indices): with ``gated``
+        pooling (``evidence`` (N,): the log pooling weights), the fewest instances
+        that carry half of the pooled probability of the predicted classes, the
+        largest share first; else with a ``negative_class``, the one instance of
+        most evidence (an image is positive iff one instance is: that one, or the
+        lack of it, decides); without one, the instances whose own class is
+        predicted (the votes for it; none when no instance reads a predicted
+        class)."""
+        if self.gate is not None and evidence is not None:
+            probs = logits.float().softmax(dim=-1)[:, pred_label.to(logits.device).view(-1)]
+            share = evidence.float().exp() * probs.sum(dim=-1)  # (N,)
+            order = share.argsort(descending=True)
+            carried = share[order].cumsum(0) < share.sum() / 2
+            return order[:int(carried.sum()) + 1]
         if self.negative_class is not None:
             return self.evidence(logits[None])[0].argmax().view(1)
         own = logits.argmax(dim=-1)  # (N,)

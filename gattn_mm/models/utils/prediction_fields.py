@@ -31,7 +31,8 @@ def set_instance_fields(samples: List[DataSample], state: GattnState,
             continue
         logits = state.instance_logits[i].detach()  # (N, K)
         sample.set_field(logits.float().softmax(dim=-1), 'instance_probs', field_type='data')
-        sample.set_field(instance_head.deciding(logits, sample.pred_label),
+        evidence = None if state.evidence is None else state.evidence[i].detach()
+        sample.set_field(instance_head.deciding(logits, sample.pred_label, evidence),
                          'deciding_instances', field_type='data')
         if instance_head.negative_class is None:
             sample.set_field(logits.argmax(dim=-1), 'instance_labels', field_type='data')
