@@ -300,7 +300,7 @@ def test_predict_from_instance_head_with_max_pooling():
 
 def test_gated_pooling_is_attention_mil_over_the_instances():
     """pool='gated': the image logits are the instance logits weighted by a learned
-    gated attention over the instance features (plus the log sampler weights); its
+    gated attention over the instance features (not the sampler's weights); its
     loss trains the gate, the reader and the glance's attention; the evidence is the
     log of the pooling weights."""
     cfg = small(3, fusion='attention', predict_from='instance_head',
@@ -322,7 +322,7 @@ def test_gated_pooling_is_attention_mil_over_the_instances():
     gate = head.gate
     a = torch.tanh(gate.attention_V(state.instance_feats)) * \
         torch.sigmoid(gate.attention_U(state.instance_feats))
-    w = (gate.attention_w(a)[..., 0] + state.weights.log()).softmax(dim=1)  # (B, N)
+    w = gate.attention_w(a)[..., 0].softmax(dim=1)  # (B, N): the sampler's do not enter
     torch.testing.assert_close(logits, (w[..., None] * state.instance_logits).sum(1))
     torch.testing.assert_close(state.evidence, w.log())
     # deciding: the fewest instances carrying half the pooled probability of the class

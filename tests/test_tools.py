@@ -389,7 +389,7 @@ def test_a_checkpoint_of_another_model_is_refused_by_every_tool(tmp_path, tiny_c
     path = tmp_path / f'{kind}.pth'
     torch.save(bad, path)
     image = osp.join(data_root_of(config), 'images', 'test', 'test_000000.png')
-    cmds = [('test', [config, str(path)]),
+    cmds = [('test', [config, str(path), '--work-dir', str(tmp_path / 't')]),
             ('infer', [config, str(path), image, '--out', str(tmp_path / 'r.json')]),
             ('visualize_attention', [config, str(path), image, '--out-dir',
                                      str(tmp_path / 'v')]),
@@ -432,7 +432,8 @@ def test_tools_refuse_an_empty_checkpoint_and_outputs_over_inputs(tmp_path, tiny
          'argument checkpoint: empty'),
         ('deployment.export_onnx', [config, str(tmp_path), '--out', str(tmp_path / 'm.onnx')],
          'is a folder, not a checkpoint file'),
-        ('test', [config, str(tmp_path / 'none.pth')], 'no such checkpoint file'),
+        ('test', [config, str(tmp_path / 'none.pth'), '--work-dir', str(tmp_path / 't')],
+         'no such checkpoint file'),
         ('infer', [config, ckpt, str(image), '--out', str(image)],
          f'--out would overwrite the input {image}'),
         ('visualize_attention', [config, ckpt, str(image), '--out-dir', str(tmp_path)],

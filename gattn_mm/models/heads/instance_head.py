@@ -19,9 +19,10 @@ class InstanceHead(GattnHead):
 
     - ``attention``: weighted by the sampler's fusion weights;
     - ``gated``: weighted by a learned gated attention over the instance features
-      (Ilse et al., 2018: ``softmax_n(w^T (tanh(V i_n) * sigmoid(U i_n)) + log w_n)``
-      with the sampler's weights w_n), trained by ``loss`` on the pooled logits
-      (attention-MIL). For data where a few instances of many carry the image's
+      (Ilse et al., 2018: ``softmax_n(w^T (tanh(V i_n) * sigmoid(U i_n)))``),
+      trained by ``loss`` on the pooled logits (attention-MIL). The sampler's weights
+      do not enter: they follow the glance's attention, often peaked on one
+      instance, where the pooling must learn from what the reader sees. For data where a few instances of many carry the image's
       class (a species told by a few cells among normal ones and decoys): the
       pooling learns which instances decide, where a vote of all would be
       outvoted by the rest;
@@ -105,11 +106,10 @@ class InstanceHead(GattnHead):
     def pool_weights(self, state: GattnState) -> torch.Tensor:
         """The weights (B, N) of the ``attention`` and ``gated`` pooling: the
         sampler's, or with ``gated`` the learned gated attention over the instance
-        features (B, N, C') added to their logs; they sum to 1 over N."""
+        features (B, N, C'); they sum to 1 over N."""
         if self.gate is None:
             return state.weights
-        logits = self.gate.gated_logits(state.instance_feats).float()  # (B, N)
-        return (logits + state.weights.float().clamp_min(1e-12).log()).softmax(dim=1)
+        return self.gate.gated_logits(state.instance_feats).float().softmax(dim=1)
 
     def forward(self, state: GattnState) -> torch.Tensor:
         """The image's logits (B, K), as mmpretrain's heads: the per-instance logits
