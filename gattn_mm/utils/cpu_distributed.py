@@ -60,7 +60,9 @@ def setup_cpu_distributed(cfg, launcher: str) -> bool:
         raise ValueError(f'unknown launcher {launcher!r}; expected none, pytorch, slurm '
                          f'or mpi')
     dist.init_process_group(backend='gloo', init_method='env://')
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    # set through the config itself: Config.setdefault returns a copy of a new dict
+    cfg.env_cfg = dict(cfg.get('env_cfg') or {})
+    cfg.env_cfg.dist_cfg = dict(cfg.env_cfg.get('dist_cfg') or {}, backend='gloo')
     wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
     wrapper['device_ids'] = None
     wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
