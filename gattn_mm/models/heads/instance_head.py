@@ -22,10 +22,10 @@ class InstanceHead(GattnHead):
       (Ilse et al., 2018: ``softmax_n(w^T (tanh(V i_n) * sigmoid(U i_n)))``),
       trained by ``loss`` on the pooled logits (attention-MIL). The sampler's weights
       do not enter: they follow the glance's attention, often peaked on one
-      instance, where the pooling must learn from what the reader sees. For data where a few instances of many carry the image's
-      class (a species told by a few cells among normal ones and decoys): the
-      pooling learns which instances decide, where a vote of all would be
-      outvoted by the rest;
+      instance, where the pooling must learn from what the reader sees. For data
+      where a few instances of many carry the image's class (a species told by a
+      few cells among normal ones and decoys): the pooling learns which instances
+      decide, where a vote of all would be outvoted by the rest;
     - ``mean``;
     - ``max``: the image is as positive as its most positive instance. With a
       ``negative_class`` the image takes the whole logit vector of its instance with
@@ -53,8 +53,6 @@ class InstanceHead(GattnHead):
         mil_loss (dict, optional): multiple-instance loss on the per-instance
             logits (``loss_instance``), e.g. ``dict(type='MILLoss')``. At least one
             of ``loss`` and ``mil_loss`` is needed.
-        hidden_channels (int): hidden size of the ``gated`` pooling's attention.
-            Defaults to 128.
     """
     POOLS = ('attention', 'gated', 'mean', 'max', 'lse', 'mil')
 
@@ -65,7 +63,6 @@ class InstanceHead(GattnHead):
                  negative_class: Optional[int] = 0,
                  loss: Optional[dict] = None,
                  mil_loss: Optional[dict] = None,
-                 hidden_channels: int = 128,
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear', std=0.01),
                  **kwargs):
         super().__init__(loss=loss, init_cfg=init_cfg, **kwargs)
@@ -89,7 +86,7 @@ class InstanceHead(GattnHead):
         self.pool = pool
         self.negative_class = negative_class
         self.fc = nn.Linear(in_channels, num_classes)
-        self.gate = GatedAttention(in_channels, hidden_channels) if pool == 'gated' else None
+        self.gate = GatedAttention(in_channels) if pool == 'gated' else None
 
     @property
     def labels_instances(self) -> bool:

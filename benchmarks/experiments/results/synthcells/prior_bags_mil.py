@@ -1,3 +1,5 @@
+# usage: prior_bags_mil.py BOX CROP N cell|centroid|peak STEPS [attention|mean]
+# (the rule that trains the reader: attention-MIL, the default, or the vote of all)
 import json, cv2, numpy as np, torch, torch.nn as nn, time, sys, warnings, random
 warnings.filterwarnings('ignore')
 torch.set_num_threads(1); torch.manual_seed(0); random.seed(0); np.random.seed(0)
@@ -5,7 +7,7 @@ from mmpretrain.models.backbones import ResNet
 root = '/work/main/data/synthcells'
 inst = json.load(open(f'{root}/train_instances.json'))
 box, crop, N, centre = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-STEPS = int(sys.argv[5])
+STEPS = int(sys.argv[5]); RULE = sys.argv[6] if len(sys.argv) > 6 else 'attention'
 classes = ['binucleate', 'cleaved', 'lobed', 'ring']
 items = sorted(inst.items()); random.shuffle(items)
 bags, labels, covs = [], [], []
@@ -65,11 +67,17 @@ m = M(); opt = torch.optim.AdamW(m.parameters(), 1e-3, weight_decay=1e-4)
 t = time.time()
 for step in range(STEPS):
     idx = torch.randint(0, n, (8,))
-    f = m(X[idx]); a = m.att(f).squeeze(-1).softmax(1)
-    loss = nn.functional.cross_entropy(m.fc((a[..., None] * f).sum(1)), Y[idx])
+    f = m(X[idx])
+    if RULE == 'attention':  # attention-MIL: CE on the attention-pooled feature
+        a = m.att(f).squeeze(-1).softmax(1)
+        loss = nn.functional.cross_entropy(m.fc((a[..., None] * f).sum(1)), Y[idx])
+    else:  # the recipe's MILLoss without an absent class: -log mean_n p_n(k)
+        from gattn_mm.models.losses import MILLoss
+        loss = MILLoss()(m.fc(f), Y[idx])
     opt.zero_grad(); loss.backward(); opt.step()
     if step % 100 == 0 or step == STEPS-1:
         m.eval()
         with torch.no_grad():
-            f = m(X[n:]); a = m.att(f).squeeze(-1).softmax(1); pred = m.fc((a[...,None]*f).sum(1)).argmax(1)
+            f = m(X[n:]); a = m.att(f).squeeze(-1).softmax(1)
+            pred = (m.fc((a[...,None]*f).sum(1)) if RULE == 'attention' else m.fc(f).softmax(-1).mean(1)).argmax(1)
         m.train(); print(step, round(loss.item(), 3), 'bag val acc', round((pred == Y[n:]).float().mean().item(), 3), round(time.time()-t), flush=True)
