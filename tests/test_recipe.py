@@ -21,6 +21,7 @@ ALLOWED = (
     'sampler.num_instances', 'sampler.crop_size', 'sampler.box_size', 'sampler.box_scale',
     'sampler.box_size_um', 'sampler.tissue_mask',  # slides: boxes in µm, on tissue only
     'sampler.refiner.*',  # microscopy: boxes moved onto the structure at full resolution
+    'sampler.explore_prior',  # from scratch: training boxes also from the contrast prior
     'sampler.test_cfg.num_instances',
     'head.in_channels', 'head.instance_channels', 'instance_head.in_channels',
     'head.num_classes', 'instance_head.num_classes',  # the label set

@@ -16,8 +16,11 @@ model = dict(
     # each box moved onto the strongest structure within half a box of its cell's
     # centre, found at full resolution (the cells are ~37 native px apart, as large
     # as a specimen's cell; a reader learns from boxes centred on what they hold)
+    # in training the boxes are chosen from the attention mixed half and half with
+    # the contrast prior: the reader learns from the salient cells from the first
+    # step, before the glance's attention has learned where they are
     sampler=dict(num_instances=32, crop_size=48, box_size=72,
-                 refiner=dict(type='ContrastPeakRefiner'),
+                 refiner=dict(type='ContrastPeakRefiner'), explore_prior=0.5,
                  test_cfg=dict(num_instances=24)),
     head=dict(num_classes=2),
     # a species is told by a few cells among many normal ones and decoys: the

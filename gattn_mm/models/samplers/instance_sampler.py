@@ -8,11 +8,12 @@ from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
 from ..selectors import BaseSelector
-from ..utils import ImageBatch, Selection, as_batch, int_pair
+from ..utils import ImageBatch, Selection, as_batch, int_pair, zscore
 
 IntPair = Union[int, Sequence[int]]
 FloatPair = Union[float, Sequence[float]]
 MIN_TISSUE = 0.5  # a cell is tissue when at least half its pixels are
+PRIOR_TEMPERATURE = 0.5  # of the contrast prior that explore_prior mixes in (as the recipe's loss)
 # sampler.tissue_mask -> the background of tissue_mask (None: no mask)
 TISSUE_BACKGROUNDS = {False: None, True: 'bright', 'brightfield': 'bright',
                       'fluorescence': 'dark'}
@@ -93,6 +94,12 @@ class InstanceSampler(BaseModule):
         refiner (dict, optional): moves every box onto the structure within its
             reach at full resolution, e.g. ``dict(type='ContrastPeakRefiner')``, in
             training and at test time. Defaults to None (boxes stay on the grid).
+        explore_prior (float): in training only, the selector chooses from
+            ``(1 - p) * attention + p * prior``, the prior the softmax of the
+            z-scored contrast of each cell at full resolution (as
+            ``ContrastPriorLoss`` teaches it): the reader sees the salient
+            structures while the glance's attention is still untrained. Native path
+            only. Defaults to 0 (the attention alone).
         test_cfg (dict, optional): outside training: ``num_instances`` (N; defaults
             to the training N), ``selector`` (defaults to the training selector),
             ``views``: (dx, dy) offsets in fractions of a box; every box is also
@@ -110,6 +117,7 @@ class InstanceSampler(BaseModule):
                  box_size_um: Optional[FloatPair] = None,
                  tissue_mask: Union[bool, str] = False,
                  refiner: Optional[dict] = None,
+                 explore_prior: float = 0.,
                  test_cfg: Optional[dict] = None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -130,6 +138,11 @@ class InstanceSampler(BaseModule):
                 isinstance(tissue_mask, str) and tissue_mask in TISSUE_BACKGROUNDS):
             raise ValueError(f'sampler.tissue_mask must be one of '
                              f'{list(TISSUE_BACKGROUNDS)}, got {tissue_mask!r}')
+        if isinstance(explore_prior, bool) or not isinstance(explore_prior, numbers.Real) \
+                or not 0 <= explore_prior <= 1:
+            raise ValueError(f'sampler.explore_prior must be a number in [0, 1], got '
+                             f'{explore_prior!r}')
+        self.explore_prior = float(explore_prior)
         if box_scale is not None and not box_scale > 0:
             raise ValueError(f'sampler.box_scale must be > 0, got {box_scale!r}')
         self.crop_size = int_pair(crop_size, 'sampler.crop_size')
@@ -198,8 +211,8 @@ class InstanceSampler(BaseModule):
             tuple: the selector's :class:`Selection` and the boxes (B, N, 4) xyxy in
             input pixels (no gradient).
         """
-        needs = [k for k in ('box_size_um', 'tissue_mask', 'refiner')
-                 if getattr(self, k) is not None and getattr(self, k) is not False]
+        needs = [k for k in ('box_size_um', 'tissue_mask', 'refiner', 'explore_prior')
+                 if getattr(self, k) not in (None, False, 0.)]
         if needs and images is None:
             raise ValueError(f'sampler.{needs[0]} needs the images at their own size (the '
                              f'native path: NativeDataPreprocessor, e.g. '
@@ -213,6 +226,8 @@ class InstanceSampler(BaseModule):
             tissue |= ~tissue.flatten(1).any(1)[:, None, None]  # no tissue: every cell
             masked = attention * tissue
             attention = masked / masked.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
+        if self.training and self.explore_prior > 0:
+            attention = self.explore(attention, images, image_size, extents)
         selection = self.active_selector(attention, self.num_instances)
         if tissue is not None:
             selection = self.onto_tissue(selection, tissue)
@@ -227,6 +242,17 @@ class InstanceSampler(BaseModule):
                 (extents[:, :1].to(boxes), extents[:, 1:].to(boxes))
             boxes = self.refiner(as_batch(images), boxes, bounds)
         return selection, boxes
+
+    def explore(self, attention: torch.Tensor, images: ImageBatch, image_size: ImageSize,
+                extents: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``(1 - p) * attention + p * prior`` (B, h, w), p = ``explore_prior``, the
+        prior the softmax of the z-scored contrast of the cells (padding excluded)."""
+        grid = tuple(attention.shape[-2:])
+        prior = (zscore(as_batch(images).gray_std(grid)) / PRIOR_TEMPERATURE).softmax(1)
+        prior = prior.view_as(attention).to(attention.dtype)
+        if extents is not None:
+            prior = self.mask_padding(prior, image_size, extents)
+        return (1 - self.explore_prior) * attention + self.explore_prior * prior
 
     @staticmethod
     def onto_tissue(selection: Selection, tissue: torch.Tensor) -> Selection:

@@ -4,7 +4,7 @@ import json, cv2, numpy as np, torch, torch.nn as nn, time, sys, warnings, rando
 warnings.filterwarnings('ignore')
 torch.set_num_threads(1); torch.manual_seed(0); random.seed(0); np.random.seed(0)
 from mmpretrain.models.backbones import ResNet
-root = '/work/main/data/synthcells'
+import os; root = os.environ.get('SYNTHCELLS', '/work/main/data/synthcells')
 inst = json.load(open(f'{root}/train_instances.json'))
 box, crop, N, centre = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 STEPS = int(sys.argv[5]); RULE = sys.argv[6] if len(sys.argv) > 6 else 'attention'
