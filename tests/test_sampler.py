@@ -262,3 +262,30 @@ def test_test_views_shift_the_crops_outside_training_only():
         InstanceSampler(test_cfg=dict(views=[(1.5, 0)]))
     with pytest.raises(ValueError, match='test_cfg.views'):
         InstanceSampler(test_cfg=dict(views=[(0.1,)]))
+
+
+def test_explore_prior_mixes_the_contrast_prior_into_training_choices_only():
+    # a 4x4 grid of 40 px cells: the attention points at cell (0, 0), the image's only
+    # structure (a textured square) is in cell (2, 3)
+    from gattn_mm.models.utils import CanvasBatch
+    images = torch.zeros(1, 3, 160, 160)
+    images[0, :, 80:120, 120:160] = torch.rand(3, 40, 40)
+    attention = torch.full((1, 4, 4), 0.5 / 15)
+    attention[0, 0, 0] = 0.5
+    picked = {}
+    for explore in (0., 0.5, 1.):
+        s = InstanceSampler(num_instances=1, crop_size=4, box_size=40, explore_prior=explore)
+        for train in (True, False):
+            s.train(train)
+            selection, _ = s(attention, (160, 160), None, CanvasBatch(images))
+            picked[explore, train] = tuple(selection.centres[0, 0].floor().int().tolist())
+    assert picked[1., True] == (2, 3)  # the prior alone: the structure
+    assert picked[0., True] == picked[0.5, False] == picked[1., False] == (0, 0)
+    # half and half: the peaked prior (~0.99 on the structure) outweighs the
+    # attention's 0.5 on (0, 0)
+    assert picked[0.5, True] == (2, 3)
+    for bad in (-0.1, 1.5, True, 'half'):
+        with pytest.raises(ValueError, match='sampler.explore_prior'):
+            InstanceSampler(explore_prior=bad)
+    with pytest.raises(ValueError, match='sampler.explore_prior needs the images'):
+        InstanceSampler(box_size=40, explore_prior=0.5)(attention, (160, 160))

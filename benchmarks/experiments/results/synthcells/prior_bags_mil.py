@@ -8,7 +8,7 @@ import os; root = os.environ.get('SYNTHCELLS', '/work/main/data/synthcells')
 inst = json.load(open(f'{root}/train_instances.json'))
 box, crop, N, centre = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 STEPS = int(sys.argv[5]); RULE = sys.argv[6] if len(sys.argv) > 6 else 'attention'
-classes = ['binucleate', 'cleaved', 'lobed', 'ring']
+classes = sorted(os.listdir(f'{root}/train'))
 items = sorted(inst.items()); random.shuffle(items)
 bags, labels, covs = [], [], []
 t = time.time()
@@ -58,7 +58,7 @@ X = (torch.tensor(np.stack(bags)).permute(0,1,4,2,3).float() - 128) / 60; Y = to
 n = 320
 class M(nn.Module):
     def __init__(s):
-        super().__init__(); s.b = ResNet(depth=18, base_channels=16, out_indices=(3,), zero_init_residual=False); s.fc = nn.Linear(128, 4)
+        super().__init__(); s.b = ResNet(depth=18, base_channels=16, out_indices=(3,), zero_init_residual=False); s.fc = nn.Linear(128, len(classes))
         s.att = nn.Sequential(nn.Linear(128, 64), nn.Tanh(), nn.Linear(64, 1))
     def forward(s, x):
         B, Nn = x.shape[:2]; f = s.b(x.flatten(0,1))[0].mean((2,3)).view(B, Nn, -1)
