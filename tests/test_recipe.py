@@ -29,9 +29,10 @@ ALLOWED = (
 )
 # the rule of a label set whose class a few instances among many carry (species told
 # by a few cells): the instances pooled by a learned gated attention, trained by cross
-# entropy on the pooled logits instead of the MIL loss; exactly this, nothing else
+# entropy on the pooled logits instead of the MIL loss, deciding alone; exactly this,
+# nothing else
 GATED_RULE = {'instance_head.pool': 'gated', 'instance_head.loss.type': 'CrossEntropyLoss',
-              'instance_head.mil_loss': None}
+              'instance_head.mil_loss': None, 'predict_from': 'instance_head'}
 # multi-label data (evaluated by multi-label metrics) are decided by the multi-label
 # fused head (the instances' vote is single-label)
 MULTI_LABEL_METRICS = ('MultiLabelMetric', 'AveragePrecision')
@@ -101,10 +102,16 @@ def test_a_recipe_change_is_caught():
     gated = copy.deepcopy(model)  # the gated rule, whole: allowed; in part: caught
     gated['instance_head'].update(pool='gated', loss=dict(type='CrossEntropyLoss'),
                                   mil_loss=None)
-    assert not any(k.startswith('instance_head') for k in recipe_differences(gated, recipe))
-    gated['instance_head']['pool'] = 'mean'
+    gated['predict_from'] = 'instance_head'
+    assert not any(k.startswith(('instance_head', 'predict_from'))
+                   for k in recipe_differences(gated, recipe))
+    gated['predict_from'] = ['instance_head', 'head']  # the rule without its decision
     assert {'instance_head.loss.type', 'instance_head.mil_loss',
             'instance_head.pool'} <= set(recipe_differences(gated, recipe))
+    gated['predict_from'] = 'instance_head'
+    gated['instance_head']['pool'] = 'mean'
+    assert {'instance_head.loss.type', 'instance_head.mil_loss',
+            'instance_head.pool', 'predict_from'} <= set(recipe_differences(gated, recipe))
     model['predict_from'] = 'head'  # only multi-label data may
     assert 'predict_from' in recipe_differences(model, recipe)
     assert 'predict_from' not in recipe_differences(model, recipe, multi_label=True)

@@ -29,4 +29,8 @@ model = dict(
     # which the normal cells outvote (benchmarks/experiments/results/synthcells)
     instance_head=dict(num_classes=2, pool='gated', loss=dict(type='CrossEntropyLoss'),
                        mil_loss=None),
+    # ... and decide alone: the fused head (still trained, its loss teaches the
+    # glance) memorises the training images through the global feature; chosen on
+    # SynthCells v2 val: instances 88 %, mean of both heads 82 %, fused head 76 %
+    predict_from='instance_head',
 )
