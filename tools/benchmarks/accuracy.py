@@ -9,6 +9,8 @@ with mmpretrain's multi-label metrics), where only ``gattn`` has a config:
   only);
 - ``fused_head``: gattn's checkpoint deciding with its fused head alone (global
   feature + weighted instance features, the paper's classifier; test only);
+- ``both_heads``: gattn's checkpoint deciding with the mean of both heads, for a
+  config that decides with one (SynthCells; test only);
 - ``contrast_attention``: gattn's checkpoint with the attention replaced by the
   hand-made contrast prior alone (test only: same reader and heads);
 - ``random_attention``: the same with random cells (test only);
@@ -33,10 +35,11 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MODELS = ('gattn', 'instance_head', 'fused_head', 'contrast_attention', 'random_attention',
-          'global_only', 'full_res')
+MODELS = ('gattn', 'instance_head', 'fused_head', 'both_heads', 'contrast_attention',
+          'random_attention', 'global_only', 'full_res')
 # test only, on gattn's checkpoint
-TEST_ONLY = ('instance_head', 'fused_head', 'contrast_attention', 'random_attention')
+TEST_ONLY = ('instance_head', 'fused_head', 'both_heads', 'contrast_attention',
+             'random_attention')
 DATA = {  # generator options: full, --quick
     'digitbags': ([], ['--canvas', '128', '--digit-size', '12', '--instances', '2', '3',
                        '--num-train', '16', '--num-val', '8', '--num-test', '8']),
