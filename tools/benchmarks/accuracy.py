@@ -98,6 +98,10 @@ def parse_args(argv=None):
                         'made otherwise is refused, naming both); the test-only models '
                         '(gattn\'s checkpoint) always reuse gattn\'s finished training '
                         'when gattn is not in --models')
+    p.add_argument('--checkpoint', choices=('last', 'best'), default='last',
+                   help='which checkpoint of a training is tested: the last epoch\'s '
+                        '(default) or the one of best val accuracy that the configs\' '
+                        'CheckpointHook keeps (save_best)')
     p.add_argument('--quick', action='store_true',
                    help='tiny generated data, 1 epoch (for tests)')
     p.add_argument('--out-dir', default='benchmarks/results')
@@ -210,6 +214,17 @@ def train(args, name: str, config: str, opts, budget_s=None, reuse=None) -> dict
     return record
 
 
+def best_checkpoint(last: str) -> str:
+    """The ``best_*.pth`` (save_best) beside the training's ``last`` checkpoint."""
+    work = osp.dirname(last)
+    best = sorted(f for f in os.listdir(osp.join(ROOT, work))
+                  if f.startswith('best_') and f.endswith('.pth'))
+    if len(best) != 1:
+        raise SystemExit(f'--checkpoint best: expected one best_*.pth in {work}, found '
+                         f'{best or "none"} (the config\'s CheckpointHook sets save_best)')
+    return osp.join(work, best[0])
+
+
 def test(args, name: str, config: str, ckpt: str, data_opts) -> dict:
     work = osp.join(args.work_dir, name)
     os.makedirs(osp.join(ROOT, work), exist_ok=True)
@@ -257,6 +272,8 @@ def main(argv=None):
         else:
             budget = (gattn or rows.get('gattn', {})).get('train_s')
             record = train(args, model, config, opts + epoch_opts(args, config), budget)
+        if args.checkpoint == 'best':
+            record = dict(record, checkpoint=best_checkpoint(record['checkpoint']))
         row = dict(model=model, config=config, checkpoint=record['checkpoint'],
                    train_s=record['train_s'], train_peak_mb=record['train_peak_mb'])
         row.update(test(args, model, config, record['checkpoint'], data_opts))
