@@ -2,8 +2,9 @@
 # ImageNet weights). On SynthCells, our synthetic microscopy benchmark, 92.75 % test
 # for 4 species (93 % on a larger-cell variant), ~35 min for 12 epochs on 2 cores,
 # testing the checkpoint of best val accuracy (best_accuracy_top1_epoch_*.pth; the
-# last epoch's is 5-8 points lower; model_zoo.md, "SynthCells"); not yet tried on
-# real images: a starting point for your data, not a validated recipe.
+# last epoch's is 5-8 points lower; model_zoo.md, "SynthCells"); a presence variant
+# (absent / 1-3 cleaved cells) stays at chance; not yet tried on real images: a
+# starting point for your data, not a validated recipe.
 #   python tools/dataset_converters/make_synthcells.py --out data/fungi   # or your data
 #   python tools/train.py configs/gattn_fungi_cpu.py
 # Data: data/fungi/{train,val,test}/<species>/*.{png,jpg,tif} (any sizes), or set
