@@ -88,7 +88,8 @@ def parse_args(argv=None):
                    help='default work_dirs/benchmark_<benchmark>')
     p.add_argument('--epochs', type=int, default=None,
                    help='epoch budget of every trained model (default: each config\'s)')
-    p.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
+    p.add_argument('--models', nargs='+', default=None, choices=list(MODELS),
+                   help='default: every model with a config for --benchmark')
     p.add_argument('--seed', type=int, default=None,
                    help='training seed of every model (randomness.seed; default: the '
                         'configs\' 0); the data stay those of --data-root')
@@ -110,6 +111,9 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     args.data_root = args.data_root or f'data/{args.benchmark}'
     args.work_dir = args.work_dir or f'work_dirs/benchmark_{args.benchmark}'
+    if args.models is None:
+        args.models = [m for m in MODELS
+                       if osp.isfile(osp.join(ROOT, config_of(args.benchmark, m)))]
     missing = [m for m in args.models
                if not osp.isfile(osp.join(ROOT, config_of(args.benchmark, m)))]
     if missing:
