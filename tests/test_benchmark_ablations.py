@@ -1,15 +1,12 @@
 """The ablation benchmark (tools/benchmarks/accuracy.py) runs end to end in --quick
 mode on DigitBags and writes sane JSON (its own file, so pytest-xdist's loadfile runs
 it beside the other benchmarks; Megapixel digits: test_benchmark_ablations_megapixel.py)."""
-import importlib.util
 import json
 import math
 import os.path as osp
 import re
 import subprocess
 import sys
-
-import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -61,21 +58,3 @@ def test_accuracy_quick_digitbags(tmp_path):
     hooks = log[log.index('Hooks will be executed in the following order'):]
     assert 'TimeBudgetHook' in hooks
     assert '| gattn |' in table and '| random_attention |' in table
-
-
-def test_best_checkpoint_is_the_save_best_file(tmp_path):
-    """``--checkpoint best`` tests the one ``best_*.pth`` beside the last checkpoint,
-    and refuses, naming the folder, when there is none or several."""
-    spec = importlib.util.spec_from_file_location(
-        'accuracy_tool', osp.join(ROOT, 'tools', 'benchmarks', 'accuracy.py'))
-    accuracy = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(accuracy)
-    last = tmp_path / 'epoch_12.pth'
-    last.write_bytes(b'')
-    with pytest.raises(SystemExit, match=re.escape(str(tmp_path))):
-        accuracy.best_checkpoint(str(last))
-    (tmp_path / 'best_accuracy_top1_epoch_9.pth').write_bytes(b'')
-    assert accuracy.best_checkpoint(str(last)) == str(tmp_path / 'best_accuracy_top1_epoch_9.pth')
-    (tmp_path / 'best_accuracy_top1_epoch_10.pth').write_bytes(b'')
-    with pytest.raises(SystemExit, match='expected one best'):
-        accuracy.best_checkpoint(str(last))

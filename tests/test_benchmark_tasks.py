@@ -3,6 +3,7 @@ runs end to end in --quick mode and keeps mmpretrain's multi-label scores (its o
 file, so pytest-xdist's loadfile runs it beside the other benchmarks)."""
 import json
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -107,3 +108,17 @@ def test_rows_of_gattns_checkpoint_never_retrain_it(tmp_path, monkeypatch):
     assert tools() == ['tools/train.py', 'tools/test.py', 'tools/train.py', 'tools/test.py']
     assert result['rows'][0]['train_s'] == 100.0
     assert 'custom_hooks.1.seconds=100' in calls[2]
+
+
+def test_best_checkpoint_is_the_save_best_file(tmp_path):
+    """``--checkpoint best`` tests the one ``best_*.pth`` beside the last checkpoint,
+    and refuses, naming the folder, when there is none or several."""
+    last = tmp_path / 'epoch_12.pth'
+    last.write_bytes(b'')
+    with pytest.raises(SystemExit, match=re.escape(str(tmp_path))):
+        accuracy.best_checkpoint(str(last))
+    (tmp_path / 'best_accuracy_top1_epoch_9.pth').write_bytes(b'')
+    assert accuracy.best_checkpoint(str(last)) == str(tmp_path / 'best_accuracy_top1_epoch_9.pth')
+    (tmp_path / 'best_accuracy_top1_epoch_10.pth').write_bytes(b'')
+    with pytest.raises(SystemExit, match='expected one best'):
+        accuracy.best_checkpoint(str(last))
