@@ -72,6 +72,10 @@ def config_of(benchmark: str, model: str) -> str:
     return f'configs/baselines/{benchmark}_{model}.py'
 
 
+def has_config(benchmark: str, model: str) -> bool:
+    return osp.isfile(osp.join(ROOT, config_of(benchmark, model)))
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,10 +116,8 @@ def parse_args(argv=None):
     args.data_root = args.data_root or f'data/{args.benchmark}'
     args.work_dir = args.work_dir or f'work_dirs/benchmark_{args.benchmark}'
     if args.models is None:
-        args.models = [m for m in MODELS
-                       if osp.isfile(osp.join(ROOT, config_of(args.benchmark, m)))]
-    missing = [m for m in args.models
-               if not osp.isfile(osp.join(ROOT, config_of(args.benchmark, m)))]
+        args.models = [m for m in MODELS if has_config(args.benchmark, m)]
+    missing = [m for m in args.models if not has_config(args.benchmark, m)]
     if missing:
         p.error(f'--benchmark {args.benchmark} has no config for --models '
                 f'{" ".join(missing)} (expected {config_of(args.benchmark, missing[0])})')
