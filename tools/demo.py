@@ -2,6 +2,11 @@
 configs/gattn_digitbags.py with tools/train.py, evaluate with tools/test.py, draw the
 attention on a few test bags with tools/visualize_attention.py and print where
 everything is."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import json
 import os

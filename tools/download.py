@@ -7,6 +7,11 @@ offline, mim 0.3.9 fails with a TypeError of its own.)
 
     python tools/download.py gattn_r18_digitbags --dest checkpoints_dl
 """
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import os
 import os.path as osp

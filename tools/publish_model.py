@@ -2,6 +2,11 @@
 meta, drop the optimizer, schedulers and message hub, and name the file
 ``OUT_YYYYMMDD-<first 8 hex of its sha256>.pth``. The result loads with
 ``torch.load(weights_only=True)``; the write is atomic (no half-written file)."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import datetime
 import hashlib

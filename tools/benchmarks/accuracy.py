@@ -23,6 +23,11 @@ all digits covered by the sampled boxes, share of boxes that hold a digit, point
 game beside its random-digit baseline), train and test time, peak memory (peak RSS
 of each tool process). Rows go into ``<out-dir>/accuracy_<benchmark>[_TAG].json``
 (merged by model with the rows already there) and a markdown table."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import json
 import math

@@ -8,6 +8,11 @@ after the model and the batch exist; GPU: max allocated).
 Also reports the share of a gattn training step spent in the sampler and crop:
 timed like the steps (median over the repeats of choosing the boxes from the model's
 own attention and cutting the crops, over the median step), and, as a cross-check,
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 from the torch profiler (which adds a fixed cost to every op and so inflates a
 section of many small ops such as the sampler). Writes JSON, a markdown table and a
 PNG plot; prints a rich table."""

@@ -13,6 +13,11 @@ inference calls (``--repeats``; each reads the image anew), ``total_s`` the whol
 command. The canvas path is not run where decoding the
 image is over the reader's pixel budget (the row says so). Writes JSON, a markdown
 table and a PNG plot."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import glob
 import json

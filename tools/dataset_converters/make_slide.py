@@ -6,6 +6,11 @@ the same --seed and --labels give the same picture at every size. Tiles are 256 
 zlib-compressed; a tile without a digit is one compressed tile repeated, so a
 60,000^2 slide is about 70 MB. Prints the level-0 boxes (xyxy) of the digits as JSON
 and writes them beside the slide (<out>.json)."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import json
 import sys

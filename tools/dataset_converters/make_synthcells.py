@@ -8,6 +8,11 @@ that configs/gattn_fungi*.py read: OUT/{train,val,test}/<class>/*.jpg.
 --task species (default): every image holds 2-4 markers of its class.
 --task presence: classes "absent" (no marker) and the first morphology (1 to
 MARKERS MAX - 1 markers)."""
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import os.path as osp
 

@@ -14,6 +14,11 @@ the tensors (``state_dict`` and, when present, ``ema_state_dict``) and the ``met
 turned into plain Python types (objects it cannot express are dropped and listed);
 it is written atomically and checked to load with ``weights_only=True``.
 """
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import os.path as osp
 import sys

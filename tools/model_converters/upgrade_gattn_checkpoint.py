@@ -12,6 +12,11 @@ written atomically.
 
     python tools/model_converters/upgrade_gattn_checkpoint.py OLD.pth NEW.pth
 """
+import warnings
+
+# mmcv-lite (no compiled ops, none needed) says so when mmpretrain is imported
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
 import argparse
 import sys
 from collections import OrderedDict
