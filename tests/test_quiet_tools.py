@@ -144,3 +144,16 @@ def test_tensorboard_backend(tmp_path):
     vis.add_scalars({'loss': 1.0}, step=1)
     vis.close()
     assert glob.glob(str(tmp_path / '**' / 'events.out.tfevents.*'), recursive=True)
+
+
+@pytest.mark.parametrize('tool, args', [
+    ('dataset_converters/make_synthcells.py', ['--out', 'unused', '--cell-size', '8', '10']),
+    ('download.py', ['no_such_model', '--dest', 'unused']),
+    ('publish_model.py', ['no_such.pth', 'unused.pth']),
+])
+def test_every_tool_imports_mmpretrain_quietly(tool, args):
+    """Tools beyond train/test/infer (converters, download, publish) import mmpretrain
+    too: their refusal is the error line alone, no mmcv-lite warning above it."""
+    proc = run(f'tools/{tool}', *args)
+    assert proc.returncode != 0 and 'error' in proc.stderr, proc.stderr[-2000:]
+    assert not [x for x in proc.stderr.splitlines() if WARNING_LINE.search(x)], proc.stderr
