@@ -135,3 +135,65 @@ def test_cli_refuses_bad_options(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit):
         make_synthcells.parse_args(['--out', str(tmp_path / 'x'), *argv])
     assert message in capsys.readouterr().err
+
+
+class FakeInferencer:
+    """Reads the generator's truth and answers with the boxes of ``pick`` cells."""
+
+    def __init__(self, truth, pick):
+        self.truth, self.pick = truth, pick
+
+    def __call__(self, path):
+        rel = '/'.join(path.split(os.sep)[-3:])
+        rec = self.truth[rel]
+        img = cv2.imread(path)
+        boxes = np.array([b for b, k in zip(rec['boxes'], rec['kinds']) if self.pick(k)] or
+                         [[0, 0, 4, 4]], np.float32)
+        attention = np.zeros((8, 8), np.float32)
+        attention[0, 0] = 1  # the pointer on the top-left corner
+        return dict(predictions=[dict(boxes=boxes, attention=attention,
+                                      image_size=img.shape[:2])])
+
+
+@pytest.mark.parametrize('pick, target, precision', [
+    (lambda kind: kind != 'round', 100.0, 100.0),  # the markers' boxes
+    (lambda kind: False, 0.0, 0.0),  # one box in a corner
+])
+def test_localization_scores_against_the_generators_truth(tiny, tmp_path, monkeypatch,
+                                                          pick, target, precision):
+    """tools/benchmarks/synthcells_localization.py: boxes on the marker cells cover
+    every marker and each holds a cell; all large cells are covered in the share of
+    markers among them; a corner box covers nothing; rows merge into --out by name."""
+    import gattn_mm.apis
+    from tools.benchmarks import synthcells_localization as tool
+    truth = json.load(open(osp.join(tiny, 'test_instances.json')))
+    monkeypatch.setattr(gattn_mm.apis, 'GattnInferencer',
+                        lambda model, pretrained: FakeInferencer(truth, pick))
+    out = tmp_path / 'loc.json'
+    for name in ('a', 'b'):
+        assert tool.main(['cfg.py', 'ckpt.pth', '--data-root', tiny, '--name', name,
+                          '--out', str(out)]) == 0
+    rows = json.load(open(out))
+    assert sorted(rows) == ['a', 'b'] and rows['a']['images'] == 4
+    kinds = [k for rec in truth.values() for k in rec['kinds']]
+    markers = sum(k != 'round' for k in kinds) / len(kinds) * 100
+    assert rows['a']['target_recall'] == target
+    assert rows['a']['box_precision'] == precision
+    assert rows['a']['instance_recall'] == pytest.approx(markers if target else 0, abs=0.01)
+    assert 0 < rows['a']['pointing_baseline'] < 100
+
+
+def test_localization_refuses_a_data_root_without_truth_and_a_foreign_out(tmp_path, tiny):
+    from tools.benchmarks import synthcells_localization as tool
+    with pytest.raises(FileNotFoundError, match='test_instances.json.*SynthCells'):
+        tool.main(['cfg.py', 'ckpt.pth', '--data-root', str(tmp_path)])
+    foreign = tmp_path / 'x.json'
+    foreign.write_text('[1, 2]')
+    import gattn_mm.apis
+    with pytest.MonkeyPatch.context() as mp:
+        truth = json.load(open(osp.join(tiny, 'test_instances.json')))
+        mp.setattr(gattn_mm.apis, 'GattnInferencer',
+                   lambda model, pretrained: FakeInferencer(truth, lambda k: True))
+        with pytest.raises(ValueError, match='not a file of this tool'):
+            tool.main(['cfg.py', 'ckpt.pth', '--data-root', tiny, '--out', str(foreign)])
+    assert foreign.read_text() == '[1, 2]'
