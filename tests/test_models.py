@@ -228,6 +228,16 @@ def test_mil_loss_values():
                               2 * plain, atol=1e-6)
     with pytest.raises(ValueError, match="MILLoss.positive must be one of.*'first'"):
         MILLoss('first')
+    # without_negative=None: presence tasks only; no loss and no gradient otherwise
+    presence_only = MILLoss(without_negative=None)
+    assert torch.allclose(presence_only(logits, torch.tensor([0, 1]), 0), noisy_or.float(),
+                          atol=1e-5)
+    grad_of = logits.clone().requires_grad_()
+    zero = presence_only(grad_of, torch.tensor([0, 1]))
+    zero.backward()
+    assert zero.item() == 0 and (grad_of.grad == 0).all()
+    with pytest.raises(ValueError, match="without_negative must be 'mean' or None"):
+        MILLoss(without_negative='max')
 
 
 def test_mil_loss_noisy_or_gradient_is_shared_and_finite():

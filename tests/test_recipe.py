@@ -29,10 +29,11 @@ ALLOWED = (
 )
 # the rule of a label set whose class a few instances among many carry (species told
 # by a few cells): the instances pooled by a learned gated attention, trained by cross
-# entropy on the pooled logits instead of the MIL loss, deciding alone; exactly this,
-# nothing else
+# entropy on the pooled logits, the MIL loss kept for presence tasks only (none
+# without an "absent" class), deciding alone; exactly this, nothing else
 GATED_RULE = {'instance_head.pool': 'gated', 'instance_head.loss.type': 'CrossEntropyLoss',
-              'instance_head.mil_loss': None, 'predict_from': 'instance_head'}
+              'instance_head.mil_loss.without_negative': None,
+              'predict_from': 'instance_head'}
 # multi-label data (evaluated by multi-label metrics) are decided by the multi-label
 # fused head (the instances' vote is single-label)
 MULTI_LABEL_METRICS = ('MultiLabelMetric', 'AveragePrecision')
@@ -65,8 +66,7 @@ def recipe_differences(model: dict, recipe: dict, multi_label: bool = False):
     ours, base = flatten(model), flatten(recipe)
     if all(ours.get(k, '<absent>') == v for k, v in GATED_RULE.items()):
         ours = {k: v for k, v in ours.items() if k not in GATED_RULE}
-        base = {k: v for k, v in base.items()
-                if k not in GATED_RULE and not k.startswith('instance_head.mil_loss')}
+        base = {k: v for k, v in base.items() if k not in GATED_RULE}
     keys = set(ours) | set(base)
     label_set = {'head.type': 'MultiLabelFusionHead', 'predict_from': 'head'}
     changed = [k for k in keys if ours.get(k, '<absent>') != base.get(k, '<absent>')
@@ -101,16 +101,21 @@ def test_a_recipe_change_is_caught():
     assert 'instance_head.mil_loss.positive' in recipe_differences(model, recipe)
     gated = copy.deepcopy(model)  # the gated rule, whole: allowed; in part: caught
     gated['instance_head'].update(pool='gated', loss=dict(type='CrossEntropyLoss'),
-                                  mil_loss=None)
+                                  mil_loss=dict(type='MILLoss', positive='noisy_or',
+                                                without_negative=None))
     gated['predict_from'] = 'instance_head'
     assert not any(k.startswith(('instance_head', 'predict_from'))
                    for k in recipe_differences(gated, recipe))
     gated['predict_from'] = ['instance_head', 'head']  # the rule without its decision
-    assert {'instance_head.loss.type', 'instance_head.mil_loss',
+    assert {'instance_head.loss.type', 'instance_head.mil_loss.without_negative',
             'instance_head.pool'} <= set(recipe_differences(gated, recipe))
     gated['predict_from'] = 'instance_head'
+    gated['instance_head']['mil_loss'] = None  # the MIL loss off for presence tasks too
+    assert 'instance_head.mil_loss' in recipe_differences(gated, recipe)
+    gated['instance_head']['mil_loss'] = dict(type='MILLoss', positive='noisy_or',
+                                              without_negative=None)
     gated['instance_head']['pool'] = 'mean'
-    assert {'instance_head.loss.type', 'instance_head.mil_loss',
+    assert {'instance_head.loss.type', 'instance_head.mil_loss.without_negative',
             'instance_head.pool', 'predict_from'} <= set(recipe_differences(gated, recipe))
     model['predict_from'] = 'head'  # only multi-label data may
     assert 'predict_from' in recipe_differences(model, recipe)

@@ -36,22 +36,33 @@ class MILLoss(nn.Module):
     Args:
         positive (str): the rule of the positive images of a presence task,
             ``noisy_or``, ``max`` or ``mean``. Defaults to ``noisy_or``.
+        without_negative (str, optional): the rule without a negative class:
+            ``mean`` (above), or None: no loss (zero), for a model whose instances
+            are trained by another loss on such label sets and by this one only on
+            presence tasks. Defaults to ``mean``.
         loss_weight (float): weight. Defaults to 1.
     """
     RULES = ('noisy_or', 'max', 'mean')
 
-    def __init__(self, positive: str = 'noisy_or', loss_weight: float = 1.0):
+    def __init__(self, positive: str = 'noisy_or', without_negative: Optional[str] = 'mean',
+                 loss_weight: float = 1.0):
         super().__init__()
         if positive not in self.RULES:
             raise ValueError(f'MILLoss.positive must be one of {self.RULES}, '
                              f'got {positive!r}')
+        if without_negative not in ('mean', None):
+            raise ValueError(f"MILLoss.without_negative must be 'mean' or None, "
+                             f'got {without_negative!r}')
         self.positive = positive
+        self.without_negative = without_negative
         self.loss_weight = float(loss_weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor,
                 negative_class: Optional[int] = None) -> torch.Tensor:
         """Loss of per-instance logits (B, N, K) for image targets: class indices
         (B,) or 0/1 targets (B, K) (multi-label)."""
+        if negative_class is None and self.without_negative is None:
+            return logits.sum() * 0.  # zero, in the graph (every parameter gets a grad)
         K = logits.size(-1)
         if targets.dim() == 1:
             targets = F.one_hot(targets.to(logits.device).long(), K)
