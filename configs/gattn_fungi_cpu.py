@@ -1,10 +1,14 @@
 # gattn on microscopy images in species folders, from scratch on a CPU (no GPU, no
-# ImageNet weights). On SynthCells, our synthetic microscopy benchmark, 92.75 % test
-# for 4 species (93 % on a larger-cell variant), ~35 min for 12 epochs on 2 cores,
-# testing the checkpoint of best val accuracy (best_accuracy_top1_epoch_*.pth; the
-# last epoch's is 5-8 points lower; model_zoo.md, "SynthCells"); a presence variant
-# (absent / 1-3 cleaved cells) stays at chance; not yet tried on real images: a
-# starting point for your data, not a validated recipe.
+# ImageNet weights). On SynthCells, our synthetic microscopy benchmark (model_zoo.md,
+# "SynthCells"), testing the checkpoint of best val accuracy
+# (best_accuracy_top1_epoch_*.pth; the last epochs vary by several points), 35-50 min
+# for 12 epochs on 2 cores: 92.75 % for 4 species, 93 % on a larger-cell variant,
+# 96.25 % on a presence variant (absent / ring nuclei; a cleaved-nucleus one not yet
+# measured with this config); at chance on a species variant with smaller cells and
+# twice the debris. Not yet tried on real images: a starting point for your data,
+# not a validated recipe.
+# For a presence task (a folder "absent"): num_classes = 2 and
+#   --cfg-options model.instance_head.negative_class=<index of "absent", sorted: 0>
 #   python tools/dataset_converters/make_synthcells.py --out data/fungi   # or your data
 #   python tools/train.py configs/gattn_fungi_cpu.py
 # Data: data/fungi/{train,val,test}/<species>/*.{png,jpg,tif} (any sizes), or set
