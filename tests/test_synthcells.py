@@ -137,6 +137,10 @@ def test_cli_refuses_bad_options(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+CPU_CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
+                      'gattn_fungi_cpu.py')
+
+
 class FakeInferencer:
     """Reads the generator's truth and answers with the boxes of ``pick`` cells."""
 
@@ -151,8 +155,7 @@ class FakeInferencer:
                          [[0, 0, 4, 4]], np.float32)
         attention = np.zeros((8, 8), np.float32)
         attention[0, 0] = 1  # the pointer on the top-left corner
-        return dict(predictions=[dict(boxes=boxes, attention=attention,
-                                      image_size=img.shape[:2])])
+        return [dict(boxes=boxes, attention=attention, image_size=img.shape[:2])]
 
 
 @pytest.mark.parametrize('pick, target, precision', [
@@ -167,14 +170,21 @@ def test_localization_scores_against_the_generators_truth(tiny, tmp_path, monkey
     import gattn_mm.apis
     from tools.benchmarks import synthcells_localization as tool
     truth = json.load(open(osp.join(tiny, 'test_instances.json')))
-    monkeypatch.setattr(gattn_mm.apis, 'GattnInferencer',
-                        lambda model, pretrained: FakeInferencer(truth, pick))
+    built = []
+
+    def fake(model, pretrained):
+        built.append(model)
+        return FakeInferencer(truth, pick)
+
+    monkeypatch.setattr(gattn_mm.apis, 'GattnInferencer', fake)
     out = tmp_path / 'loc.json'
     for name in ('a', 'b'):
-        assert tool.main(['cfg.py', 'ckpt.pth', '--data-root', tiny, '--name', name,
-                          '--out', str(out)]) == 0
+        assert tool.main([CPU_CONFIG, 'ckpt.pth', '--data-root', tiny, '--name', name,
+                          '--out', str(out), '--cfg-options',
+                          'model.head.num_classes=3']) == 0
     rows = json.load(open(out))
     assert sorted(rows) == ['a', 'b'] and rows['a']['images'] == 4
+    assert built[0].model.head.num_classes == 3  # --cfg-options reach the model
     kinds = [k for rec in truth.values() for k in rec['kinds']]
     markers = sum(k != 'round' for k in kinds) / len(kinds) * 100
     assert rows['a']['target_recall'] == target
@@ -186,7 +196,7 @@ def test_localization_scores_against_the_generators_truth(tiny, tmp_path, monkey
 def test_localization_refuses_a_data_root_without_truth_and_a_foreign_out(tmp_path, tiny):
     from tools.benchmarks import synthcells_localization as tool
     with pytest.raises(FileNotFoundError, match='test_instances.json.*SynthCells'):
-        tool.main(['cfg.py', 'ckpt.pth', '--data-root', str(tmp_path)])
+        tool.main([CPU_CONFIG, 'ckpt.pth', '--data-root', str(tmp_path)])
     foreign = tmp_path / 'x.json'
     foreign.write_text('[1, 2]')
     import gattn_mm.apis
@@ -195,5 +205,5 @@ def test_localization_refuses_a_data_root_without_truth_and_a_foreign_out(tmp_pa
         mp.setattr(gattn_mm.apis, 'GattnInferencer',
                    lambda model, pretrained: FakeInferencer(truth, lambda k: True))
         with pytest.raises(ValueError, match='not a file of this tool'):
-            tool.main(['cfg.py', 'ckpt.pth', '--data-root', tiny, '--out', str(foreign)])
+            tool.main([CPU_CONFIG, 'ckpt.pth', '--data-root', tiny, '--out', str(foreign)])
     assert foreign.read_text() == '[1, 2]'

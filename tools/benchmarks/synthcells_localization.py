@@ -27,6 +27,7 @@ import sys
 import time
 
 import numpy as np
+from mmengine.config import Config, DictAction
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
@@ -53,6 +54,9 @@ def parse_args(argv=None):
                         help='the row name in --out (default: the config file name)')
     parser.add_argument('--out', default=None,
                         help='a JSON file the row is merged into (by --name)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config settings, as tools/test.py (e.g. the '
+                        'num_classes of a presence task)')
     return parser.parse_args(argv)
 
 
@@ -74,11 +78,13 @@ def localize(args) -> dict:
 
     truth = ground_truth(args.data_root, args.split)
     items = sorted(truth.items())[:args.limit]
-    inferencer = GattnInferencer(model=args.config, pretrained=args.checkpoint)
+    cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
+    inferencer = GattnInferencer(model=cfg, pretrained=args.checkpoint)
     metric = InstanceLocalization(min_overlap=args.min_overlap)
     start = time.time()
     for rel, record in items:
-        result = inferencer(osp.join(args.data_root, rel))['predictions'][0]
+        result = inferencer(osp.join(args.data_root, rel))[0]
         image_h, image_w = result['image_size']
         kinds = np.asarray(record['kinds'])
         metric.process(None, [dict(
@@ -90,7 +96,8 @@ def localize(args) -> dict:
     return dict(config=args.config, checkpoint=args.checkpoint, data_root=args.data_root,
                 split=args.split, images=len(items), min_overlap=args.min_overlap,
                 seconds=round(time.time() - start, 1),
-                **{k: round(float(scores[k]), 2) for k in SCORES})
+                **{k: round(float(scores[k]), 2) if np.isfinite(scores[k]) else None
+                   for k in SCORES})  # None: undefined (no marker in the images)
 
 
 def main(argv=None):
