@@ -197,6 +197,13 @@ def test_localization_refuses_a_data_root_without_truth_and_a_foreign_out(tmp_pa
     from tools.benchmarks import synthcells_localization as tool
     with pytest.raises(FileNotFoundError, match='test_instances.json.*SynthCells'):
         tool.main([CPU_CONFIG, 'ckpt.pth', '--data-root', str(tmp_path)])
+    for text, entry in (('{not json', 'not JSON'), ('[1, 2]', "'<top level>'"),
+                        ('{"a.jpg": {"boxes": [[0, 0, 4]], "kinds": ["round"]}}', "'a.jpg'"),
+                        ('{"b.jpg": {"boxes": [[0, 0, 4, 4], [1, 2]], "kinds": ["round", '
+                         '"ring"]}}', "'b.jpg'")):
+        (tmp_path / 'test_instances.json').write_text(text)
+        with pytest.raises(ValueError, match=f'test_instances.json.*{entry}'):
+            tool.main([CPU_CONFIG, 'ckpt.pth', '--data-root', str(tmp_path)])
     foreign = tmp_path / 'x.json'
     foreign.write_text('[1, 2]')
     import gattn_mm.apis

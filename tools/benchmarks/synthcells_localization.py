@@ -60,19 +60,39 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def well_formed(record) -> bool:
+    """Is ``record`` one image's entry: as many kinds as boxes of 4 numbers?"""
+    if not isinstance(record, dict):
+        return False
+    boxes, kinds = record.get('boxes'), record.get('kinds')
+    return (isinstance(boxes, list) and isinstance(kinds, list) and len(boxes) == len(kinds)
+            and all(isinstance(b, list) and len(b) == 4 and all(
+                isinstance(v, (int, float)) for v in b) for b in boxes))
+
+
 def ground_truth(data_root: str, split: str) -> dict:
     """{relative image path: {'boxes': (n, 4), 'kinds': [n]}} of the generator."""
     path = osp.join(data_root, f'{split}_instances.json')
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such file; --data-root must be a SynthCells '
                                 f'data root (tools/dataset_converters/make_synthcells.py)')
-    with open(path) as f:
-        return json.load(f)
+    expected = ('a JSON object {image path: {"boxes": [[x1, y1, x2, y2], ...], "kinds": '
+                '[morphology, ...]}} as make_synthcells.py writes it')
+    try:
+        with open(path) as f:
+            truth = json.load(f)
+    except ValueError as e:
+        raise ValueError(f'{path}: not JSON ({e}); expected {expected}') from None
+    bad = next((rel for rel, rec in truth.items() if not well_formed(rec)),
+               None) if isinstance(truth, dict) else '<top level>'
+    if bad is not None:
+        raise ValueError(f'{path}: entry {bad!r} is not what the generator writes; '
+                         f'expected {expected}')
+    return truth
 
 
 def localize(args) -> dict:
     """Run the model over the split and score where its boxes land."""
-    import gattn_mm  # noqa: F401
     from gattn_mm.apis import GattnInferencer
     from gattn_mm.evaluation.metrics.instance_localization import InstanceLocalization
 
@@ -85,11 +105,10 @@ def localize(args) -> dict:
     start = time.time()
     for rel, record in items:
         result = inferencer(osp.join(args.data_root, rel))[0]
-        image_h, image_w = result['image_size']
         kinds = np.asarray(record['kinds'])
         metric.process(None, [dict(
             boxes=result['boxes'], attention=result['attention'],
-            img_shape=(image_h, image_w), gt_bboxes=np.asarray(record['boxes'], np.float32),
+            img_shape=result['image_size'], gt_bboxes=np.asarray(record['boxes'], np.float32),
             # the metric's "digits": 1 for a marker cell, 0 for a round-nucleus one
             gt_digits=(kinds != 'round').astype(np.int64), target_digit=np.array([1]))])
     scores = metric.compute_metrics(metric.results)
