@@ -418,3 +418,20 @@ def test_slide_folder_skip_invalid_drops_a_truncated_slide(tmp_path, slides):
     dataset = SlideFolder(root, split='train', skip_invalid=True)
     assert len(dataset) == 1 and dataset.num_skipped == 1
     assert dataset.skipped[0].endswith('case_b.tiff')
+
+
+def test_contrast_is_read_once_per_batch(monkeypatch):
+    """The sampler's exploration and the contrast prior loss ask one batch for the
+    same contrast: the full-resolution pixels are read once, the values unchanged."""
+    from gattn_mm.models.utils import native_batch
+    calls = []
+    real = native_batch.gray_std
+    monkeypatch.setattr(native_batch, 'gray_std', lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    images = [torch.rand(3, 90, 130) * 255, torch.rand(3, 120, 70) * 255]
+    batch = NativeBatch([ImageSource(img, [0.] * 3, [1.] * 3) for img in images])
+    first = batch.gray_std((8, 8))
+    assert len(calls) == 2  # one per image
+    assert batch.gray_std((8, 8)) is first and len(calls) == 2
+    fresh = NativeBatch([ImageSource(img, [0.] * 3, [1.] * 3) for img in images])
+    assert torch.equal(fresh.gray_std((8, 8)), first)
+    assert batch.gray_std((4, 4)).shape == (2, 16) and len(calls) == 6  # another grid: read

@@ -213,6 +213,9 @@ class NativeBatch(ImageBatch):
         if not sources:
             raise ValueError('a NativeBatch needs at least one image')
         self.sources = list(sources)
+        # gray_std by (grid, samples): the sampler's exploration and the contrast
+        # prior loss read the same full-resolution contrast once per batch
+        self._contrast = {}
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -260,7 +263,13 @@ class NativeBatch(ImageBatch):
     def gray_std(self, grid: Tuple[int, int], samples: int = 32) -> torch.Tensor:
         """Contrast (B, h*w): the standard deviation of the gray pixels in each cell of
         the virtual canvas, read at about ``samples`` pixels per cell side (at most
-        the native resolution); padding cells have none."""
+        the native resolution); padding cells have none. Computed once per batch."""
+        key = (tuple(grid), samples)
+        if key not in self._contrast:
+            self._contrast[key] = self._gray_std(tuple(grid), samples)
+        return self._contrast[key]
+
+    def _gray_std(self, grid: Tuple[int, int], samples: int) -> torch.Tensor:
         size = (grid[0] * samples, grid[1] * samples)
         stds = []
         for src, (h, w) in zip(self.sources, self.fits(size)):

@@ -1,9 +1,11 @@
-# usage: prior_bags_mil.py BOX CROP N cell|centroid|peak STEPS [attention|mean]
+# usage: prior_bags_mil.py BOX CROP N cell|centroid|peak STEPS [attention|mean|topK]
 # (the rule that trains the reader: attention-MIL, the default, or the vote of all)
+# STEM=cifar: the reader's stem a stride-1 3x3 conv without max pooling (mmpretrain's ResNet_CIFAR)
+# AUG=1: each training instance turned by a random one of the 8 rotations/flips of the square
 import json, cv2, numpy as np, torch, torch.nn as nn, time, sys, warnings, random
 warnings.filterwarnings('ignore')
 torch.set_num_threads(1); torch.manual_seed(0); random.seed(0); np.random.seed(0)
-from mmpretrain.models.backbones import ResNet
+from mmpretrain.models.backbones import ResNet, ResNet_CIFAR
 import os; root = os.environ.get('SYNTHCELLS', '/work/main/data/synthcells')
 inst = json.load(open(f'{root}/train_instances.json'))
 box, crop, N, centre = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -58,19 +60,30 @@ X = (torch.tensor(np.stack(bags)).permute(0,1,4,2,3).float() - 128) / 60; Y = to
 n = 320
 class M(nn.Module):
     def __init__(s):
-        super().__init__(); s.b = ResNet(depth=18, base_channels=16, out_indices=(3,), zero_init_residual=False); s.fc = nn.Linear(128, len(classes))
+        super().__init__(); s.b = (ResNet_CIFAR if os.environ.get('STEM') == 'cifar' else ResNet)(depth=18, base_channels=16, out_indices=(3,), zero_init_residual=False); s.fc = nn.Linear(128, len(classes))
         s.att = nn.Sequential(nn.Linear(128, 64), nn.Tanh(), nn.Linear(64, 1))
     def forward(s, x):
         B, Nn = x.shape[:2]; f = s.b(x.flatten(0,1))[0].mean((2,3)).view(B, Nn, -1)
         return f
-m = M(); opt = torch.optim.AdamW(m.parameters(), 1e-3, weight_decay=1e-4)
+def topk_pool(logits, k):  # (B, N, C) -> (B, C): the mean of each class's k largest instance logits
+    return logits.topk(k, dim=1).values.mean(1)
+m = M(); opt = torch.optim.AdamW(m.parameters(), float(os.environ.get('LR', 1e-3)), weight_decay=1e-4)  # LR: its learning rate
 t = time.time()
 for step in range(STEPS):
     idx = torch.randint(0, n, (8,))
-    f = m(X[idx])
+    xb = X[idx]
+    if os.environ.get('AUG') == '1':  # a random rotation by k*90 degrees and flip per instance
+        xb = xb.clone(); B_, N_ = xb.shape[:2]
+        for b_ in range(B_):
+            for n_ in range(N_):
+                v = torch.rot90(xb[b_, n_], int(torch.randint(4, ())), (1, 2))
+                xb[b_, n_] = v.flip(2) if torch.rand(()) < .5 else v
+    f = m(xb)
     if RULE == 'attention':  # attention-MIL: CE on the attention-pooled feature
         a = m.att(f).squeeze(-1).softmax(1)
         loss = nn.functional.cross_entropy(m.fc((a[..., None] * f).sum(1)), Y[idx])
+    elif RULE.startswith('top'):  # top-k pooling of the instance logits per class (topK)
+        loss = nn.functional.cross_entropy(topk_pool(m.fc(f), int(RULE[3:])), Y[idx])
     else:  # the recipe's MILLoss without an absent class: -log mean_n p_n(k)
         from gattn_mm.models.losses import MILLoss
         loss = MILLoss()(m.fc(f), Y[idx])
@@ -79,5 +92,7 @@ for step in range(STEPS):
         m.eval()
         with torch.no_grad():
             f = m(X[n:]); a = m.att(f).squeeze(-1).softmax(1)
-            pred = (m.fc((a[...,None]*f).sum(1)) if RULE == 'attention' else m.fc(f).softmax(-1).mean(1)).argmax(1)
+            pred = (m.fc((a[...,None]*f).sum(1)) if RULE == 'attention' else
+                    topk_pool(m.fc(f), int(RULE[3:])) if RULE.startswith('top') else
+                    m.fc(f).softmax(-1).mean(1)).argmax(1)
         m.train(); print(step, round(loss.item(), 3), 'bag val acc', round((pred == Y[n:]).float().mean().item(), 3), round(time.time()-t), flush=True)
