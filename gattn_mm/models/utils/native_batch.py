@@ -280,8 +280,9 @@ class NativeBatch(ImageBatch):
             # pad to the virtual canvas at the view's own scale, then the cells' contrast
             r = view.size(-2) / H
             ph, pw = max(view.size(-2), round(ch * r)), max(view.size(-1), round(cw * r))
-            padded = F.pad(view, (0, pw - view.size(-1), 0, ph - view.size(-2)))[None]
-            stds.append(gray_std(padded, grid, samples))
+            pad = (0, pw - view.size(-1), 0, ph - view.size(-2))
+            valid = F.pad(view.new_ones((1, 1) + tuple(view.shape[-2:])), pad)
+            stds.append(gray_std(F.pad(view, pad)[None], grid, samples, valid))
         return torch.cat(stds)
 
     def pixel_sizes(self) -> torch.Tensor:

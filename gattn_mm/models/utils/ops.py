@@ -94,7 +94,8 @@ def zscore(x: torch.Tensor) -> torch.Tensor:
     return (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, keepdim=True).clamp_min(1e-6)
 
 
-def gray_std(images: torch.Tensor, grid: Tuple[int, int], samples: int = 32) -> torch.Tensor:
+def gray_std(images: torch.Tensor, grid: Tuple[int, int], samples: int = 32,
+             valid: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Contrast: the standard deviation of the gray pixels in each cell, (B, h*w).
 
     The one contrast measure of gattn-mm (the contrast prior over the cells of the
@@ -106,9 +107,19 @@ def gray_std(images: torch.Tensor, grid: Tuple[int, int], samples: int = 32) -> 
     Args:
         images (Tensor): (B, 3, H, W).
         grid (tuple): (h, w) cells.
+        valid (Tensor, optional): (B, 1, H, W) 1 on the image's pixels, 0 on padding:
+            a cell's contrast is then that of its image pixels alone (a cell across
+            the image's edge would otherwise measure the step from the image to the
+            padding), 0 in a cell of padding only.
     """
     step = max(1, min(images.size(-2) // grid[0], images.size(-1) // grid[1]) // samples)
     gray = images.detach()[..., ::step, ::step].mean(dim=1, keepdim=True)
-    mean = F.adaptive_avg_pool2d(gray, grid)
-    sq = F.adaptive_avg_pool2d(gray * gray, grid)
+    if valid is None:
+        mean = F.adaptive_avg_pool2d(gray, grid)
+        sq = F.adaptive_avg_pool2d(gray * gray, grid)
+    else:
+        valid = valid[..., ::step, ::step].to(gray.dtype)
+        share = F.adaptive_avg_pool2d(valid, grid).clamp_min(1e-6)
+        mean = F.adaptive_avg_pool2d(gray * valid, grid) / share
+        sq = F.adaptive_avg_pool2d(gray * gray * valid, grid) / share
     return (sq - mean * mean).clamp_min(0).sqrt().flatten(1)
