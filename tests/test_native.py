@@ -435,3 +435,20 @@ def test_contrast_is_read_once_per_batch(monkeypatch):
     fresh = NativeBatch([ImageSource(img, [0.] * 3, [1.] * 3) for img in images])
     assert torch.equal(fresh.gray_std((8, 8)), first)
     assert batch.gray_std((4, 4)).shape == (2, 16) and len(calls) == 6  # another grid: read
+
+
+def test_contrast_of_a_cell_across_the_edge_is_its_image_pixels():
+    """A non-square image is padded to its virtual canvas: a cell across its edge has
+    the contrast of its image pixels alone (not of the step to the padding), so the
+    prior's strongest cell is the structure, not the edge."""
+    image = torch.full((3, 100, 61), 200.)  # a flat bright field, 61 px wide
+    image[:, 40:50, 20:30] = 60.  # one dark structure
+    image[:, :, 60] = 190.  # the last column, in an edge cell (61 / 100 * 8 = 4.9 cells)
+    batch = NativeBatch([ImageSource(image, [123.] * 3, [58.] * 3)])
+    contrast = batch.gray_std((8, 8)).view(8, 8)
+    structure = divmod(int(contrast.argmax()), 8)
+    assert structure == (3, 2), contrast  # rows 40-50 of 100 -> 3.2-4, cols 20-30 -> 1.6-2.4
+    edge = contrast[0, 4]  # image columns 50-61 (cell 50-62.5): flat but its last column
+    pixels = (image[0, :12, 50:61].mean() - 123.) / 58.
+    assert 0 < edge < 0.05 and pixels > 0  # the image's own small step, not 1.3 sigma
+    assert torch.all(contrast[:, 5:] == 0)  # padding only
