@@ -23,6 +23,7 @@ ALLOWED = (
     'sampler.refiner.*',  # microscopy: boxes moved onto the structure at full resolution
     'sampler.explore_prior',  # from scratch: training boxes also from the contrast prior
     'sampler.test_cfg.num_instances',
+    'sampler.test_cfg.views',  # boxes moved onto their structure are read as they are
     'head.in_channels', 'head.instance_channels', 'instance_head.in_channels',
     'head.num_classes', 'instance_head.num_classes',  # the label set
     'instance_head.negative_class',
