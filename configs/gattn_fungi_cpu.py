@@ -1,11 +1,12 @@
 # gattn on microscopy images in species folders, from scratch on a CPU (no GPU, no
 # ImageNet weights). On SynthCells, our synthetic microscopy benchmark (model_zoo.md,
 # "SynthCells"), testing the checkpoint of best val accuracy
-# (best_accuracy_top1_epoch_*.pth; the last epochs vary by several points), 35-50 min
+# (best_accuracy_top1_epoch_*.pth; the last epochs vary by several points), 35-38 min
 # for 12 epochs on 2 cores: 92.75 % for 4 species, 93 % on a larger-cell variant,
-# 96.25 % on a presence variant (absent / ring nuclei); at chance on a species
-# variant with smaller cells and twice the debris and on a presence variant whose
-# marker is a ~2 px cleft. Not yet tried on real images: a starting point for your data,
+# 93.75 % on an unseen species variant with smaller cells and twice the debris, 96.25 %
+# on a presence variant (absent / ring nuclei); at chance on a presence variant whose
+# marker is a ~2 px cleft (trained before the last two fixes, not rerun). Not yet tried
+# on real images: a starting point for your data,
 # not a validated recipe.
 # For a presence task (a folder "absent"): num_classes = 2 and
 #   --cfg-options model.instance_head.negative_class=<index of "absent", sorted: 0>
