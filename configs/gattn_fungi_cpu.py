@@ -5,7 +5,7 @@
 # for 12 epochs on 2 cores: 92.75 % for 4 species, 93 % on a larger-cell variant,
 # 93.75 % on an unseen species variant with smaller cells and twice the debris, 96.25 %
 # on a presence variant (absent / ring nuclei); at chance on a presence variant whose
-# marker is a ~2 px cleft (trained before the last two fixes, not rerun). Not yet tried
+# marker is a ~2 px cleft (also after the last two fixes). Not yet tried
 # on real images: a starting point for your data,
 # not a validated recipe.
 # For a presence task (a folder "absent"): num_classes = 2 and
