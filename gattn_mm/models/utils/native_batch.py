@@ -200,6 +200,19 @@ class SlideSource(CropSource):
             self.device, torch.float32)
 
 
+def canvas_padding(view: Tuple[int, int], native: Tuple[int, int],
+                   size: Tuple[int, int]) -> Tuple[int, int, int, int]:
+    """``F.pad`` widths (left, right, top, bottom) that extend a (h, w) ``view`` of an
+    image of ``native`` (H, W) pixels to the image's virtual canvas of the (h0, w0)
+    ``size`` (the image fitted into it, as :meth:`NativeBatch.canvas` has it), at the
+    view's own scale; in Python numbers: no host sync."""
+    fit = min(size[0] / native[0], size[1] / native[1])
+    r = view[0] / native[0]
+    ph = max(view[0], round(size[0] / fit * r))
+    pw = max(view[1], round(size[1] / fit * r))
+    return 0, pw - view[1], 0, ph - view[0]
+
+
 class NativeBatch(ImageBatch):
     """A batch of images at their own sizes (see the module's docstring), an
     :class:`~gattn_mm.models.utils.batch.ImageBatch`: its extents are the images'
@@ -274,13 +287,10 @@ class NativeBatch(ImageBatch):
         stds = []
         for src, (h, w) in zip(self.sources, self.fits(size)):
             H, W = src.shape
-            fit = min(size[0] / H, size[1] / W)  # the virtual canvas, as canvas() has it,
-            ch, cw = size[0] / fit, size[1] / fit  # in Python numbers: no host sync
             view = src.view((min(h, H), min(w, W)))  # never above native
-            # pad to the virtual canvas at the view's own scale, then the cells' contrast
-            r = view.size(-2) / H
-            ph, pw = max(view.size(-2), round(ch * r)), max(view.size(-1), round(cw * r))
-            pad = (0, pw - view.size(-1), 0, ph - view.size(-2))
+            # padded to the virtual canvas at the view's own scale; the cells'
+            # contrast from the image's pixels alone
+            pad = canvas_padding(tuple(view.shape[-2:]), src.shape, size)
             valid = F.pad(view.new_ones((1, 1) + tuple(view.shape[-2:])), pad)
             stds.append(gray_std(F.pad(view, pad)[None], grid, samples, valid))
         return torch.cat(stds)
@@ -300,12 +310,8 @@ class NativeBatch(ImageBatch):
         shares = []
         for src, (h, w) in zip(self.sources, self.fits(size)):
             H, W = src.shape
-            fit = min(size[0] / H, size[1] / W)  # the virtual canvas, as in gray_std
             mask = src.tissue((min(h, H), min(w, W)), background)
-            r = mask.size(0) / H
-            ph = max(mask.size(0), round(size[0] / fit * r))
-            pw = max(mask.size(1), round(size[1] / fit * r))
-            padded = F.pad(mask, (0, pw - mask.size(1), 0, ph - mask.size(0)))
+            padded = F.pad(mask, canvas_padding(tuple(mask.shape), src.shape, size))
             shares.append(F.adaptive_avg_pool2d(padded[None, None], grid)[0, 0])
         return torch.stack(shares)
 

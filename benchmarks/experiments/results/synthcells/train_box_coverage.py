@@ -13,7 +13,6 @@ torch.set_num_threads(2); torch.manual_seed(0)
 root, ckpt, explore = sys.argv[1], sys.argv[2], float(sys.argv[3])
 cfg = Config.fromfile('configs/gattn_fungi_cpu.py'); init_default_scope('mmpretrain')
 inst = json.load(open(f'{root}/train_instances.json'))
-classes = sorted(json.load(open(f'{root}/meta.json')).get('classes', [])) or None
 K = len(set(k.split('/')[1] for k in inst))
 cfg.model.head.num_classes = cfg.model.instance_head.num_classes = K
 cfg.model.sampler.explore_prior = explore
