@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gattn_mm.apis.cli import (check_class_count, check_resumable, checkpoint_arg,
-                               refuse_overwriting_inputs)
+                               label_set_options, refuse_overwriting_inputs)
 from gattn_mm.datasets.transforms import ImageReadError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -52,12 +52,37 @@ def test_outputs_never_overwrite_inputs(tmp_path):
 def test_class_count_of_the_data_and_the_model():
     model = SimpleNamespace(data_preprocessor=SimpleNamespace(num_classes=2))
     dataset = SimpleNamespace(metainfo={'classes': ('a', 'b', 'c')}, ann_file='ann.txt')
-    with pytest.raises(SystemExit, match=r'has 3 classes .* num_classes=2'):
+    with pytest.raises(SystemExit, match=r'has 3 classes .* '
+                                         r'model.data_preprocessor.num_classes=3'):
         check_class_count(model, dataset, 'cfg.py')
     with pytest.raises(SystemExit, match='ann.txt'):  # a DDP-wrapped model too
         check_class_count(SimpleNamespace(module=model), dataset, 'cfg.py')
     dataset.metainfo['classes'] = ('a', 'b')
     check_class_count(model, dataset, 'cfg.py')
+
+
+def test_every_option_of_the_label_set_named_at_once():
+    """Species folders of another count: every head's num_classes; a presence task
+    (a folder "absent", anywhere in the sorted names) also the instance head's
+    negative_class, which would otherwise leave its MIL loss off silently."""
+    def model(k, negative):
+        return SimpleNamespace(head=SimpleNamespace(num_classes=k),
+                               instance_head=SimpleNamespace(num_classes=k,
+                                                             negative_class=negative),
+                               data_preprocessor=SimpleNamespace(num_classes=k))
+    assert label_set_options(model(4, None), ['a', 'b', 'c', 'd']) == []
+    assert label_set_options(model(4, None), ['absent', 'ring']) == [
+        'model.head.num_classes=2', 'model.instance_head.num_classes=2',
+        'model.instance_head.negative_class=0']
+    assert label_set_options(model(2, 0), ['absent', 'ring']) == []
+    assert label_set_options(model(3, 0), ['a', 'absent', 'c']) == [
+        'model.instance_head.negative_class=1']
+    assert label_set_options(model(2, 0), ['benign', 'malignant']) == []  # BreakHis
+    dataset = SimpleNamespace(metainfo={'classes': ('absent', 'ring')}, data_root='d/x')
+    with pytest.raises(SystemExit, match=r"d/x.*'absent', 'ring'.*--cfg-options "
+                                         r"model.head.num_classes=2 model.instance_head."
+                                         r"num_classes=2 model.instance_head.negative_class=0"):
+        check_class_count(model(4, None), dataset, 'cfg.py')
 
 
 def test_infer_loses_only_the_input_that_fails_inside_the_model():

@@ -13,7 +13,7 @@ import re
 import sys
 import warnings
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.runtime import (CheckpointReadError, UnsafeCheckpointError, safe_checkpoints,
@@ -73,19 +73,43 @@ def checkpoint_errors_exit(checkpoint: str) -> Iterator[None]:
                          f'error: checkpoint {checkpoint}: {err}') from None
 
 
-def check_class_count(model, dataset, config: str) -> None:
-    """Raise ``SystemExit`` when ``dataset``'s ``classes`` (metainfo) and ``model``'s
-    ``num_classes`` (its data preprocessor's, the heads' by default) disagree: a
-    model of 2 outputs trained on 3 class names would label its predictions wrongly."""
+ABSENT = 'absent'  # the presence task's class of images without the structure
+
+
+def label_set_options(model, classes: Sequence[str]) -> List[str]:
+    """The ``--cfg-options`` that fit ``model`` to the label set ``classes``: the
+    ``num_classes`` of each head that has another (of the data preprocessor when the
+    heads fit but it does not), and for a presence task (a class named ``absent``)
+    the instance head's ``negative_class``, without which its MIL loss of the
+    absent images is off. Empty when the model fits."""
     model = getattr(model, 'module', model)  # DDP-wrapped in a distributed run
+    opts = [f'model.{key}.num_classes={len(classes)}' for key in ('head', 'instance_head')
+            if getattr(getattr(model, key, None), 'num_classes', len(classes))
+            != len(classes)]
+    preprocessor = getattr(getattr(model, 'data_preprocessor', None), 'num_classes', None)
+    if not opts and preprocessor not in (None, len(classes)):
+        opts.append(f'model.data_preprocessor.num_classes={len(classes)}')
+    instance_head = getattr(model, 'instance_head', None)
+    if ABSENT in classes and hasattr(instance_head, 'negative_class') \
+            and instance_head.negative_class != list(classes).index(ABSENT):
+        opts.append(f'model.instance_head.negative_class={list(classes).index(ABSENT)}')
+    return opts
+
+
+def check_class_count(model, dataset, config: str) -> None:
+    """Raise ``SystemExit`` when ``dataset``'s ``classes`` (metainfo) do not fit
+    ``model`` (:func:`label_set_options`), naming every option to set at once: a
+    model of 2 outputs trained on 3 class names would label its predictions wrongly,
+    and a presence task whose "absent" class the instance head does not know trains
+    without its MIL loss."""
     classes = dataset.metainfo.get('classes')
-    num_classes = getattr(getattr(model, 'data_preprocessor', None), 'num_classes', None)
-    if classes is not None and num_classes is not None and len(classes) != num_classes:
+    opts = label_set_options(model, classes) if classes is not None else []
+    if opts:
         raise SystemExit(
-            f'error: the data set ({type(dataset).__name__}, {getattr(dataset, "ann_file", "")}) '
-            f'has {len(classes)} classes {list(classes)[:10]} but the model of {config} '
-            f'has num_classes={num_classes}: set the heads\' num_classes (e.g. '
-            f'--cfg-options model.head.num_classes={len(classes)} ...) or fix the data')
+            f'error: the data set ({type(dataset).__name__}, '
+            f'{getattr(dataset, "ann_file", "") or getattr(dataset, "data_root", "")}) '
+            f'has {len(classes)} classes {list(classes)[:10]}, which the model of {config} '
+            f'does not fit: add --cfg-options {" ".join(opts)} (or fix the data)')
 
 
 def check_model_budget(model) -> None:

@@ -174,26 +174,17 @@ def epoch_opts(args, config: str) -> list:
 
 def label_opts(args, config: str) -> list:
     """The label set of a species-folder benchmark (SynthCells) from the data's
-    training folders, as a user sets it: ``num_classes`` of every head the config has,
-    the data preprocessor's, and for a presence task (a folder ``absent``) the
-    instance head's ``negative_class``; nothing when the config already fits."""
+    training folders, as a user sets it when ``tools/train.py`` asks
+    (:func:`gattn_mm.apis.cli.label_set_options`: ``num_classes``, and a presence
+    task's ``negative_class``); nothing when the config already fits."""
     if args.benchmark not in GENERATORS:
         return []
-    train_dir = osp.join(ROOT, args.data_root, 'train')
-    classes = sorted(d for d in os.listdir(train_dir)
-                     if not d.startswith('.') and osp.isdir(osp.join(train_dir, d)))
     from mmengine.config import Config
+    from gattn_mm.apis.cli import label_set_options
+    from gattn_mm.datasets import Fungi
+    classes = Fungi.folders(osp.join(ROOT, args.data_root, 'train'))
     model = Config.fromfile(osp.join(ROOT, config), import_custom_modules=False).model
-    opts = []
-    for key in ('head', 'instance_head', 'data_preprocessor'):
-        if model.get(key) is not None and model[key].get('num_classes', len(classes)) \
-                != len(classes):
-            opts.append(f'model.{key}.num_classes={len(classes)}')
-    if model.get('instance_head') is not None:
-        negative = classes.index('absent') if 'absent' in classes else None
-        if model.instance_head.get('negative_class') != negative:
-            opts.append(f'model.instance_head.negative_class={negative}')
-    return opts
+    return label_set_options(model, classes)
 
 
 def train(args, name: str, config: str, opts, budget_s=None, reuse=None) -> dict:
