@@ -8,8 +8,8 @@
 # marker is a ~2 px cleft (also after the last two fixes). Not yet tried
 # on real images: a starting point for your data,
 # not a validated recipe.
-# For a presence task (a folder "absent"): num_classes = 2 and
-#   --cfg-options model.instance_head.negative_class=<index of "absent", sorted: 0>
+# Another label set: tools/train.py names every option to add (num_classes; for a
+# presence task, a folder "absent", also model.instance_head.negative_class).
 #   python tools/dataset_converters/make_synthcells.py --out data/fungi   # or your data
 #   python tools/train.py configs/gattn_fungi_cpu.py
 # Data: data/fungi/{train,val,test}/<species>/*.{png,jpg,tif} (any sizes), or set
