@@ -1,4 +1,5 @@
 import copy
+import math
 
 import pytest
 import torch
@@ -238,6 +239,32 @@ def test_mil_loss_values():
     assert zero.item() == 0 and (grad_of.grad == 0).all()
     with pytest.raises(ValueError, match="without_negative must be 'mean' or None"):
         MILLoss(without_negative='max')
+
+
+def test_mil_loss_bag_negatives_do_not_reward_a_reader_that_tells_nothing_apart():
+    """negative='bag': an absent image's loss is -log P(no instance positive), the
+    complement of noisy-OR. Every instance of every image at one probability q of
+    the class: 'dense' scores it far below chance (log 2), 'bag' never below it;
+    a reader that finds the one positive instance scores below both."""
+    from gattn_mm.models import MILLoss
+    n, targets = 32, torch.tensor([0, 1])
+    logits = torch.randn(2, n, 2)
+    logp = logits.log_softmax(-1).double()
+    bag = -(logp[0, :, 0].sum() + torch.log(1 - torch.prod(1 - logp[1, :, 1].exp()))) / 2
+    assert torch.allclose(MILLoss(negative='bag')(logits, targets, 0).double(), bag,
+                          atol=1e-5)
+    def constant(q):  # logits of probability q of class 1 for every instance
+        return torch.full((2, n, 2), 0.).index_fill_(2, torch.tensor([1]),
+                                                     math.log(q / (1 - q)))
+    dense_min = min(MILLoss()(constant(q), targets, 0).item() for q in (0.03, 0.07, 0.1))
+    assert dense_min < 0.1 < math.log(2)
+    for q in (0.005, 0.01, 0.02, 0.05, 0.1, 0.3):
+        assert MILLoss(negative='bag')(constant(q), targets, 0).item() >= math.log(2) - 1e-4
+    found = constant(0.01)
+    found[1, 5, 1] = 5.  # the positive image's one marker instance found
+    assert MILLoss(negative='bag')(found, targets, 0).item() < 0.2
+    with pytest.raises(ValueError, match="MILLoss.negative must be 'dense' or 'bag'"):
+        MILLoss(negative='all')
 
 
 def test_mil_loss_noisy_or_gradient_is_shared_and_finite():

@@ -31,9 +31,11 @@ ALLOWED = (
 # the rule of a label set whose class a few instances among many carry (species told
 # by a few cells): the instances pooled by a learned gated attention, trained by cross
 # entropy on the pooled logits, the MIL loss kept for presence tasks only (none
-# without an "absent" class), deciding alone; exactly this, nothing else
+# without an "absent" class) and scoring an absent image as one bag, deciding alone;
+# exactly this, nothing else
 GATED_RULE = {'instance_head.pool': 'gated', 'instance_head.loss.type': 'CrossEntropyLoss',
               'instance_head.mil_loss.without_negative': None,
+              'instance_head.mil_loss.negative': 'bag',
               'predict_from': 'instance_head'}
 # multi-label data (evaluated by multi-label metrics) are decided by the multi-label
 # fused head (the instances' vote is single-label)
@@ -103,7 +105,7 @@ def test_a_recipe_change_is_caught():
     gated = copy.deepcopy(model)  # the gated rule, whole: allowed; in part: caught
     gated['instance_head'].update(pool='gated', loss=dict(type='CrossEntropyLoss'),
                                   mil_loss=dict(type='MILLoss', positive='noisy_or',
-                                                without_negative=None))
+                                                negative='bag', without_negative=None))
     gated['predict_from'] = 'instance_head'
     assert not any(k.startswith(('instance_head', 'predict_from'))
                    for k in recipe_differences(gated, recipe))
@@ -114,7 +116,10 @@ def test_a_recipe_change_is_caught():
     gated['instance_head']['mil_loss'] = None  # the MIL loss off for presence tasks too
     assert 'instance_head.mil_loss' in recipe_differences(gated, recipe)
     gated['instance_head']['mil_loss'] = dict(type='MILLoss', positive='noisy_or',
-                                              without_negative=None)
+                                              without_negative=None)  # dense negatives
+    assert {'instance_head.pool', 'instance_head.mil_loss.without_negative'} <= set(
+        recipe_differences(gated, recipe))  # the rule in part: caught
+    gated['instance_head']['mil_loss']['negative'] = 'bag'
     gated['instance_head']['pool'] = 'mean'
     assert {'instance_head.loss.type', 'instance_head.mil_loss.without_negative',
             'instance_head.pool', 'predict_from'} <= set(recipe_differences(gated, recipe))

@@ -33,8 +33,10 @@ model = dict(
     # with an "absent" class (a presence task) every instance of an absent image is
     # also trained as a negative and a positive image holds some positive instance
     # (the recipe's MILLoss, noisy-OR); without one that loss is off
+    # and an absent image is scored as one bag, "no instance holds the class" (the
+    # complement of noisy-OR), not instance by instance: see MILLoss(negative='bag')
     instance_head=dict(num_classes=2, pool='gated', loss=dict(type='CrossEntropyLoss'),
-                       mil_loss=dict(type='MILLoss', positive='noisy_or',
+                       mil_loss=dict(type='MILLoss', positive='noisy_or', negative='bag',
                                      without_negative=None)),
     # ... and decide alone: the fused head (still trained, its loss teaches the
     # glance) memorises the training images through the global feature; chosen on
