@@ -73,7 +73,7 @@ def test_every_option_of_the_label_set_named_at_once():
     assert label_set_options(model(4, None), ['a', 'b', 'c', 'd']) == []
     assert label_set_options(model(4, None), ['absent', 'ring']) == [
         'model.head.num_classes=2', 'model.instance_head.num_classes=2',
-        'model.instance_head.negative_class=0']
+        'model.data_preprocessor.num_classes=2', 'model.instance_head.negative_class=0']
     assert label_set_options(model(2, 0), ['absent', 'ring']) == []
     assert label_set_options(model(3, 0), ['a', 'absent', 'c']) == [
         'model.instance_head.negative_class=1']
@@ -81,7 +81,8 @@ def test_every_option_of_the_label_set_named_at_once():
     dataset = SimpleNamespace(metainfo={'classes': ('absent', 'ring')}, data_root='d/x')
     with pytest.raises(SystemExit, match=r"d/x.*'absent', 'ring'.*--cfg-options "
                                          r"model.head.num_classes=2 model.instance_head."
-                                         r"num_classes=2 model.instance_head.negative_class=0"):
+                                         r"num_classes=2 model.data_preprocessor.num_classes=2 "
+                                         r"model.instance_head.negative_class=0"):
         check_class_count(model(4, None), dataset, 'cfg.py')
 
 

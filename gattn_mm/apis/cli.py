@@ -15,6 +15,7 @@ import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator, List, Optional, Sequence
 
+from gattn_mm.datasets.microscopy_generator import ABSENT
 from gattn_mm.models import CheckpointMismatchError
 from gattn_mm.runtime import (CheckpointReadError, UnsafeCheckpointError, safe_checkpoints,
                               safe_torch_load)
@@ -73,26 +74,22 @@ def checkpoint_errors_exit(checkpoint: str) -> Iterator[None]:
                          f'error: checkpoint {checkpoint}: {err}') from None
 
 
-ABSENT = 'absent'  # the presence task's class of images without the structure
-
-
 def label_set_options(model, classes: Sequence[str]) -> List[str]:
-    """The ``--cfg-options`` that fit ``model`` to the label set ``classes``: the
-    ``num_classes`` of each head that has another (of the data preprocessor when the
-    heads fit but it does not), and for a presence task (a class named ``absent``)
-    the instance head's ``negative_class``, without which its MIL loss of the
-    absent images is off. Empty when the model fits."""
+    """The ``--cfg-options`` that fit ``model`` (built, or its config) to the label
+    set ``classes``: the ``num_classes`` of each head and of the data preprocessor
+    that has another (all of them, or the build refuses the mix), and for a presence
+    task (a class named ``absent``) the instance head's ``negative_class``, without
+    which its MIL loss of the absent images is off. Empty when the model fits."""
     model = getattr(model, 'module', model)  # DDP-wrapped in a distributed run
-    opts = [f'model.{key}.num_classes={len(classes)}' for key in ('head', 'instance_head')
-            if getattr(getattr(model, key, None), 'num_classes', len(classes))
-            != len(classes)]
-    preprocessor = getattr(getattr(model, 'data_preprocessor', None), 'num_classes', None)
-    if not opts and preprocessor not in (None, len(classes)):
-        opts.append(f'model.data_preprocessor.num_classes={len(classes)}')
+    opts = [f'model.{key}.num_classes={len(classes)}'
+            for key in ('head', 'instance_head', 'data_preprocessor')
+            if getattr(getattr(model, key, None), 'num_classes', None)
+            not in (None, len(classes))]
     instance_head = getattr(model, 'instance_head', None)
-    if ABSENT in classes and hasattr(instance_head, 'negative_class') \
-            and instance_head.negative_class != list(classes).index(ABSENT):
-        opts.append(f'model.instance_head.negative_class={list(classes).index(ABSENT)}')
+    if ABSENT in classes and hasattr(instance_head, 'negative_class'):
+        negative = list(classes).index(ABSENT)
+        if instance_head.negative_class != negative:
+            opts.append(f'model.instance_head.negative_class={negative}')
     return opts
 
 
