@@ -264,7 +264,7 @@ def test_test_views_shift_the_crops_outside_training_only():
         InstanceSampler(test_cfg=dict(views=[(0.1,)]))
 
 
-def test_explore_prior_mixes_the_contrast_prior_into_training_choices_only():
+def test_explore_prior_mixes_the_contrast_prior_into_the_choices_of_its_mode():
     # a 4x4 grid of 40 px cells: the attention points at cell (0, 0), the image's only
     # structure (a textured square) is in cell (2, 3)
     from gattn_mm.models.utils import CanvasBatch
@@ -284,8 +284,17 @@ def test_explore_prior_mixes_the_contrast_prior_into_training_choices_only():
     # half and half: the peaked prior (~0.99 on the structure) outweighs the
     # attention's 0.5 on (0, 0)
     assert picked[0.5, True] == (2, 3)
+    # outside training, test_cfg.explore_prior: the structure at test, not in training
+    s = InstanceSampler(num_instances=1, crop_size=4, box_size=40,
+                        test_cfg=dict(explore_prior=0.5))
+    for train, cell in ((True, (0, 0)), (False, (2, 3))):
+        s.train(train)
+        selection, _ = s(attention, (160, 160), None, CanvasBatch(images))
+        assert tuple(selection.centres[0, 0].floor().int().tolist()) == cell
     for bad in (-0.1, 1.5, True, 'half'):
         with pytest.raises(ValueError, match='sampler.explore_prior'):
             InstanceSampler(explore_prior=bad)
+        with pytest.raises(ValueError, match='sampler.test_cfg.explore_prior'):
+            InstanceSampler(test_cfg=dict(explore_prior=bad))
     with pytest.raises(ValueError, match='sampler.explore_prior needs the images'):
         InstanceSampler(box_size=40, explore_prior=0.5)(attention, (160, 160))

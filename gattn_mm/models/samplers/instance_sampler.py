@@ -94,7 +94,7 @@ class InstanceSampler(BaseModule):
         refiner (dict, optional): moves every box onto the structure within its
             reach at full resolution, e.g. ``dict(type='ContrastPeakRefiner')``, in
             training and at test time. Defaults to None (boxes stay on the grid).
-        explore_prior (float): in training only, the selector chooses from
+        explore_prior (float): p, in training the selector chooses from
             ``(1 - p) * attention + p * prior``, the prior the softmax of the
             z-scored contrast of each cell at full resolution (as
             ``ContrastPriorLoss`` teaches it): the reader sees the salient
@@ -102,11 +102,12 @@ class InstanceSampler(BaseModule):
             only. Defaults to 0 (the attention alone).
         test_cfg (dict, optional): outside training: ``num_instances`` (N; defaults
             to the training N), ``selector`` (defaults to the training selector),
-            ``views``: (dx, dy) offsets in fractions of a box; every box is also
-            cut at these offsets and the classifier averages the reader's features
-            over the V = 1 + len(views) views (view 0 is the box itself).
+            ``explore_prior`` (p outside training; defaults to 0: the attention
+            alone), ``views``: (dx, dy) offsets in fractions of a box; every box is
+            also cut at these offsets and the classifier averages the reader's
+            features over the V = 1 + len(views) views (view 0 is the box itself).
     """
-    TEST_KEYS = ('num_instances', 'selector', 'views')
+    TEST_KEYS = ('num_instances', 'selector', 'explore_prior', 'views')
 
     def __init__(self,
                  num_instances: int = 8,
@@ -138,11 +139,9 @@ class InstanceSampler(BaseModule):
                 isinstance(tissue_mask, str) and tissue_mask in TISSUE_BACKGROUNDS):
             raise ValueError(f'sampler.tissue_mask must be one of '
                              f'{list(TISSUE_BACKGROUNDS)}, got {tissue_mask!r}')
-        if isinstance(explore_prior, bool) or not isinstance(explore_prior, numbers.Real) \
-                or not 0 <= explore_prior <= 1:
-            raise ValueError(f'sampler.explore_prior must be a number in [0, 1], got '
-                             f'{explore_prior!r}')
-        self.explore_prior = float(explore_prior)
+        self.train_explore_prior = self._share(explore_prior, 'sampler.explore_prior')
+        self.test_explore_prior = self._share(test_cfg.get('explore_prior', 0.),
+                                              'sampler.test_cfg.explore_prior')
         if box_scale is not None and not box_scale > 0:
             raise ValueError(f'sampler.box_scale must be > 0, got {box_scale!r}')
         self.crop_size = int_pair(crop_size, 'sampler.crop_size')
@@ -168,6 +167,13 @@ class InstanceSampler(BaseModule):
         return int(value)
 
     @staticmethod
+    def _share(value, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not 0 <= value <= 1:
+            raise ValueError(f'{key} must be a number in [0, 1], got {value!r}')
+        return float(value)
+
+    @staticmethod
     def _build(cfg, key: str) -> nn.Module:
         selector = cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
         if not isinstance(selector, BaseSelector):
@@ -184,6 +190,11 @@ class InstanceSampler(BaseModule):
     def num_views(self) -> int:
         """V, crops per instance in the current mode."""
         return 1 if self.training else len(self.test_views)
+
+    @property
+    def explore_prior(self) -> float:
+        """p of the current mode: the share of the contrast prior in the choice."""
+        return self.train_explore_prior if self.training else self.test_explore_prior
 
     @property
     def active_selector(self) -> BaseSelector:
@@ -226,7 +237,7 @@ class InstanceSampler(BaseModule):
             tissue |= ~tissue.flatten(1).any(1)[:, None, None]  # no tissue: every cell
             masked = attention * tissue
             attention = masked / masked.flatten(1).sum(1).clamp_min(1e-12)[:, None, None]
-        if self.training and self.explore_prior > 0:
+        if self.explore_prior > 0:
             attention = self.explore(attention, images, image_size, extents)
         selection = self.active_selector(attention, self.num_instances)
         if tissue is not None:
