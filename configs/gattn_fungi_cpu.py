@@ -1,13 +1,11 @@
 # gattn on microscopy images in species folders, from scratch on a CPU (no GPU, no
 # ImageNet weights). On SynthCells, our synthetic microscopy benchmark (model_zoo.md,
 # "SynthCells"), testing the checkpoint of best val accuracy
-# (best_accuracy_top1_epoch_*.pth), 33-38 min for 12 epochs on 2 cores: 99.25 % for 4
-# species (published: gattn_r18_synthcells), 96 % on a larger-cell variant, 93.75 % on
-# an unseen species variant with smaller cells and twice the debris; presence (absent /
-# a marker): 78.50 % on binucleate nuclei (unseen), 96 % on ring nuclei (former loss,
-# not yet rerun); at chance on a
-# ~2 px cleft (before the last fix, not rerun). Not yet tried on real images: a
-# starting point for your data, not a validated recipe.
+# (best_accuracy_top1_epoch_*.pth), ~32 min for 12 epochs on 2 cores: 98.00 % for 4
+# species (published: gattn_r18_synthcells), 98.75 % on a larger-cell variant;
+# presence (absent / a marker) on unseen binucleate nuclei: at chance for the first 6 epochs
+# (training in progress at this commit). Not yet tried on
+# real images: a starting point for your data, not a validated recipe.
 # Another label set: tools/train.py names every option to add (num_classes; for a
 # presence task, a folder "absent", also model.instance_head.negative_class).
 #   python tools/dataset_converters/make_synthcells.py --out data/fungi   # or your data
