@@ -5,7 +5,7 @@
 # species (published: gattn_r18_synthcells), 96 % on a larger-cell variant (at chance
 # to epoch 8), 93.75 % on an unseen species variant with smaller cells and twice the
 # debris; presence (absent / a marker): 78.50 % on binucleate nuclei (unseen); at
-# chance on a ~2 px cleft. Not yet tried on real images: a starting point for your
+# chance on a ~2 px cleft (with the former MIL loss, not rerun). Not yet tried on real images: a starting point for your
 # data, not a validated recipe.
 # Another label set: tools/train.py names every option to add (num_classes; for a
 # presence task, a folder "absent", also model.instance_head.negative_class).
