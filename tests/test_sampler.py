@@ -298,3 +298,7 @@ def test_explore_prior_mixes_the_contrast_prior_into_the_choices_of_its_mode():
             InstanceSampler(test_cfg=dict(explore_prior=bad))
     with pytest.raises(ValueError, match='sampler.explore_prior needs the images'):
         InstanceSampler(box_size=40, explore_prior=0.5)(attention, (160, 160))
+    # at test the share is test_cfg's: the error names that key
+    s = InstanceSampler(box_size=40, explore_prior=0.5, test_cfg=dict(explore_prior=0.5))
+    with pytest.raises(ValueError, match='sampler.test_cfg.explore_prior needs the images'):
+        s.eval()(attention, (160, 160))

@@ -225,7 +225,9 @@ class InstanceSampler(BaseModule):
         needs = [k for k in ('box_size_um', 'tissue_mask', 'refiner', 'explore_prior')
                  if getattr(self, k) not in (None, False, 0.)]
         if needs and images is None:
-            raise ValueError(f'sampler.{needs[0]} needs the images at their own size (the '
+            key = needs[0] if needs[0] != 'explore_prior' or self.training else \
+                'test_cfg.explore_prior'
+            raise ValueError(f'sampler.{key} needs the images at their own size (the '
                              f'native path: NativeDataPreprocessor, e.g. '
                              f'configs/gattn_slides.py), got none')
         if extents is not None:
