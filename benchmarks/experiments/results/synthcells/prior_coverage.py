@@ -1,7 +1,9 @@
 import json, cv2, numpy as np, sys
 root = sys.argv[1]; N = int(sys.argv[2]); G = 40
 inst = json.load(open(f'{root}/train_instances.json'))
-keys = sorted(inst)[:60]
+# the first 60 training images that hold marker cells (a presence task's absent
+# images hold none)
+keys = [k for k in sorted(inst) if any(kk != 'round' for kk in inst[k]['kinds'])][:60]
 res = {'marker': [], 'large': []}
 for k in keys:
     img = cv2.imread(f'{root}/{k}', cv2.IMREAD_GRAYSCALE).astype(np.float32)
