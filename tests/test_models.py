@@ -376,43 +376,6 @@ def test_gated_pooling_is_attention_mil_over_the_instances():
                           mil_loss=dict(type='MILLoss')))
 
 
-def test_gated_pooling_with_an_absent_class_gives_the_mil_loss_its_own_layer():
-    """pool='gated' with a negative class: the MIL loss reads the instances through
-    mil_fc, the pooled loss through fc; both reach the reader. Without a negative
-    class (a species task, the published SynthCells model) there is no mil_fc."""
-    cfg = small(2, fusion='attention', predict_from='instance_head',
-                instance_head=dict(pool='gated', negative_class=0,
-                                   loss=dict(type='CrossEntropyLoss'),
-                                   mil_loss=dict(type='MILLoss', negative='bag')))
-    model = MODELS.build(cfg)
-    head = model.instance_head
-    assert isinstance(head.mil_fc, torch.nn.Linear)
-    x = torch.rand(2, 3, 96, 96)
-    losses = model(x, samples(0, 1), mode='loss')
-    losses['loss_instance'].backward()
-    assert head.fc.weight.grad is None or not head.fc.weight.grad.any()
-    assert head.mil_fc.weight.grad.abs().sum() > 0
-    reader = model.backbone.conv1.weight  # the reader is the glance's CNN here
-    assert reader.grad is not None and reader.grad.abs().sum() > 0
-    model.zero_grad()
-    model(x, samples(0, 1), mode='loss')['loss_local'].backward()
-    assert head.mil_fc.weight.grad is None or not head.mil_fc.weight.grad.any()
-    assert head.fc.weight.grad.abs().sum() > 0
-    # the MIL loss is the rule on mil_fc's logits
-    with torch.no_grad():
-        state = model.forward_state(x)
-        expected = head.mil_loss(head.mil_fc(state.instance_feats),
-                                 torch.tensor([0, 1]), 0)
-        got = head.loss(state, samples(0, 1))['loss_instance']
-    torch.testing.assert_close(got, expected)
-    species = small(3, instance_head=dict(pool='gated', negative_class=None,
-                                          loss=dict(type='CrossEntropyLoss'),
-                                          mil_loss=dict(type='MILLoss', without_negative=None)))
-    head = MODELS.build(species).instance_head
-    assert head.mil_fc is None
-    assert not any(k.startswith('mil_fc') for k in head.state_dict())
-
-
 def test_predict_from_several_heads_averages_their_probabilities():
     """predict_from=(instance_head, head): the image's class probabilities are the
     mean of the two heads' (the fused head takes part in the decision)."""

@@ -36,14 +36,6 @@ class InstanceHead(GattnHead):
       ``negative_class``, as ``max`` (an image is positive iff one instance is);
       without one, as ``mean`` (the instances vote).
 
-    With ``gated`` pooling and a ``negative_class``, ``mil_loss`` reads the instances
-    through its own linear layer (``mil_fc``): the pooled cross entropy wants the
-    pooled logits at the balance of the classes, the presence rule (noisy-OR over N
-    instances) wants each instance's probability of a class near 1/N while the
-    reader tells nothing apart; on one layer they pull the same logits apart and the
-    pooled loss stays above chance (SynthCells p6 with 48 instances: ``loss_local``
-    ~1.0 against log 2, val 50 % for 4 epochs). Both still train the reader.
-
     The evidence of an instance is what the reader found in it: with ``gated``
     pooling, the log of its pooling weight (the instances that decide); else with a
     ``negative_class``, the log-odds of the other classes against it; without one,
@@ -95,8 +87,6 @@ class InstanceHead(GattnHead):
         self.negative_class = negative_class
         self.fc = nn.Linear(in_channels, num_classes)
         self.gate = GatedAttention(in_channels) if pool == 'gated' else None
-        separate = pool == 'gated' and self.mil_loss is not None and negative_class is not None
-        self.mil_fc = nn.Linear(in_channels, num_classes) if separate else None
 
     @property
     def labels_instances(self) -> bool:
@@ -183,8 +173,6 @@ class InstanceHead(GattnHead):
             pooled = self.pooled(logits, self.pool_weights(state))
             losses['loss_local'] = self._get_loss(pooled, data_samples, **kwargs)['loss']
         if self.mil_loss is not None:
-            if self.mil_fc is not None:
-                logits = self.mil_fc(state.instance_feats)  # (B, N, K)
             losses['loss_instance'] = self.mil_loss(
                 logits, mil_targets(data_samples, self.num_classes), self.negative_class)
         return losses
