@@ -122,3 +122,40 @@ def test_best_checkpoint_is_the_save_best_file(tmp_path):
     (tmp_path / 'best_accuracy_top1_epoch_10.pth').write_bytes(b'')
     with pytest.raises(SystemExit, match='expected one best'):
         accuracy.best_checkpoint(str(last))
+
+
+def test_cfg_options_reach_every_training_and_test(tmp_path, monkeypatch):
+    """--cfg-options (an ablation of the shipped config) is passed to tools/train.py
+    and tools/test.py of every model, after the data options, and recorded in the
+    results file's command."""
+    data = tmp_path / 'data'
+    data.mkdir()
+    (data / 'meta.json').write_text('{}')
+    ran = []
+
+    def fake_run(cmd, log):
+        ran.append(cmd)
+        i = cmd.index('--work-dir') + 1
+        work = osp.join(ROOT, cmd[i])
+        if cmd[1] == 'tools/train.py':
+            ckpt = osp.join(cmd[i], 'epoch_1.pth')
+            with open(osp.join(work, 'last_checkpoint'), 'w') as f:
+                f.write(ckpt)
+        else:
+            with open(osp.join(ROOT, cmd[cmd.index('--out') + 1]), 'w') as f:
+                json.dump({'accuracy/top1': 50.0}, f)
+        return 1.0, 10.0
+
+    monkeypatch.setattr(accuracy, 'run_measured', fake_run)
+    result = accuracy.main([
+        '--benchmark', 'digitbags', '--data-root', str(data), '--models', 'gattn',
+        'contrast_attention', '--work-dir', str(tmp_path / 'work'), '--out-dir',
+        str(tmp_path), '--cfg-options', 'optim_wrapper.optimizer.lr=5e-4',
+        'model.sampler.test_cfg.num_instances=8'])
+    assert [c[1] for c in ran] == ['tools/train.py', 'tools/test.py', 'tools/test.py']
+    for cmd in ran:
+        opts = cmd[cmd.index('--cfg-options') + 1:]
+        assert opts[-2:] == ['optim_wrapper.optimizer.lr=5e-4',
+                             'model.sampler.test_cfg.num_instances=8'], cmd
+    assert '--cfg-options optim_wrapper.optimizer.lr=5e-4' in result['command']
+    assert [r['accuracy'] for r in result['rows']] == [50.0, 50.0]

@@ -240,7 +240,7 @@ def test_convert_legacy_checkpoint_is_an_explicit_opt_in(tmp_path, capsys):
         '--out', '--canvas', '--digit-size', '--instances', '--target', '--num-train',
         '--num-val', '--num-test', '--seed']),
     ('tools.model_converters.convert_legacy_checkpoint', ['--trust-pickle']),
-    ('tools.benchmarks.accuracy', ['--quick', '--models', '--epochs', '--seed']),
+    ('tools.benchmarks.accuracy', ['--quick', '--models', '--epochs', '--seed', '--cfg-options']),
     ('tools.benchmarks.resolution', ['--quick', '--sizes', '--repeats', '--device']),
 ])
 def test_tool_help_lists_the_documented_flags(module, flags, capsys):

@@ -102,6 +102,10 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=None,
                    help='training seed of every model (randomness.seed; default: the '
                         'configs\' 0); the data stay those of --data-root')
+    p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                   help='more config options of every training and test, as tools/train.py '
+                        'takes them (an ablation of the shipped config, e.g. '
+                        'optim_wrapper.optimizer.lr=5e-4); recorded in the command')
     p.add_argument('--reuse', action='store_true',
                    help='do not retrain a model whose work dir holds a training this '
                         'benchmark finished (train_done.json) with the same command (one '
@@ -196,6 +200,7 @@ def train(args, name: str, config: str, opts, budget_s=None, reuse=None) -> dict
     opts = list(opts) + label_opts(args, config)
     if budget_s is not None and name == 'full_res':
         opts.append(f'custom_hooks.1.seconds={budget_s:.0f}')
+    opts += args.cfg_options  # last: they win
     cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work,
            '--cfg-options', *opts]
     if (args.reuse if reuse is None else reuse) and osp.isfile(done):
@@ -234,7 +239,7 @@ def test(args, name: str, config: str, ckpt: str, data_opts) -> dict:
     test_s, test_mb = run_measured(
         [sys.executable, 'tools/test.py', config, ckpt, '--work-dir', work, '--out',
          metrics_file, '--out-item', 'metrics', '--cfg-options', *data_opts,
-         *label_opts(args, config)],
+         *label_opts(args, config), *args.cfg_options],
         osp.join(ROOT, work, 'test.log'))
     metrics = json.load(open(osp.join(ROOT, metrics_file)))
     row = {k: metrics[key] for k, key in SCORES.items() if key in metrics}
