@@ -3,8 +3,8 @@
 # 160 px (a 1,500 px image at ~1/10: a 35 px cell becomes a 3.5 px blob), a 1/4-width
 # ResNet-18 with strides (1, 1, 1) -> 40x40 cells. Instances: boxes of 72 native px
 # (one cell of up to ~60 px with its surroundings; set box_size to your structures'
-# size at your magnification), read at 48 px by a 1/4-width ResNet-18; 12 per image
-# in training, 16 at test.
+# size at your magnification), read at 48 px by a 1/4-width ResNet-18; 32 per image
+# in training, 24 at test.
 _base_ = ['gattn_recipe.py']
 model = dict(
     global_size=160,
