@@ -159,3 +159,9 @@ def test_cfg_options_reach_every_training_and_test(tmp_path, monkeypatch):
                              'model.sampler.test_cfg.num_instances=8'], cmd
     assert '--cfg-options optim_wrapper.optimizer.lr=5e-4' in result['command']
     assert [r['accuracy'] for r in result['rows']] == [50.0, 50.0]
+
+
+def test_malformed_cfg_options_are_refused_before_any_work(capsys):
+    with pytest.raises(SystemExit):
+        accuracy.parse_args(['--benchmark', 'digitbags', '--cfg-options', 'a.b=1', 'lr'])
+    assert '--cfg-options lr: expected KEY=VALUE' in capsys.readouterr().err

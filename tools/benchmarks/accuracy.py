@@ -130,6 +130,10 @@ def parse_args(argv=None):
     if missing:
         p.error(f'--benchmark {args.benchmark} has no config for --models '
                 f'{" ".join(missing)} (expected {config_of(args.benchmark, missing[0])})')
+    malformed = [o for o in args.cfg_options if '=' not in o]
+    if malformed:
+        p.error(f'--cfg-options {malformed[0]}: expected KEY=VALUE, as tools/train.py '
+                f'takes them')
     if args.epochs is not None and args.epochs < 1:
         p.error(f'--epochs must be >= 1, got {args.epochs}')
     if args.quick:

@@ -225,8 +225,8 @@ class InstanceSampler(BaseModule):
         needs = [k for k in ('box_size_um', 'tissue_mask', 'refiner', 'explore_prior')
                  if getattr(self, k) not in (None, False, 0.)]
         if needs and images is None:
-            key = needs[0] if needs[0] != 'explore_prior' or self.training else \
-                'test_cfg.explore_prior'
+            key = 'test_cfg.explore_prior' if needs[0] == 'explore_prior' and \
+                not self.training else needs[0]  # the share of the current mode
             raise ValueError(f'sampler.{key} needs the images at their own size (the '
                              f'native path: NativeDataPreprocessor, e.g. '
                              f'configs/gattn_slides.py), got none')
