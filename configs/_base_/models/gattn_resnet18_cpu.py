@@ -10,9 +10,13 @@ model = dict(
     global_size=160,
     backbone=dict(type='ResNet', depth=18, base_channels=16, num_stages=3,
                   strides=(1, 1, 1), dilations=(1, 1, 1), out_indices=(2,)),
+    # each crop standardised on its own before it is read (StandardizedReader): the
+    # crops of an image share its stain, and a reader seeing them as they are fits
+    # the training labels by colour long before it finds the cells that tell the class
     # PyTorch's default initialisation (mmpretrain's stalls the MIL reader)
-    reader=dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,),
-                zero_init_residual=False, init_cfg=[]),
+    reader=dict(type='StandardizedReader',
+                backbone=dict(type='ResNet', depth=18, base_channels=16, out_indices=(3,),
+                              zero_init_residual=False, init_cfg=[])),
     # each box moved onto the strongest structure within half a box of its cell's
     # centre, found at full resolution (the cells are ~37 native px apart, as large
     # as a specimen's cell; a reader learns from boxes centred on what they hold)

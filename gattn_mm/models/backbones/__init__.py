@@ -1,0 +1,3 @@
+from .standardized_reader import StandardizedReader
+
+__all__ = ['StandardizedReader']
