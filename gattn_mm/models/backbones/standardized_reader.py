@@ -14,13 +14,12 @@ class StandardizedReader(BaseModule):
 
     What it is for: the reader of the instances, learning from scratch by
     multiple-instance learning. The crops of one image share its stain and
-    illumination, and a reader that sees them as they are can fit the training
-    images' labels by their colour, far sooner than by the few cells whose
+    illumination, which vary from image to image far more than the few cells whose
     morphology tells the class; standardised, the crops keep their structures
     (shapes, relative intensities) and lose the image's colour cast. On SynthCells
     presence bags (``benchmarks/experiments/results/synthcells``,
-    ``presence_bags_mil.py``, ``NORM=instance``) the reader took off within 300-400
-    steps where it stayed at chance for 800 without it.
+    ``presence_bags_mil.py``, ``NORM=instance``) the reader alone took off within
+    300-400 steps (two seeds) where it stayed at chance for 800 without it.
 
     Args:
         backbone (dict): config of the network that reads the standardised crops
