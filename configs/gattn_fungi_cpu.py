@@ -1,11 +1,10 @@
 # gattn on microscopy images in species folders, from scratch on a CPU (no GPU, no
 # ImageNet weights). On SynthCells, our synthetic microscopy benchmark (model_zoo.md,
 # "SynthCells"), testing the checkpoint of best val accuracy
-# (best_accuracy_top1_epoch_*.pth), 32-39 min for 12 epochs on 2 cores: 98.00 % for 4
-# species (published: gattn_r18_synthcells), 98.75 % on a larger-cell variant,
-# 97.25 % on an unseen species variant; presence (absent / a marker): at chance on
-# binucleate nuclei (unseen). One seed each. Not yet tried on real images: a starting
-# point for your data, not a validated recipe.
+# (best_accuracy_top1_epoch_*.pth), 39-41 min for 12 epochs on 2 cores, one seed
+# each: 99.50 % for 4 species (published: gattn_r18_synthcells); 94.75 % on a
+# presence task (absent / binucleate nuclei, unseen). Not yet tried on real
+# images: a starting point for your data, not a validated recipe.
 # Another label set: tools/train.py names every option to add (num_classes; for a
 # presence task, a folder "absent", also model.instance_head.negative_class).
 #   python tools/dataset_converters/make_synthcells.py --out data/fungi   # or your data
