@@ -18,7 +18,7 @@ class StandardizedReader(BaseModule):
     morphology tells the class; standardised, the crops keep their structures
     (shapes, relative intensities) and lose the image's colour cast. On SynthCells
     presence bags (``benchmarks/experiments/results/synthcells``,
-    ``presence_bags_mil.py``, ``NORM=instance``) the reader alone took off within
+    ``prior_bags_mil.py``, ``NORM=instance``) the reader alone took off within
     300-400 steps (two seeds) where it stayed at chance for 800 without it.
 
     Args:
