@@ -54,9 +54,10 @@ def test_a_flat_crop_is_not_blown_up_to_its_noise():
     assert out.abs().max() < 0.02  # noise of 1e-4 over a floor of 0.05
 
 
-def test_min_std_must_be_positive():
-    with pytest.raises(ValueError, match='reader.min_std=0'):
-        reader(min_std=0)
+@pytest.mark.parametrize('bad', [0, -1., float('nan'), float('inf'), '0.1', None, True])
+def test_min_std_must_be_a_positive_finite_number(bad):
+    with pytest.raises(ValueError, match='reader.min_std=.* must be a positive finite'):
+        reader(min_std=bad)
 
 
 def test_the_cpu_microscopy_config_reads_standardised_crops():

@@ -1,3 +1,4 @@
+import math
 from typing import Optional
 
 import torch
@@ -34,8 +35,9 @@ class StandardizedReader(BaseModule):
     def __init__(self, backbone: dict, min_std: float = 0.05,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        if min_std <= 0:
-            raise ValueError(f'reader.min_std={min_std} must be positive')
+        if isinstance(min_std, bool) or not isinstance(min_std, (int, float)) or \
+                not math.isfinite(min_std) or min_std <= 0:
+            raise ValueError(f'reader.min_std={min_std!r} must be a positive finite number')
         self.backbone = MODELS.build(backbone)
         self.min_std = float(min_std)
 
