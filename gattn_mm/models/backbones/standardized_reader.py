@@ -1,10 +1,10 @@
-import math
 from typing import Optional
 
 import torch
 from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
+from ..utils import positive_number
 
 
 @MODELS.register_module()
@@ -35,11 +35,8 @@ class StandardizedReader(BaseModule):
     def __init__(self, backbone: dict, min_std: float = 0.05,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        if isinstance(min_std, bool) or not isinstance(min_std, (int, float)) or \
-                not math.isfinite(min_std) or min_std <= 0:
-            raise ValueError(f'reader.min_std={min_std!r} must be a positive finite number')
+        self.min_std = positive_number(min_std, 'reader.min_std')
         self.backbone = MODELS.build(backbone)
-        self.min_std = float(min_std)
 
     def standardize(self, crops: torch.Tensor) -> torch.Tensor:
         """Crops (M, C, h, w), each channel of each crop standardised: (M, C, h, w)."""

@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
 from ..selectors import BaseSelector
-from ..utils import ImageBatch, Selection, as_batch, int_pair, zscore
+from ..utils import ImageBatch, Selection, as_batch, int_pair, is_positive_number, zscore
 
 IntPair = Union[int, Sequence[int]]
 FloatPair = Union[float, Sequence[float]]
@@ -37,8 +37,7 @@ def positive_pair(value: FloatPair, key: str) -> Tuple[float, float]:
     names the config ``key``."""
     pair = (value, value) if isinstance(value, numbers.Real) else \
         tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else ()
-    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or
-                             not math.isfinite(v) or v <= 0 for v in pair):
+    if len(pair) != 2 or not all(is_positive_number(v) for v in pair):
         raise ValueError(f'{key} must be a positive number or (h, w), got {value!r}')
     return float(pair[0]), float(pair[1])
 

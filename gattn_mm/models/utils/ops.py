@@ -1,4 +1,5 @@
 """Small tensor operations shared by the parts."""
+import math
 import numbers
 from typing import Optional, Sequence, Tuple, Union
 
@@ -16,6 +17,20 @@ def int_pair(value: Union[int, Sequence[int]], key: str) -> Tuple[int, int]:
                              for v in pair):
         raise ValueError(f'{key} must be a positive int or (h, w), got {value!r}')
     return int(pair[0]), int(pair[1])
+
+
+def is_positive_number(value) -> bool:
+    """Whether ``value`` is a finite real number > 0 (a bool is not a number here)."""
+    return (not isinstance(value, bool) and isinstance(value, numbers.Real)
+            and math.isfinite(value) and value > 0)
+
+
+def positive_number(value, key: str) -> float:
+    """``value`` as a float, when a finite number > 0; the error names the config
+    ``key``."""
+    if not is_positive_number(value):
+        raise ValueError(f'{key}={value!r} must be a positive finite number')
+    return float(value)
 
 
 def pool_feature(outs: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
