@@ -11,6 +11,7 @@ import json, cv2, numpy as np, torch, torch.nn as nn, time, sys, warnings, rando
 warnings.filterwarnings('ignore')
 torch.set_num_threads(1); torch.manual_seed(int(os.environ.get('SEED', 0))); random.seed(0); np.random.seed(0)  # SEED: the model's and the batches' seed
 from mmpretrain.models.backbones import ResNet, ResNet_CIFAR
+from gattn_mm.models.losses import MILLoss
 import os; root = os.environ.get('SYNTHCELLS', '/work/main/data/synthcells')
 inst = json.load(open(f'{root}/train_instances.json'))
 box, crop, N, centre = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -96,7 +97,6 @@ for step in range(STEPS):
     elif RULE.startswith('top'):  # top-k pooling of the instance logits per class (topK)
         loss = nn.functional.cross_entropy(topk_pool(m.fc(f), int(RULE[3:])), Y[idx])
     elif RULE == 'attn_mil':  # attention-MIL + the presence MIL loss on the same fc
-        from gattn_mm.models.losses import MILLoss
         a = m.att(f).squeeze(-1).softmax(1); lg = m.fc(f)
         loss = (nn.functional.cross_entropy((a[..., None] * lg).sum(1), Y[idx])
                 + MILLoss(positive='noisy_or', negative='bag')(lg, Y[idx], 0))
@@ -107,10 +107,8 @@ for step in range(STEPS):
             a = m.att(f).squeeze(-1).softmax(1)
             loss = loss + nn.functional.cross_entropy((a[..., None] * lg).sum(1), Y[idx])
     elif RULE == 'mean':  # the recipe's MILLoss without an absent class: -log mean_n p_n(k)
-        from gattn_mm.models.losses import MILLoss
         loss = MILLoss()(m.fc(f), Y[idx])
     else:  # mil: the presence MILLoss alone
-        from gattn_mm.models.losses import MILLoss
         loss = MILLoss(positive='noisy_or', negative='bag')(m.fc(f), Y[idx], 0)
     opt.zero_grad(); loss.backward(); opt.step()
     if step % 100 == 0 or step == STEPS-1:
