@@ -481,6 +481,53 @@ def test_evidence_distill_loss_matches_its_definition(with_contrast):
     assert model.neck.attention_w.weight.grad.abs().sum() > 0
 
 
+def test_prior_scale_fades_the_contrast_out_of_both_losses():
+    """``prior_scale`` (set by PriorAnnealHook) scales the hand-made contrast: the
+    prior loss by it, the distillation teacher's contrast term by it; at 0 the
+    prior loss is 0 and the teacher is the z-scored evidence alone."""
+    cfg = small(3, fusion='attention', instance_head=dict(mil_loss=dict(type='MILLoss')),
+                attention_losses=[dict(type='ContrastPriorLoss', temperature=0.5),
+                                  dict(type='EvidenceDistillLoss', temperature=0.5,
+                                       with_contrast=True)])
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    prior_loss, distill = model.attention_losses
+    state = model.forward_state(torch.rand(2, 3, 96, 96))
+    full = float(prior_loss(state))
+    contrast = state.crops.mean(1).flatten(1).std(1, unbiased=False).view(2, 3)
+    evidence = zscore(state.evidence.detach())
+    for scale in (1.0, 0.5, 0.0):
+        prior_loss.prior_scale = distill.prior_scale = scale
+        assert float(prior_loss(state)) == pytest.approx(scale * full, rel=1e-4, abs=1e-7)
+        assert torch.allclose(distill.teacher(state), evidence + scale * zscore(contrast),
+                              atol=1e-3)
+    assert full > 0
+    distill.prior_scale = 0.
+    loss = distill(state)
+    loss.backward()  # the evidence alone still teaches the attention
+    assert model.neck.attention_w.weight.grad.abs().sum() > 0
+
+
+def test_prior_anneal_hook_schedule_and_settings():
+    from types import SimpleNamespace
+
+    from gattn_mm.engine.hooks import PriorAnnealHook
+    hook = PriorAnnealHook(begin=0.5, end=1.0)
+    assert [hook.scale(t) for t in (0, 0.25, 0.5)] == [1, 1, 1]
+    assert hook.scale(0.75) == pytest.approx(0.5) and hook.scale(1.0) == 0
+    assert hook.scale(0.6) > hook.scale(0.7) > hook.scale(0.9) > 0
+    model = MODELS.build(small(attention_losses=[dict(type='ContrastPriorLoss')]))
+    runner = SimpleNamespace(model=model, iter=75, max_iters=100)
+    hook.before_train_iter(runner, 0)
+    assert model.attention_losses[0].prior_scale == pytest.approx(0.5)
+    runner.iter = 10
+    hook.before_train_iter(runner, 0)
+    assert model.attention_losses[0].prior_scale == 1
+    for begin, end in ((0.5, 0.5), (-0.1, 1), (0.2, 1.5), ('0', 1)):
+        with pytest.raises(ValueError, match='PriorAnnealHook needs 0 <= begin < end <= 1'):
+            PriorAnnealHook(begin=begin, end=end)
+
+
 def test_attention_entropy_loss_value():
     model = MODELS.build(small(attention_losses=[dict(type='AttentionEntropyLoss',
                                                       loss_weight=0.1)]))

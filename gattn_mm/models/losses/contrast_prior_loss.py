@@ -14,6 +14,7 @@ class ContrastPriorLoss(BaseAttentionLoss):
     each attention cell, at ``temperature``. Structures stand out from a flatter
     background, so the glance learns where the instances are in the first epoch.
     Its cost stays flat as the input grows (a regular subsample of large cells).
+    The loss is scaled by ``prior_scale`` (``PriorAnnealHook`` fades it).
 
     Args:
         loss_weight (float): weight. Defaults to 1.
@@ -38,4 +39,5 @@ class ContrastPriorLoss(BaseAttentionLoss):
     def loss(self, state: GattnState) -> torch.Tensor:
         attention = state.attention  # (B, h, w)
         prior = self.prior(state.inputs, attention.shape[-2:])
-        return kl_to_attention(prior, attention.flatten(1), self.temperature)
+        return self.prior_scale * kl_to_attention(prior, attention.flatten(1),
+                                                  self.temperature)

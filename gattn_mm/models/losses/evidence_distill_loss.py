@@ -16,7 +16,8 @@ class EvidenceDistillLoss(BaseAttentionLoss):
     sum of the z-scored evidence and the z-scored contrast of the crops
     (:func:`gray_std`, label-free):
     contrast finds the structures before the reader knows any class, evidence
-    ranks them later.
+    ranks them later; the contrast is scaled by ``prior_scale``
+    (``PriorAnnealHook`` fades it).
 
     Args:
         loss_weight (float): weight. Defaults to 1.
@@ -40,9 +41,11 @@ class EvidenceDistillLoss(BaseAttentionLoss):
         evidence = state.evidence.detach()  # (B, N)
         if not self.with_contrast:
             return evidence
+        if self.prior_scale == 0:
+            return zscore(evidence)
         B, N = evidence.shape
         contrast = gray_std(state.crops, (1, 1)).view(B, N)
-        return zscore(evidence) + zscore(contrast)
+        return zscore(evidence) + self.prior_scale * zscore(contrast)
 
     def loss(self, state: GattnState) -> torch.Tensor:
         return kl_to_attention(self.teacher(state), state.scores, self.temperature)
