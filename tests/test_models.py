@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import gattn_mm  # noqa: F401
+from gattn_mm.models.losses.base_attention_loss import kl_to_attention
 from gattn_mm.models.utils import area_resize, gray_std, pool_feature, zscore
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -479,6 +480,33 @@ def test_evidence_distill_loss_matches_its_definition(with_contrast):
     assert torch.allclose(loss, expected, rtol=1e-3)
     loss.backward()
     assert model.neck.attention_w.weight.grad.abs().sum() > 0
+
+
+def test_evidence_distill_skip_class_leaves_those_images_out():
+    """With ``skip_class`` the images of that class (the "absent" class of a presence
+    task) do not teach: the loss is that of the other images alone, and zero (with
+    a graph) when every image is of it; without labels every image teaches."""
+    cfg = small(3, fusion='attention', instance_head=dict(mil_loss=dict(type='MILLoss')),
+                attention_losses=[dict(type='EvidenceDistillLoss', temperature=0.5,
+                                       with_contrast=True, skip_class=0)])
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    distill = model.attention_losses[0]
+    x = torch.rand(3, 3, 96, 96)
+    state = model.forward_state(x, samples(0, 1, 0))
+    assert distill.teaching(state).tolist() == [False, True, False]
+    teacher, scores = distill.teacher(state), state.scores
+    alone = kl_to_attention(teacher[1:2], scores[1:2], 0.5)
+    assert torch.allclose(distill(state), alone, atol=1e-6)
+    everyone = kl_to_attention(teacher, scores, 0.5)
+    state.data_samples = None  # no labels (e.g. outside training): every image teaches
+    assert torch.allclose(distill(state), everyone, atol=1e-6)
+    state = model.forward_state(x, samples(0, 0, 0))
+    loss = distill(state)
+    assert float(loss) == 0 and loss.requires_grad
+    for bad in (-1, 1.5, True, '0'):
+        with pytest.raises(ValueError, match='skip_class must be a class index'):
+            MODELS.build(dict(type='EvidenceDistillLoss', skip_class=bad))
 
 
 def test_prior_scale_fades_the_contrast_out_of_both_losses():
