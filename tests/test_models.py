@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 
 import gattn_mm  # noqa: F401
-from gattn_mm.models.losses.base_attention_loss import kl_to_attention
 from gattn_mm.models.utils import area_resize, gray_std, pool_feature, zscore
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -480,80 +479,6 @@ def test_evidence_distill_loss_matches_its_definition(with_contrast):
     assert torch.allclose(loss, expected, rtol=1e-3)
     loss.backward()
     assert model.neck.attention_w.weight.grad.abs().sum() > 0
-
-
-def test_evidence_distill_skip_class_leaves_those_images_out():
-    """With ``skip_class`` the images of that class (the "absent" class of a presence
-    task) do not teach: the loss is that of the other images alone, and zero (with
-    a graph) when every image is of it; without labels every image teaches."""
-    cfg = small(3, fusion='attention', instance_head=dict(mil_loss=dict(type='MILLoss')),
-                attention_losses=[dict(type='EvidenceDistillLoss', temperature=0.5,
-                                       with_contrast=True, skip_class=0)])
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    distill = model.attention_losses[0]
-    x = torch.rand(3, 3, 96, 96)
-    state = model.forward_state(x, samples(0, 1, 0))
-    assert distill.teaching(state).tolist() == [False, True, False]
-    teacher, scores = distill.teacher(state), state.scores
-    alone = kl_to_attention(teacher[1:2], scores[1:2], 0.5)
-    assert torch.allclose(distill(state), alone, atol=1e-6)
-    everyone = kl_to_attention(teacher, scores, 0.5)
-    state.data_samples = None  # no labels (e.g. outside training): every image teaches
-    assert torch.allclose(distill(state), everyone, atol=1e-6)
-    state = model.forward_state(x, samples(0, 0, 0))
-    loss = distill(state)
-    assert float(loss) == 0 and loss.requires_grad
-    for bad in (-1, 1.5, True, '0'):
-        with pytest.raises(ValueError, match='skip_class must be a class index'):
-            MODELS.build(dict(type='EvidenceDistillLoss', skip_class=bad))
-
-
-def test_prior_scale_fades_the_contrast_out_of_both_losses():
-    """``prior_scale`` (set by PriorAnnealHook) scales the hand-made contrast: the
-    prior loss by it, the distillation teacher's contrast term by it; at 0 the
-    prior loss is 0 and the teacher is the z-scored evidence alone."""
-    cfg = small(3, fusion='attention', instance_head=dict(mil_loss=dict(type='MILLoss')),
-                attention_losses=[dict(type='ContrastPriorLoss', temperature=0.5),
-                                  dict(type='EvidenceDistillLoss', temperature=0.5,
-                                       with_contrast=True)])
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    prior_loss, distill = model.attention_losses
-    state = model.forward_state(torch.rand(2, 3, 96, 96))
-    full = float(prior_loss(state))
-    contrast = state.crops.mean(1).flatten(1).std(1, unbiased=False).view(2, 3)
-    evidence = zscore(state.evidence.detach())
-    for scale in (1.0, 0.5, 0.0):
-        prior_loss.prior_scale = distill.prior_scale = scale
-        assert float(prior_loss(state)) == pytest.approx(scale * full, rel=1e-4, abs=1e-7)
-        assert torch.allclose(distill.teacher(state), evidence + scale * zscore(contrast),
-                              atol=1e-3)
-    assert full > 0
-    distill.prior_scale = 0.
-    loss = distill(state)
-    loss.backward()  # the evidence alone still teaches the attention
-    assert model.neck.attention_w.weight.grad.abs().sum() > 0
-
-
-def test_prior_anneal_hook_schedule_and_settings():
-    from types import SimpleNamespace
-
-    from gattn_mm.engine.hooks import PriorAnnealHook
-    hook = PriorAnnealHook(begin=0.5, end=1.0)
-    assert [hook.scale(t) for t in (0, 0.25, 0.5)] == [1, 1, 1]
-    assert hook.scale(0.75) == pytest.approx(0.5) and hook.scale(1.0) == 0
-    assert hook.scale(0.6) > hook.scale(0.7) > hook.scale(0.9) > 0
-    model = MODELS.build(small(attention_losses=[dict(type='ContrastPriorLoss')]))
-    runner = SimpleNamespace(model=model, iter=75, max_iters=100)
-    hook.before_train_iter(runner, 0)
-    assert model.attention_losses[0].prior_scale == pytest.approx(0.5)
-    runner.iter = 10
-    hook.before_train_iter(runner, 0)
-    assert model.attention_losses[0].prior_scale == 1
-    for begin, end in ((0.5, 0.5), (-0.1, 1), (0.2, 1.5), ('0', 1)):
-        with pytest.raises(ValueError, match='PriorAnnealHook needs 0 <= begin < end <= 1'):
-            PriorAnnealHook(begin=begin, end=end)
 
 
 def test_attention_entropy_loss_value():

@@ -15,8 +15,7 @@ class BaseAttentionLoss(nn.Module, metaclass=ABCMeta):
     multiplied by ``loss_weight`` and logged as ``loss_name``. Set
     ``needs_evidence = True`` when the loss reads ``state.evidence`` (the instance
     head's evidence); the classifier then checks at build time that there is an
-    instance head. A loss that reads the hand-made contrast prior scales it by
-    ``prior_scale`` (1; ``PriorAnnealHook`` fades it in training).
+    instance head.
 
     Args:
         loss_weight (float): weight of the loss. Defaults to 1.
@@ -24,7 +23,6 @@ class BaseAttentionLoss(nn.Module, metaclass=ABCMeta):
     """
     needs_evidence: bool = False
     default_name: str = 'loss_attention'
-    prior_scale: float = 1.0
 
     def __init__(self, loss_weight: float = 1.0, loss_name: str = None):
         super().__init__()

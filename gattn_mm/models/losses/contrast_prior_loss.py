@@ -14,7 +14,6 @@ class ContrastPriorLoss(BaseAttentionLoss):
     each attention cell, at ``temperature``. Structures stand out from a flatter
     background, so the glance learns where the instances are in the first epoch.
     Its cost stays flat as the input grows (a regular subsample of large cells).
-    The loss is scaled by ``prior_scale`` (``PriorAnnealHook`` fades it).
 
     Args:
         loss_weight (float): weight. Defaults to 1.
@@ -39,5 +38,4 @@ class ContrastPriorLoss(BaseAttentionLoss):
     def loss(self, state: GattnState) -> torch.Tensor:
         attention = state.attention  # (B, h, w)
         prior = self.prior(state.inputs, attention.shape[-2:])
-        return self.prior_scale * kl_to_attention(prior, attention.flatten(1),
-                                                  self.temperature)
+        return kl_to_attention(prior, attention.flatten(1), self.temperature)
