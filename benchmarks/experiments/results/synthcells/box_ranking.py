@@ -22,17 +22,6 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), *[osp.pardir] * 4))
 sys.path.insert(0, ROOT)
 
 
-def covered(boxes: np.ndarray, cells: np.ndarray, min_overlap: float = 0.9) -> np.ndarray:
-    """(N, M) whether box n covers at least ``min_overlap`` of cell m (xyxy)."""
-    x1 = np.maximum(boxes[:, None, 0], cells[None, :, 0])
-    y1 = np.maximum(boxes[:, None, 1], cells[None, :, 1])
-    x2 = np.minimum(boxes[:, None, 2], cells[None, :, 2])
-    y2 = np.minimum(boxes[:, None, 3], cells[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (cells[:, 2] - cells[:, 0]) * (cells[:, 3] - cells[:, 1])
-    return inter / np.maximum(area[None], 1e-6) >= min_overlap
-
-
 def percentile(values: np.ndarray) -> np.ndarray:
     """Within-image rank of each value as a percentile, 100 = the largest."""
     order = values.argsort().argsort()
@@ -50,6 +39,7 @@ def main():
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     args = parser.parse_args()
     from gattn_mm.apis import GattnInferencer
+    from gattn_mm.evaluation.metrics.instance_localization import covered
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     cfg.model.sampler.test_cfg.num_instances = args.instances
@@ -63,9 +53,11 @@ def main():
         boxes = np.asarray(result['boxes'], np.float32)
         kinds = np.asarray(record['kinds'])
         cells = np.asarray(record['boxes'], np.float32).reshape(-1, 4)
-        cover = covered(boxes, cells) if len(cells) else np.zeros((len(boxes), 0), bool)
-        marker = cover[:, kinds != 'round'].any(1)
-        large = cover[:, kinds == 'round'].any(1) & ~marker
+        # a box of a kind: one cell of that kind covered (the metric's min_overlap 0.9)
+        marker, large = (np.array([covered(cells[pick], box[None], 0.9).any()
+                                   for box in boxes], bool)
+                         for pick in (kinds != 'round', kinds == 'round'))
+        large &= ~marker
         category = np.where(marker, 'marker', np.where(large, 'large', 'other'))
         scores = dict(attention=np.asarray(result['instance_scores'], np.float64),
                       evidence=np.asarray(result['instance_evidence'], np.float64))
