@@ -647,7 +647,7 @@ def test_time_budget_hook_stops_before_the_epoch_that_would_overrun(monkeypatch)
     runner.epoch = 1
     hook.after_train_epoch(runner)  # 85 s + 42.5 s > 100 s: stop
     assert runner.train_loop.stop_training
-    with pytest.raises(ValueError, match='seconds must be > 0'):
+    with pytest.raises(ValueError, match='seconds=0 must be a positive finite number'):
         TimeBudgetHook(seconds=0)
 
 

@@ -5,6 +5,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import IterBasedTrainLoop
 
 from mmpretrain.registry import HOOKS
+from gattn_mm.models.utils import positive_number
 
 
 @HOOKS.register_module()
@@ -26,9 +27,7 @@ class TimeBudgetHook(Hook):
     priority = 'LOW'  # before CheckpointHook (VERY_LOW) sees the shortened schedule
 
     def __init__(self, seconds: float):
-        if not seconds > 0:
-            raise ValueError(f'TimeBudgetHook.seconds must be > 0, got {seconds!r}')
-        self.seconds = float(seconds)
+        self.seconds = positive_number(seconds, 'TimeBudgetHook.seconds')
         self.start: Optional[float] = None
 
     def before_train(self, runner) -> None:

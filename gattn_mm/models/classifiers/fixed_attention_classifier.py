@@ -2,6 +2,7 @@ import torch
 
 from mmpretrain.registry import MODELS
 from ..losses import ContrastPriorLoss
+from ..utils import positive_number
 from .gated_attention_classifier import GatedAttentionClassifier
 
 
@@ -30,11 +31,8 @@ class FixedAttentionClassifier(GatedAttentionClassifier):
         if attention not in self.SOURCES:
             raise ValueError(f'FixedAttentionClassifier.attention must be one of '
                              f'{self.SOURCES}, got {attention!r}')
-        if not temperature > 0:
-            raise ValueError(f'FixedAttentionClassifier.temperature must be > 0, '
-                             f'got {temperature!r}')
         self.attention_source = attention
-        self.temperature = float(temperature)
+        self.temperature = positive_number(temperature, 'FixedAttentionClassifier.temperature')
 
     def attend(self, inputs: torch.Tensor):
         """The hand-made attention (B, h, w) on the learned glance's grid, and the

@@ -1,7 +1,7 @@
 import torch
 
 from mmpretrain.registry import MODELS
-from ..utils import GattnState, as_batch, zscore
+from ..utils import GattnState, as_batch, positive_number, zscore
 from .base_attention_loss import BaseAttentionLoss, kl_to_attention
 
 
@@ -24,9 +24,7 @@ class ContrastPriorLoss(BaseAttentionLoss):
     def __init__(self, loss_weight: float = 1.0, temperature: float = 1.0,
                  loss_name: str = None):
         super().__init__(loss_weight, loss_name)
-        if not temperature > 0:
-            raise ValueError(f'ContrastPriorLoss.temperature must be > 0, got {temperature!r}')
-        self.temperature = float(temperature)
+        self.temperature = positive_number(temperature, 'ContrastPriorLoss.temperature')
 
     @staticmethod
     def prior(inputs, grid) -> torch.Tensor:

@@ -1,7 +1,7 @@
 import torch
 
 from mmpretrain.registry import MODELS
-from ..utils import GattnState, gray_std, zscore
+from ..utils import GattnState, gray_std, positive_number, zscore
 from .base_attention_loss import BaseAttentionLoss, kl_to_attention
 
 
@@ -29,10 +29,7 @@ class EvidenceDistillLoss(BaseAttentionLoss):
     def __init__(self, loss_weight: float = 1.0, temperature: float = 1.0,
                  with_contrast: bool = False, loss_name: str = None):
         super().__init__(loss_weight, loss_name)
-        if not temperature > 0:
-            raise ValueError(f'EvidenceDistillLoss.temperature must be > 0, '
-                             f'got {temperature!r}')
-        self.temperature = float(temperature)
+        self.temperature = positive_number(temperature, 'EvidenceDistillLoss.temperature')
         self.with_contrast = with_contrast
 
     def teacher(self, state: GattnState) -> torch.Tensor:

@@ -5,7 +5,7 @@ import torch.nn as nn
 from torchvision.transforms.functional import gaussian_blur
 
 from mmpretrain.registry import MODELS
-from ..utils import ImageBatch, int_pair
+from ..utils import ImageBatch, int_pair, is_positive_number, positive_number
 
 ImageSize = Tuple[Union[float, torch.Tensor], Union[float, torch.Tensor]]
 
@@ -47,17 +47,16 @@ class ContrastPeakRefiner(nn.Module):
     def __init__(self, window: float = 2., window_size: Union[int, Tuple[int, int]] = 64,
                  sigma: float = 0.1, reach: float = 0.5):
         super().__init__()
-        if not (isinstance(window, (int, float)) and window >= 1):
+        if not (is_positive_number(window) and window >= 1):
             raise ValueError(f'refiner.window must be a number >= 1 (box sides), got '
                              f'{window!r}')
-        if not (isinstance(sigma, (int, float)) and sigma > 0):
-            raise ValueError(f'refiner.sigma must be a number > 0 (box sides), got {sigma!r}')
-        if not (isinstance(reach, (int, float)) and 0 <= reach <= window / 2):
+        reach_is_number = is_positive_number(reach) or reach == 0 and not isinstance(reach, bool)
+        if not (reach_is_number and reach <= window / 2):
             raise ValueError(f'refiner.reach must be a number in [0, window / 2 = '
                              f'{window / 2}] (box sides), got {reach!r}')
         self.window = float(window)
         self.window_size = int_pair(window_size, 'refiner.window_size')
-        self.sigma = float(sigma)
+        self.sigma = positive_number(sigma, 'refiner.sigma')
         self.reach = float(reach)
 
     @torch.no_grad()

@@ -8,7 +8,8 @@ from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
 from ..selectors import BaseSelector
-from ..utils import ImageBatch, Selection, as_batch, int_pair, is_positive_number, zscore
+from ..utils import (ImageBatch, Selection, as_batch, int_pair, is_positive_number,
+                     positive_number, zscore)
 
 IntPair = Union[int, Sequence[int]]
 FloatPair = Union[float, Sequence[float]]
@@ -141,13 +142,12 @@ class InstanceSampler(BaseModule):
         self.train_explore_prior = self._share(explore_prior, 'sampler.explore_prior')
         self.test_explore_prior = self._share(test_cfg.get('explore_prior', 0.),
                                               'sampler.test_cfg.explore_prior')
-        if box_scale is not None and not box_scale > 0:
-            raise ValueError(f'sampler.box_scale must be > 0, got {box_scale!r}')
         self.crop_size = int_pair(crop_size, 'sampler.crop_size')
         self.box_size = None if box_size is None else int_pair(box_size, 'sampler.box_size')
         self.box_size_um = None if box_size_um is None else \
             positive_pair(box_size_um, 'sampler.box_size_um')
-        self.box_scale = 1.5 if box_scale is None else float(box_scale)
+        self.box_scale = 1.5 if box_scale is None else \
+            positive_number(box_scale, 'sampler.box_scale')
         self.tissue_mask = tissue_mask
         self.tissue_background = TISSUE_BACKGROUNDS[tissue_mask]  # None: no mask
         self.selector = self._build(selector, 'sampler.selector')
