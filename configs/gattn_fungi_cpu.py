@@ -4,8 +4,9 @@
 # (best_accuracy_top1_epoch_*.pth), 39-43 min for 12 epochs on 2 cores:
 # 99.50 % for 4 species (published: gattn_r18_synthcells); 94.75 / 94.25 %
 # (two seeds) on a presence task (absent / binucleate nuclei, unseen), 96.00 % on
-# another (lobed); 84.75 % where dark debris outnumber the 48 test boxes (ring);
-# chance (50 %) on a presence task whose marker is a ~2 px cleft (cleaved).
+# another (lobed); 84.75 % where dark debris outnumber the 48 test boxes (ring)
+# (these three with the presence MIL loss this config has since dropped); 98.25 % on a
+# presence task whose marker is a ~2 px cleft (cleaved; at chance with that loss).
 # Not yet tried on real images: a starting point, not a validated recipe.
 # Another label set: tools/train.py names every option to add (num_classes; for a
 # presence task, a folder "absent", also model.instance_head.negative_class).

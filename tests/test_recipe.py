@@ -30,13 +30,10 @@ ALLOWED = (
 )
 # the rule of a label set whose class a few instances among many carry (species told
 # by a few cells): the instances pooled by a learned gated attention, trained by cross
-# entropy on the pooled logits, the MIL loss kept for presence tasks only (none
-# without an "absent" class) and scoring an absent image as one bag, deciding alone;
-# exactly this, nothing else
+# entropy on the pooled logits alone (no MIL loss, presence tasks included), deciding
+# alone; exactly this, nothing else
 GATED_RULE = {'instance_head.pool': 'gated', 'instance_head.loss.type': 'CrossEntropyLoss',
-              'instance_head.mil_loss.without_negative': None,
-              'instance_head.mil_loss.negative': 'bag',
-              'predict_from': 'instance_head'}
+              'instance_head.mil_loss': None, 'predict_from': 'instance_head'}
 # multi-label data (evaluated by multi-label metrics) are decided by the multi-label
 # fused head (the instances' vote is single-label)
 MULTI_LABEL_METRICS = ('MultiLabelMetric', 'AveragePrecision')
@@ -69,7 +66,8 @@ def recipe_differences(model: dict, recipe: dict, multi_label: bool = False):
     ours, base = flatten(model), flatten(recipe)
     if all(ours.get(k, '<absent>') == v for k, v in GATED_RULE.items()):
         ours = {k: v for k, v in ours.items() if k not in GATED_RULE}
-        base = {k: v for k, v in base.items() if k not in GATED_RULE}
+        base = {k: v for k, v in base.items()  # the rule replaces the recipe's MIL loss
+                if k not in GATED_RULE and not k.startswith('instance_head.mil_loss.')}
     keys = set(ours) | set(base)
     label_set = {'head.type': 'MultiLabelFusionHead', 'predict_from': 'head'}
     changed = [k for k in keys if ours.get(k, '<absent>') != base.get(k, '<absent>')
@@ -104,24 +102,21 @@ def test_a_recipe_change_is_caught():
     assert 'instance_head.mil_loss.positive' in recipe_differences(model, recipe)
     gated = copy.deepcopy(model)  # the gated rule, whole: allowed; in part: caught
     gated['instance_head'].update(pool='gated', loss=dict(type='CrossEntropyLoss'),
-                                  mil_loss=dict(type='MILLoss', positive='noisy_or',
-                                                negative='bag', without_negative=None))
+                                  mil_loss=None)
     gated['predict_from'] = 'instance_head'
     assert not any(k.startswith(('instance_head', 'predict_from'))
                    for k in recipe_differences(gated, recipe))
     gated['predict_from'] = ['instance_head', 'head']  # the rule without its decision
-    assert {'instance_head.loss.type', 'instance_head.mil_loss.without_negative',
+    assert {'instance_head.loss.type', 'instance_head.mil_loss',
             'instance_head.pool'} <= set(recipe_differences(gated, recipe))
     gated['predict_from'] = 'instance_head'
-    gated['instance_head']['mil_loss'] = None  # the MIL loss off for presence tasks too
-    assert 'instance_head.mil_loss' in recipe_differences(gated, recipe)
     gated['instance_head']['mil_loss'] = dict(type='MILLoss', positive='noisy_or',
-                                              without_negative=None)  # dense negatives
-    assert {'instance_head.pool', 'instance_head.mil_loss.without_negative'} <= set(
+                                              negative='bag')  # a MIL loss beside it
+    assert {'instance_head.pool', 'instance_head.mil_loss.negative'} <= set(
         recipe_differences(gated, recipe))  # the rule in part: caught
-    gated['instance_head']['mil_loss']['negative'] = 'bag'
+    gated['instance_head']['mil_loss'] = None
     gated['instance_head']['pool'] = 'mean'
-    assert {'instance_head.loss.type', 'instance_head.mil_loss.without_negative',
+    assert {'instance_head.loss.type', 'instance_head.mil_loss',
             'instance_head.pool', 'predict_from'} <= set(recipe_differences(gated, recipe))
     model['predict_from'] = 'head'  # only multi-label data may
     assert 'predict_from' in recipe_differences(model, recipe)
